@@ -1,0 +1,104 @@
+"""Model checkpoints: the model's state (params and BN statistics) as an Orbax item, with the
+config that builds the model stored beside it as JSON.
+
+This is the format `import-weights` writes and `predict` reads, and what `--config.init_from`
+points to. Training checkpoints (optimizer, step, data iterator) hold the same `model` item.
+"""
+
+import json
+import pathlib
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from pyramid_fas_jax import models
+
+MODEL_ITEM = "model"
+CONFIG_FILE = "config.json"
+
+
+def flat_state(model) -> dict[str, nnx.Variable]:
+  """{'backbone/layer1/0/conv1/kernel': variable, ...} of every variable in the model."""
+  return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}
+
+
+def save_model(directory, model, config) -> pathlib.Path:
+  """Write `model`'s state and `config` into `directory` (created; overwritten if present)."""
+  directory = pathlib.Path(directory).absolute()
+  directory.mkdir(parents=True, exist_ok=True)
+  state = nnx.to_pure_dict(nnx.state(model))
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(directory / MODEL_ITEM, state, force=True)
+  checkpointer.wait_until_finished()
+  (directory / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+  return directory
+
+
+def load_config(directory) -> ml_collections.ConfigDict:
+  path = pathlib.Path(directory) / CONFIG_FILE
+  if not path.exists():
+    raise FileNotFoundError(f"{path} not found: {directory} is not a model checkpoint written by "
+                            "pyramid-fas (import-weights, or a training run)")
+  return ml_collections.ConfigDict(_tuples(json.loads(path.read_text())))
+
+
+def _tuples(tree):
+  # JSON has no tuples; configs use them for scales and statistics.
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
+
+
+def restore_into(model, directory) -> None:
+  """Load the model state saved in `directory` into `model`, which must have the same structure;
+  a mismatch names every differing variable."""
+  path = pathlib.Path(directory).absolute() / MODEL_ITEM
+  if not path.exists():
+    raise FileNotFoundError(f"no model state at {path}")
+  state = nnx.state(model)
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
+                        nnx.to_pure_dict(state))
+  checkpointer = ocp.StandardCheckpointer()
+  saved = checkpointer.metadata(path)
+  saved_tree = getattr(saved, "item_metadata", saved)
+  _check_same_structure(target, saved_tree, path)
+  restored = checkpointer.restore(path, target)
+  nnx.replace_by_pure_dict(state, restored)
+  nnx.update(model, state)
+
+
+def _flatten(tree, prefix=()):
+  if isinstance(tree, dict) or hasattr(tree, "items"):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, prefix + (str(k),)))
+    return out
+  return {"/".join(prefix): tuple(getattr(tree, "shape", ()))}
+
+
+def _check_same_structure(target, saved, path):
+  want, have = _flatten(target), _flatten(saved)
+  missing = sorted(set(want) - set(have))
+  extra = sorted(set(have) - set(want))
+  shapes = sorted(f"{k}: checkpoint {have[k]} vs model {want[k]}"
+                  for k in set(want) & set(have) if tuple(have[k]) != tuple(want[k]))
+  if missing or extra or shapes:
+    lines = [f"the checkpoint at {path} does not fit this model:"]
+    lines += [f"  missing from checkpoint: {k}" for k in missing]
+    lines += [f"  not in model: {k}" for k in extra]
+    lines += [f"  shape mismatch {s}" for s in shapes]
+    raise ValueError("\n".join(lines))
+
+
+def load_model(directory, config=None, *, train: bool = False):
+  """(model, config) from a checkpoint directory; `config` defaults to the one stored there."""
+  config = load_config(directory) if config is None else config
+  model = models.build_model(config.model, nnx.Rngs(0))
+  restore_into(model, directory)
+  model.train() if train else model.eval()
+  return model, config

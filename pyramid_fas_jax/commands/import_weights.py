@@ -1,0 +1,42 @@
+"""pyramid-fas import-weights --format=torchvision-resnet50|official-cdcn --input=FILE
+    --config=CONFIG --output=DIR
+
+Builds the model of CONFIG, loads the PyTorch weights into it (every tensor mapped, or a clear
+failure), and writes a model checkpoint that `train --config.init_from=DIR` and `predict` use.
+"""
+
+import sys
+
+from absl import flags
+from flax import nnx
+from ml_collections import config_flags
+
+from pyramid_fas_jax import checkpoint, convert, models
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "model config, e.g. configs/resnet50_ps.py",
+                                          lock_config=True)
+_FORMAT = flags.DEFINE_enum("format", None, list(convert.FORMATS), "layout of the input weights")
+_INPUT = flags.DEFINE_string("input", None, "PyTorch state dict (.pth/.pt, .safetensors, .npz)")
+_OUTPUT = flags.DEFINE_string("output", None, "directory for the model checkpoint")
+flags.mark_flags_as_required(["config", "format", "input", "output"])
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  try:
+    state_dict = convert.read_state_dict(_INPUT.value)
+    model = models.build_model(config.model, nnx.Rngs(config.seed))
+    report = convert.import_state_dict(model, state_dict, _FORMAT.value)
+  except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
+    print(f"import-weights: {e}", file=sys.stderr)
+    sys.exit(2)
+  out = checkpoint.save_model(_OUTPUT.value, model, config)
+  n = len(state_dict) - len(report["dropped"])
+  print(f"imported {n} tensors from {_INPUT.value} ({_FORMAT.value}) into {out}")
+  if report["dropped"]:
+    print(f"dropped by design ({len(report['dropped'])}): " + ", ".join(report["dropped"][:6])
+          + (" ..." if len(report["dropped"]) > 6 else ""))
+  if report["initialised"]:
+    print(f"left at initialisation (seed {config.seed}, {len(report['initialised'])} variables): "
+          + ", ".join(report["initialised"][:6]) + (" ..." if len(report["initialised"]) > 6 else ""))

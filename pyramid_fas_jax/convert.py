@@ -1,0 +1,148 @@
+"""Import PyTorch weights (torchvision ResNet50, the official CDCN code) into our models.
+
+Every tensor of the file is either mapped to exactly one variable of the model or deliberately
+dropped (the ImageNet classifier, BN's num_batches_tracked); anything else fails, naming the
+leftover keys, and so does any model variable the format should provide but the file lacks.
+Layouts are converted once here: conv OIHW -> HWIO, linear (out, in) -> (in, out).
+"""
+
+import pathlib
+import re
+
+import jax.numpy as jnp
+import numpy as np
+
+from pyramid_fas_jax.checkpoint import flat_state
+
+FORMATS = ("torchvision-resnet50", "official-cdcn")
+
+_BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
+
+
+class WeightImportError(ValueError):
+  """A state dict that does not fit the model; the message names every offending key."""
+
+
+def read_state_dict(path) -> dict[str, np.ndarray]:
+  """A PyTorch state dict as numpy arrays from .pth/.pt (torch, weights_only), .safetensors or
+  .npz. A 'state_dict'/'model' wrapper and DataParallel's 'module.' prefix are removed."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f"weights file {path} does not exist")
+  suffix = path.suffix.lower()
+  if suffix in (".pth", ".pt", ".bin"):
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ModuleNotFoundError as e:
+      raise ModuleNotFoundError(
+          f"reading {path} needs PyTorch: pip install 'pyramid-fas-jax[torch]', or convert the "
+          "file to .safetensors/.npz elsewhere") from e
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "model_state_dict"):
+      if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+        obj = obj[key]
+    tensors = {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.numpy()
+               for k, v in obj.items() if hasattr(v, "numpy")}
+  elif suffix == ".safetensors":
+    from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+    tensors = load_file(str(path))
+  elif suffix == ".npz":
+    with np.load(path) as z:
+      tensors = {k: z[k] for k in z.files}
+  else:
+    raise ValueError(f"{path}: unknown weights format {suffix!r}; use .pth/.pt, .safetensors or .npz")
+  if not tensors:
+    raise ValueError(f"{path} holds no tensors")
+  return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v)
+          for k, v in tensors.items()}
+
+
+def _torchvision_resnet50(key):
+  """torchvision key -> (our variable path | None to drop, kind)."""
+  if key.endswith("num_batches_tracked") or key.startswith("fc."):
+    return None, None
+  parts = key.split(".")
+  *module, leaf = parts
+  name = module[-1]
+  is_bn = name.startswith("bn") or (len(module) >= 2 and module[-2] == "downsample"
+                                    and name == "1")
+  if is_bn:
+    return "backbone/" + "/".join(module) + "/" + _BN[leaf], "bn"
+  if leaf == "weight":
+    return "backbone/" + "/".join(module) + "/kernel", "conv"
+  return "backbone/" + "/".join(module) + "/" + leaf, "bias"
+
+
+def _official_cdcn(key):
+  """Official CDCN key (conv1.0.conv.weight, Block2.4.running_var, lastconv3.0.conv.weight, ...)."""
+  if key.endswith("num_batches_tracked"):
+    return None, None
+  m = re.fullmatch(r"(conv1|Block[123]|lastconv[123])\.(\d+)\.(conv\.weight|\w+)", key)
+  if not m:
+    return "?" + key, None
+  seq, idx, leaf = m.group(1), int(m.group(2)), m.group(3)
+  if seq == "conv1":
+    base = "backbone/conv1/" + ("conv" if idx == 0 else "bn")
+  elif seq.startswith("Block"):
+    base = f"backbone/{seq}/layers/{idx // 3}/" + ("conv" if idx % 3 == 0 else "bn")
+  elif seq == "lastconv3":
+    base = "head/predictor/out"
+  else:
+    i = int(seq[-1]) - 1
+    base = f"head/predictor/convs/{i}" if idx == 0 else f"head/predictor/norms/{i}"
+  if leaf == "conv.weight":
+    return base + "/kernel", "conv"
+  return base + "/" + _BN.get(leaf, leaf), "bn"
+
+
+# format -> (key mapper, prefixes of model variables the file must not leave uninitialised)
+_MAPPERS = {
+    "torchvision-resnet50": (_torchvision_resnet50, ("backbone/",)),
+    "official-cdcn": (_official_cdcn, ("backbone/", "head/")),
+}
+
+
+def _to_ours(array, kind):
+  if kind == "conv" and array.ndim == 4:
+    return array.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+  if kind == "conv" and array.ndim == 2:
+    return array.T  # Linear (out, in) -> (in, out)
+  return array
+
+
+def import_state_dict(model, state_dict: dict[str, np.ndarray], fmt: str) -> dict[str, list[str]]:
+  """Load `state_dict` into `model` in place. Returns {'dropped': [...], 'initialised': [...]}:
+  the file's keys deliberately unused, and the model's variables left at initialisation (the new
+  FAS head, for ImageNet backbones)."""
+  if fmt not in _MAPPERS:
+    raise ValueError(f"unknown format {fmt!r}; choose from {list(FORMATS)}")
+  mapper, required = _MAPPERS[fmt]
+  variables = flat_state(model)
+  assigned, dropped, leftover, bad_shape = set(), [], [], []
+  updates = {}
+  for key, array in state_dict.items():
+    path, kind = mapper(key)
+    if path is None:
+      dropped.append(key)
+      continue
+    if path not in variables:
+      leftover.append(key)
+      continue
+    value = _to_ours(array, kind)
+    want = tuple(variables[path].shape)
+    if value.shape != want:
+      bad_shape.append(f"{key} {tuple(array.shape)} -> {path} expects {want}")
+      continue
+    updates[path] = value
+    assigned.add(path)
+  missing = sorted(p for p in variables if p.startswith(required) and p not in assigned)
+  if leftover or bad_shape or missing:
+    lines = [f"the {fmt} state dict does not fit this model (model.backbone/head in the config):"]
+    lines += [f"  left over (no model variable): {k}" for k in sorted(leftover)]
+    lines += [f"  wrong shape: {s}" for s in bad_shape]
+    lines += [f"  missing from the file: {p}" for p in missing]
+    raise WeightImportError("\n".join(lines))
+  for path, value in updates.items():
+    variables[path][...] = jnp.asarray(value, dtype=variables[path][...].dtype)
+  initialised = sorted(p for p in variables if p not in assigned)
+  return {"dropped": sorted(dropped), "initialised": initialised}

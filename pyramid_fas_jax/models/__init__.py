@@ -1,0 +1,67 @@
+"""Face anti-spoofing models: a backbone and a head, built from `config.model`.
+
+`build_model(config.model, rngs)` is the one way to make a model; `FASModel(images)` returns the
+head's named outputs plus `features`, the backbone's last feature map.
+"""
+
+from flax import nnx
+
+from pyramid_fas_jax.models import cdcn, heads, resnet
+
+# name -> (constructor(model_cfg, rngs), "classification" | "fcn")
+BACKBONES = {
+    "resnet50": (lambda c, rngs: resnet.ResNet50(rngs=rngs), "classification"),
+    "resnet_tiny": (lambda c, rngs: resnet.ResNetTiny(rngs=rngs), "classification"),
+    "cdcn": (lambda c, rngs: cdcn.CDCN(theta=c.theta, map_size=c.map_size, rngs=rngs), "fcn"),
+    "cdcn_tiny": (lambda c, rngs: cdcn.CDCNTiny(theta=c.theta, map_size=c.map_size, rngs=rngs),
+                  "fcn"),
+    "depthnet": (lambda c, rngs: cdcn.DepthNet(map_size=c.map_size, rngs=rngs), "fcn"),
+}
+
+HEADS = ("pyramid_mask", "pyramid_depth", "dense_mask", "binary", "spp", "multiclass_mask")
+
+
+class FASModel(nnx.Module):
+
+  def __init__(self, backbone: nnx.Module, head: nnx.Module):
+    self.backbone = backbone
+    self.head = head
+
+  def __call__(self, images):
+    features = self.backbone(images)
+    return {**self.head(features), "features": features}
+
+
+def _map_predictor(cfg, backbone, family, rngs):
+  # FCN backbones predict maps with CDCN's own lastconv stack (CDC, or plain convs for DepthNet);
+  # classification backbones with a 1x1 conv on their last feature map.
+  if family == "fcn":
+    theta = 0.0 if cfg.backbone == "depthnet" else cfg.theta
+    return heads.CDCMapPredictor(backbone.num_features, tuple(cfg.predictor_widths), theta=theta,
+                                 rngs=rngs)
+  return heads.Conv1x1MapPredictor(backbone.num_features, rngs=rngs)
+
+
+def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
+  """Model from a `config.model` ConfigDict (fields: backbone, head, scales, theta, map_size,
+  predictor_widths, num_classes)."""
+  if cfg.backbone not in BACKBONES:
+    raise ValueError(f"unknown model.backbone {cfg.backbone!r}; choose from {sorted(BACKBONES)}")
+  make_backbone, family = BACKBONES[cfg.backbone]
+  backbone = make_backbone(cfg, rngs)
+  c = backbone.num_features
+  scales = tuple(cfg.scales)
+  if cfg.head == "pyramid_mask":
+    head = heads.PyramidMaskHead(c, scales, rngs=rngs)
+  elif cfg.head in ("pyramid_depth", "dense_mask"):
+    kind = "depth" if cfg.head == "pyramid_depth" else "mask"
+    head = heads.DenseMapHead(_map_predictor(cfg, backbone, family, rngs), kind, scales)
+  elif cfg.head == "binary":
+    head = heads.BinaryHead(c, rngs=rngs)
+  elif cfg.head == "spp":
+    head = heads.SPPHead(c, scales, rngs=rngs)
+  elif cfg.head == "multiclass_mask":
+    head = heads.MultiClassMaskHead(c, cfg.num_classes, scales[0], rngs=rngs)
+  else:
+    raise ValueError(f"unknown model.head {cfg.head!r}; choose from {list(HEADS)}")
+  return FASModel(backbone, head)

@@ -1,0 +1,151 @@
+"""Heads: backbone features (N, h, w, C) -> a dict of named outputs (see DESIGN.md "Names").
+
+Every head returns `score` (N,), higher = more live. Mask maps are live-probabilities, and each
+comes with its logit (`mask_logit_<s>`) so the loss is a numerically stable BCE-with-logits.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from pyramid_fas_jax.models.cdc import CDConv
+from pyramid_fas_jax.models.layers import BatchNorm, avg_pool, conv, linear
+
+
+def _pool_to(x, size: int):
+  """Average-pool an NHWC (or NHW) map to size x size (kernel = stride = h / size)."""
+  h = x.shape[1]
+  if h % size:
+    raise ValueError(f"a {h}x{h} map cannot be pooled to {size}x{size}: {size} must divide {h}")
+  return avg_pool(x, h // size)
+
+
+class PyramidMaskHead(nnx.Module):
+  """Paper eq. (1): M_s = sigmoid(conv1x1_s(AvgPool_s(F))), unshared per scale; the flattened masks
+  are concatenated into a linear layer that gives the final binary logit (Fig. 2).
+
+  With scales=(8,) this is the single-scale binary-mask baseline (PixBiS-like, 'ResNet50_8x8').
+  """
+
+  def __init__(self, in_features: int, scales=(8, 4, 2, 1), *, rngs: nnx.Rngs):
+    self.scales = tuple(int(s) for s in scales)
+    self.mask_convs = nnx.List([conv(in_features, 1, 1, use_bias=True, rngs=rngs)
+                                for _ in self.scales])
+    self.classifier = linear(sum(s * s for s in self.scales), 1, rngs=rngs)
+
+  def __call__(self, features):
+    out, flat = {}, []
+    for s, mask_conv in zip(self.scales, self.mask_convs):
+      logit = mask_conv(_pool_to(features, s))[..., 0]
+      out[f"mask_logit_{s}"] = logit
+      out[f"mask_{s}"] = jax.nn.sigmoid(logit)
+      flat.append(out[f"mask_{s}"].reshape(logit.shape[0], -1))
+    out["logit"] = self.classifier(jnp.concatenate(flat, axis=-1))[:, 0]
+    out["score"] = jax.nn.sigmoid(out["logit"])
+    return out
+
+
+class CDCMapPredictor(nnx.Module):
+  """CDCN's lastconv1..3: CDC+BN+ReLU per hidden width, then a CDC conv to one channel."""
+
+  def __init__(self, in_features: int, hidden=(128, 64), *, theta: float, rngs: nnx.Rngs):
+    layers, norms = [], []
+    for w in hidden:
+      layers.append(CDConv(in_features, w, 3, theta=theta, rngs=rngs))
+      norms.append(BatchNorm(w))
+      in_features = w
+    self.convs = nnx.List(layers)
+    self.norms = nnx.List(norms)
+    self.out = CDConv(in_features, 1, 3, theta=theta, rngs=rngs)
+
+  def __call__(self, x):
+    for c, n in zip(self.convs, self.norms):
+      x = jax.nn.relu(n(c(x)))
+    return self.out(x)[..., 0]
+
+
+class Conv1x1MapPredictor(nnx.Module):
+  """One 1x1 convolution to one channel: the map predictor for classification backbones."""
+
+  def __init__(self, in_features: int, *, rngs: nnx.Rngs):
+    self.conv = conv(in_features, 1, 1, use_bias=True, rngs=rngs)
+
+  def __call__(self, x):
+    return self.conv(x)[..., 0]
+
+
+class DenseMapHead(nnx.Module):
+  """A dense map at the feature resolution, and coarser scales by average pooling (sec. III-B).
+
+  kind='depth': ReLU map (as CDCN's last layer), D_s = AvgPool(D); the score is the mean of the
+  predicted maps over all scales (the paper's test-time rule).
+  kind='mask': the map is a logit; coarser logits are average-pooled, masks are their sigmoids;
+  the score is the mean live-probability over all scales.
+  The first scale must be the predictor's resolution.
+  """
+
+  def __init__(self, predictor: nnx.Module, kind: str, scales=(32, 16)):
+    if kind not in ("depth", "mask"):
+      raise ValueError(f"DenseMapHead kind must be 'depth' or 'mask', got {kind!r}")
+    self.predictor, self.kind = predictor, kind
+    self.scales = tuple(int(s) for s in scales)
+
+  def __call__(self, features):
+    full = self.predictor(features)
+    if full.shape[1] != self.scales[0]:
+      raise ValueError(f"the predicted map is {full.shape[1]}x{full.shape[2]} but the first scale "
+                       f"is {self.scales[0]}: list the map's own size first in model.scales")
+    out, means = {}, []
+    for s in self.scales:
+      if self.kind == "depth":
+        out[f"depth_{s}"] = _pool_to(jax.nn.relu(full), s)
+        means.append(out[f"depth_{s}"].mean(axis=(1, 2)))
+      else:
+        out[f"mask_logit_{s}"] = _pool_to(full, s)
+        out[f"mask_{s}"] = jax.nn.sigmoid(out[f"mask_logit_{s}"])
+        means.append(out[f"mask_{s}"].mean(axis=(1, 2)))
+    out["score"] = jnp.stack(means).mean(axis=0)
+    return out
+
+
+class BinaryHead(nnx.Module):
+  """Global average pooling + linear: the binary-score baseline."""
+
+  def __init__(self, in_features: int, *, rngs: nnx.Rngs):
+    self.fc = linear(in_features, 1, rngs=rngs)
+
+  def __call__(self, features):
+    logit = self.fc(features.mean(axis=(1, 2)))[:, 0]
+    return {"logit": logit, "score": jax.nn.sigmoid(logit)}
+
+
+class SPPHead(nnx.Module):
+  """Spatial pyramid pooling (He et al.): features average-pooled to each scale, flattened,
+  concatenated into one linear layer; supervised by the binary label only (Table II)."""
+
+  def __init__(self, in_features: int, scales=(2, 1), *, rngs: nnx.Rngs):
+    self.scales = tuple(int(s) for s in scales)
+    self.fc = linear(in_features * sum(s * s for s in self.scales), 1, rngs=rngs)
+
+  def __call__(self, features):
+    n = features.shape[0]
+    pooled = [_pool_to(features, s).reshape(n, -1) for s in self.scales]
+    logit = self.fc(jnp.concatenate(pooled, axis=-1))[:, 0]
+    return {"logit": logit, "score": jax.nn.sigmoid(logit)}
+
+
+class MultiClassMaskHead(nnx.Module):
+  """Per-position classes (class 0 = live; then the attack species, e.g. print, replay) at one
+  scale; the score is the mean live-probability."""
+
+  def __init__(self, in_features: int, num_classes: int, scale: int = 8, *, rngs: nnx.Rngs):
+    if num_classes < 2:
+      raise ValueError(f"a multi-class mask needs at least 2 classes, got {num_classes}")
+    self.scale = int(scale)
+    self.conv = conv(in_features, num_classes, 1, use_bias=True, rngs=rngs)
+
+  def __call__(self, features):
+    logits = self.conv(_pool_to(features, self.scale))
+    live = jax.nn.softmax(logits, axis=-1)[..., 0]
+    return {f"class_logits_{self.scale}": logits, f"mask_{self.scale}": live,
+            "score": live.mean(axis=(1, 2))}

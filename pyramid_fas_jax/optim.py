@@ -1,0 +1,33 @@
+"""The paper's optimisers (sec. IV-B), with weight decay as PyTorch's SGD/Adam apply it.
+
+PyTorch adds wd * param to the gradient before momentum/Adam moments (L2, not AdamW's decoupled
+decay), and its SGD momentum buffer starts at the first gradient: optax.trace does the same.
+Decay applies to every parameter, BN scales and biases included, as `model.parameters()` does.
+"""
+
+import optax
+
+
+def make_schedule(cfg, steps_per_epoch: int):
+  """Learning rate per step: 'constant', or 'step' (multiply by `lr_decay` every `lr_step_epochs`,
+  like torch.optim.lr_scheduler.StepLR stepped once per epoch)."""
+  if cfg.schedule == "constant":
+    return optax.constant_schedule(cfg.lr)
+  if cfg.schedule == "step":
+    return lambda step: cfg.lr * cfg.lr_decay ** ((step // steps_per_epoch) // cfg.lr_step_epochs)
+  raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; choose 'constant' or 'step'")
+
+
+def make_optimizer(cfg, steps_per_epoch: int = 1) -> optax.GradientTransformation:
+  """optax transform from `config.optim` (fields: name, lr, momentum, weight_decay, schedule,
+  lr_decay, lr_step_epochs)."""
+  lr = make_schedule(cfg, steps_per_epoch)
+  if cfg.name == "sgd":
+    opt = optax.sgd(lr, momentum=cfg.momentum or None)
+  elif cfg.name == "adam":
+    opt = optax.adam(lr, b1=0.9, b2=0.999, eps=1e-8)
+  else:
+    raise ValueError(f"unknown optim.name {cfg.name!r}; choose 'sgd' or 'adam'")
+  if cfg.weight_decay:
+    opt = optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
+  return opt

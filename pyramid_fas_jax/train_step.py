@@ -1,0 +1,49 @@
+"""The jitted train step: forward, loss, gradients, optimizer update, in one XLA program.
+
+The step is a pure function of (state, batch) over the split NNX graph, so it can be jitted with
+explicit shardings and the state donated; the graphdef (which also fixes train/eval mode of
+BatchNorm) is closed over.
+"""
+
+import jax
+import optax
+from flax import nnx
+
+from pyramid_fas_jax import losses, models, optim
+
+# The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
+BATCH_KEYS = ("image", "mask", "depth", "label", "species")
+
+
+def create_train_state(config, steps_per_epoch: int = 1):
+  """(graphdef, state) of (model in train mode, nnx.Optimizer over its Params)."""
+  model = models.build_model(config.model, nnx.Rngs(config.seed))
+  model.train()
+  optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optim, steps_per_epoch),
+                            wrt=nnx.Param)
+  return nnx.split((model, optimizer))
+
+
+def train_step(graphdef, state, batch, *, model_cfg):
+  model, optimizer = nnx.merge(graphdef, state)
+
+  def loss_fn(model):
+    outputs = model(batch["image"])
+    loss, terms = losses.total_loss(outputs, batch, model_cfg)
+    return loss, terms
+
+  (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+  optimizer.update(model, grads)
+  metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
+  return nnx.state((model, optimizer)), metrics
+
+
+def jit_train_step(graphdef, model_cfg, state_sharding=None, batch_sharding=None):
+  """jax.jit of train_step with the state donated (updated in place on device)."""
+  def step(state, batch):
+    return train_step(graphdef, state, batch, model_cfg=model_cfg)
+
+  if state_sharding is None:
+    return jax.jit(step, donate_argnums=0)
+  return jax.jit(step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
+                 out_shardings=(state_sharding, None))

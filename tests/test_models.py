@@ -1,0 +1,155 @@
+"""Model structure: parameter counts against the reference implementations, output names and shapes
+of every head at 256x256 (traced, not run) and at a small size (run), and the heads' arithmetic."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import torch_reference as ref
+from pyramid_fas_jax import config as fas
+from pyramid_fas_jax import models
+from pyramid_fas_jax.models import heads, layers, resnet
+
+# torchvision.models.resnet50().parameters(), summed: a published, well-known figure.
+TORCHVISION_RESNET50_PARAMS = 25_557_032
+
+
+def n_params(module):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+
+def test_resnet50_parameter_count_equals_torchvision():
+  m = nnx.eval_shape(lambda: resnet.ResNet50(num_classes=1000, rngs=nnx.Rngs(0)))
+  assert n_params(m) == TORCHVISION_RESNET50_PARAMS
+  # And key-for-key: every tensor of torchvision's state dict has a variable of the same size.
+  shapes = ref.resnet50_state_dict_shapes()
+  want = sum(int(np.prod(s)) for k, s in shapes.items()
+             if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+  assert want == TORCHVISION_RESNET50_PARAMS
+
+
+def test_cdcn_parameter_count_equals_official():
+  shapes = ref.cdcn_state_dict_shapes()
+  want = sum(int(np.prod(s)) for k, s in shapes.items()
+             if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+  cfg = fas.model_config(backbone="cdcn", head="pyramid_depth", scales=(32, 16))
+  m = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
+  # By hand: 3x3 convs 2,241,792 (stem 1,728; Block1 525,312; Blocks 2-3 599,040 each;
+  # lastconv 442,368 + 73,728 + 576) + BN scale/bias 3,224.
+  assert n_params(m) == want == 2_245_016
+
+
+def _abstract_outputs(cfg, size, batch=2):
+  model = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
+  graphdef, state = nnx.split(model)
+  x = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.float32)
+  return jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
+
+
+FULL_SIZE_CASES = [
+    ("resnet50", "pyramid_mask", (8, 4, 2, 1), {"mask_8": (8, 8), "mask_4": (4, 4),
+                                                "mask_2": (2, 2), "mask_1": (1, 1), "logit": ()}),
+    ("resnet50", "pyramid_mask", (8,), {"mask_8": (8, 8), "logit": ()}),
+    ("resnet50", "pyramid_depth", (8, 4), {"depth_8": (8, 8), "depth_4": (4, 4)}),
+    ("resnet50", "binary", (1,), {"logit": ()}),
+    ("resnet50", "spp", (8, 4, 2, 1), {"logit": ()}),
+    ("resnet50", "multiclass_mask", (8,), {"mask_8": (8, 8), "class_logits_8": (8, 8, 3)}),
+    ("cdcn", "pyramid_depth", (32, 16), {"depth_32": (32, 32), "depth_16": (16, 16)}),
+    ("cdcn", "pyramid_depth", (32,), {"depth_32": (32, 32)}),
+    ("cdcn", "dense_mask", (32, 16, 8), {"mask_32": (32, 32), "mask_16": (16, 16),
+                                         "mask_8": (8, 8)}),
+]
+
+
+@pytest.mark.parametrize("backbone,head,scales,expected", FULL_SIZE_CASES)
+def test_output_shapes_at_256(backbone, head, scales, expected):
+  cfg = fas.model_config(backbone=backbone, head=head, scales=scales)
+  out = _abstract_outputs(cfg, 256)
+  for name, shape in expected.items():
+    assert out[name].shape == (2,) + shape, name
+  assert out["score"].shape == (2,)
+  feat = {"resnet50": (8, 8, 2048), "cdcn": (32, 32, 384)}[backbone]
+  assert out["features"].shape == (2,) + feat
+
+
+@pytest.mark.parametrize("backbone,head,scales,map_size", [
+    ("resnet_tiny", "pyramid_mask", (8, 4, 2, 1), 32),
+    ("resnet_tiny", "spp", (2, 1), 32),
+    ("resnet_tiny", "multiclass_mask", (4,), 32),
+    ("cdcn_tiny", "pyramid_depth", (8, 4), 8),
+    ("depthnet", "pyramid_depth", (16, 8), 16),
+])
+def test_heads_run_at_small_size(backbone, head, scales, map_size):
+  cfg = fas.model_config(backbone=backbone, head=head, scales=scales, map_size=map_size,
+                         predictor_widths=(16, 8))
+  model = models.build_model(cfg, nnx.Rngs(0))
+  model.eval()
+  x = jax.random.normal(jax.random.key(0), (2, 64, 64, 3))
+  out = nnx.jit(lambda m, x: m(x))(model, x)
+  assert out["score"].shape == (2,)
+  assert np.all(np.isfinite(np.asarray(out["score"])))
+  for s in scales:
+    key = {"pyramid_depth": "depth", "multiclass_mask": "mask", "pyramid_mask": "mask"}.get(head)
+    if key:
+      assert out[f"{key}_{s}"].shape == (2, s, s)
+
+
+def test_pyramid_mask_head_is_eq1():
+  """M_s = sigmoid(W_s * AvgPool_s(F) + b_s), logit = V . concat(flatten(M_s)) + c."""
+  head = heads.PyramidMaskHead(5, (4, 2, 1), rngs=nnx.Rngs(0))
+  f = np.random.default_rng(0).normal(size=(2, 4, 4, 5))
+  out = head(jnp.asarray(f, jnp.float32))
+  flat = []
+  for s, conv in zip((4, 2, 1), head.mask_convs):
+    k = 4 // s
+    pooled = f.reshape(2, s, k, s, k, 5).mean(axis=(2, 4))
+    w, b = np.asarray(conv.kernel[...])[0, 0, :, 0], np.asarray(conv.bias[...])[0]
+    m = 1 / (1 + np.exp(-(pooled @ w + b)))
+    np.testing.assert_allclose(out[f"mask_{s}"], m, rtol=1e-5, atol=1e-6)
+    flat.append(m.reshape(2, -1))
+  v, c = np.asarray(head.classifier.kernel[...])[:, 0], np.asarray(head.classifier.bias[...])[0]
+  np.testing.assert_allclose(out["logit"], np.concatenate(flat, -1) @ v + c, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out["score"], 1 / (1 + np.exp(-np.asarray(out["logit"]))), rtol=1e-6)
+
+
+def test_dense_depth_head_pools_and_scores_mean():
+  pred = heads.Conv1x1MapPredictor(3, rngs=nnx.Rngs(0))
+  head = heads.DenseMapHead(pred, "depth", (8, 4, 2))
+  out = head(jax.random.normal(jax.random.key(1), (2, 8, 8, 3)))
+  d8 = np.asarray(out["depth_8"])
+  assert d8.min() >= 0
+  np.testing.assert_allclose(out["depth_4"], d8.reshape(2, 4, 2, 4, 2).mean(axis=(2, 4)), rtol=1e-6)
+  want = np.mean([np.asarray(out[f"depth_{s}"]).mean(axis=(1, 2)) for s in (8, 4, 2)], axis=0)
+  np.testing.assert_allclose(out["score"], want, rtol=1e-6)
+  with pytest.raises(ValueError, match="first scale"):
+    heads.DenseMapHead(pred, "depth", (4, 2))(jnp.zeros((1, 8, 8, 3)))
+
+
+def test_spp_feature_dimension():
+  # The paper: 2-, 3- and 4-scale SPP embeddings are 4, 20 and 84 times larger than GAP's (C).
+  for scales, extra in (((2, 1), 4), ((4, 2, 1), 20), ((8, 4, 2, 1), 84)):
+    head = nnx.eval_shape(lambda: heads.SPPHead(2048, scales, rngs=nnx.Rngs(0)))
+    assert head.fc.kernel.shape == (2048 * (1 + extra), 1)
+
+
+@pytest.mark.parametrize("src,dst", [(128, 32), (64, 32), (32, 32), (16, 32), (8, 32), (13, 32),
+                                     (40, 32)])
+def test_resize_matches_pytorch_bilinear(src, dst):
+  x = np.random.default_rng(src).normal(size=(2, 3, src, src))
+  got = layers.resize_bilinear(jnp.asarray(x.transpose(0, 2, 3, 1), jnp.float32), dst)
+  want = ref.interpolate_bilinear(x, dst).transpose(0, 2, 3, 1)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_batchnorm_train_mode_matches_pytorch():
+  """BatchNorm2d.train(): normalise with the biased batch variance, update the running variance
+  with the unbiased one, momentum 0.1."""
+  x = np.random.default_rng(0).normal(2.0, 3.0, size=(4, 3, 3, 2))
+  bn = layers.BatchNorm(2)
+  y = np.asarray(bn(jnp.asarray(x, jnp.float32)))
+  mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+  np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
+  np.testing.assert_allclose(bn.mean[...], 0.1 * mean, rtol=1e-5)
+  np.testing.assert_allclose(bn.var[...], 0.9 + 0.1 * var * 36 / 35, rtol=1e-5)
