@@ -49,6 +49,8 @@ def eer_threshold(scores: ScoreSet) -> float:
 
 def _rates(scores: ScoreSet, threshold: float) -> tuple[float, float, float]:
   """(ACC, APCER, BPCER) with live iff score > threshold and APCER pooled."""
+  # Not metrics.error_rates: ACC needs the raw counts, and this module follows CDCN's arithmetic
+  # step by step so that its floats come out bit for bit the same.
   live = scores.is_live
   live_rejected = int(np.sum((scores.scores <= threshold) & live))
   attacks_accepted = int(np.sum((scores.scores > threshold) & ~live))

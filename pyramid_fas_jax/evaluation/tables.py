@@ -24,10 +24,6 @@ RATE_KEYS = ("APCER", "APCER_pooled", "BPCER", "ACER", "HTER", "EER", "AUC",
              *(f"BPCER@APCER={x:.0%}" for x in metrics.BPCER_AT_APCER))
 
 
-def _is_aggregate(result: Mapping) -> bool:
-  return "mean" in result and "std" in result
-
-
 def _rates(result: Mapping) -> dict[str, float]:
   flat = result.get("test", result)
   return {key: float(flat[key]) for key in RATE_KEYS if key in flat}
@@ -69,7 +65,7 @@ class Table:
 
 
 def _cell(result: Mapping, metric: str):
-  if _is_aggregate(result):
+  if "mean" in result and "std" in result:  # an `aggregate` result
     return (result["mean"][metric], result["std"][metric]) if metric in result["mean"] else None
   return _rates(result).get(metric)
 
