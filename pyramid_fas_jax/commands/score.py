@@ -1,0 +1,79 @@
+"""`pyramid-fas score`: ISO/IEC 30107-3 (or official-CDCN) metrics from dev/test score files.
+
+  pyramid-fas score --dev=dev.txt --test=test.txt [--mode=iso|cdcn]
+      [--threshold=dev_eer|test_eer|VALUE] [--json=OUT] [--plots=DIR]
+
+Score files hold `score label [species [video_id]]` a line, label 1 = bona fide. The command
+prints a table (rates in %) and, with --json, writes every value (rates as fractions).
+"""
+
+import math
+import sys
+
+from absl import app
+from absl import flags
+
+from pyramid_fas_jax.evaluation import report
+from pyramid_fas_jax.evaluation.scorefile import ScoreError, read_scores
+
+FLAGS = flags.FLAGS
+_THRESHOLD_HELP = ("dev_eer: the dev set's EER threshold (needs --dev); test_eer: the test set's "
+                   "own EER threshold (the paper's cross-dataset HTER; reported as chosen on the "
+                   "test set); or a number. Bona fide iff score > threshold.")
+
+flags.DEFINE_string("dev", None, "dev score file; the dev_eer threshold comes from it")
+flags.DEFINE_string("test", None, "test score file", required=True)
+flags.DEFINE_enum("mode", "iso", report.MODES,
+                  "iso: ISO/IEC 30107-3 metrics; cdcn: exactly what the official CDCN "
+                  "performances() returns")
+flags.DEFINE_string("threshold", "dev_eer", _THRESHOLD_HELP)
+flags.DEFINE_enum("video_agg", "auto", ["auto", "mean", "median", "none"],
+                  "score each video by the mean or median of its frames (files with video ids); "
+                  "auto: mean in iso mode, none in cdcn mode")
+flags.DEFINE_integer("bootstrap", 1000, "bootstrap resamples for the test confidence intervals; "
+                     "0: none", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "seed of the bootstrap resampling")
+flags.DEFINE_string("json", None, "write all results to this JSON file (rates as fractions)")
+flags.DEFINE_string("plots", None, "write ROC, DET and score-histogram PNGs into this directory")
+
+
+def _parse_threshold(text: str) -> str | float:
+  if text in report.THRESHOLD_SOURCES:
+    return text
+  value = float(text)
+  if not math.isfinite(value):
+    raise ValueError(text)
+  return value
+
+
+def _is_threshold(text: str) -> bool:
+  try:
+    _parse_threshold(text)
+  except ValueError:
+    return False
+  return True
+
+
+flags.register_validator("threshold", _is_threshold,
+                         "--threshold must be dev_eer, test_eer or a finite number")
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  try:
+    dev = read_scores(FLAGS.dev) if FLAGS.dev else None
+    test = read_scores(FLAGS.test)
+    result = report.evaluate_scores(
+        dev, test, threshold=_parse_threshold(FLAGS.threshold), mode=FLAGS.mode,
+        video_agg=None if FLAGS.video_agg == "none" else FLAGS.video_agg,
+        n_bootstrap=FLAGS.bootstrap, seed=FLAGS.seed, plots_dir=FLAGS.plots)
+  except (ScoreError, OSError) as e:
+    print(f"pyramid-fas score: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(report.format_report(result))
+  if FLAGS.json:
+    report.write_json(result, FLAGS.json)
+    print(f"\nwrote {FLAGS.json}")
+  for path in result.get("plots", []):
+    print(f"wrote {path}")

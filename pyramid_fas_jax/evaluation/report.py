@@ -1,0 +1,199 @@
+"""`evaluate_scores`, the one entry point of evaluation; its printed report and its JSON file.
+
+Rates are fractions in the returned dict and the JSON file (0.05), percentages in the printed
+report (5.00).
+"""
+
+import json
+import math
+import os
+
+from pyramid_fas_jax.evaluation import bootstrap, cdcn_compat, metrics
+from pyramid_fas_jax.evaluation.scorefile import (VIDEO_AGGREGATIONS, ScoreError, ScoreSet,
+                                                  aggregate_videos)
+
+MODES = ("iso", "cdcn")
+THRESHOLD_SOURCES = {
+    "dev_eer": "dev_eer (EER threshold of the dev set)",
+    "test_eer": "test_eer (threshold chosen on the test set)",
+}
+_TEST_EER_NOTE = ("NOTE: the threshold was chosen on the test set (test_eer), as the paper does "
+                  "for its cross-dataset HTER; these are not unbiased test error rates.")
+
+
+def _per_video(scores: ScoreSet, how: str | None) -> ScoreSet:
+  return scores if how is None or scores.video_ids is None else aggregate_videos(scores, how)
+
+
+def _choose_threshold(threshold, dev: ScoreSet | None, test: ScoreSet) -> tuple[float, str]:
+  if threshold == "dev_eer":
+    if dev is None:
+      raise ScoreError("threshold 'dev_eer' needs a dev set; choose the threshold on the test set "
+                       "only by asking for 'test_eer', or give a fixed value")
+    return metrics.eer(dev)[1], THRESHOLD_SOURCES["dev_eer"]
+  if threshold == "test_eer":
+    return metrics.eer(test)[1], THRESHOLD_SOURCES["test_eer"]
+  if isinstance(threshold, str) or not math.isfinite(threshold):
+    raise ScoreError(f"threshold {threshold!r} is not 'dev_eer', 'test_eer' or a finite number")
+  return float(threshold), f"fixed value {float(threshold)!r}"
+
+
+def _set_report(scores: ScoreSet, video_agg: str | None, threshold: float, source: str) -> dict:
+  unit = "video" if video_agg and scores.video_ids is not None else "sample"
+  return {"source": scores.source, "unit": unit,
+          "threshold": threshold, "threshold_source": source, **metrics.summary(scores, threshold)}
+
+
+def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", mode: str = "iso",
+                    video_agg: str | None = "auto", n_bootstrap: int = 1000,
+                    confidence: float = 0.95, seed: int = 0,
+                    plots_dir: str | os.PathLike | None = None) -> dict:
+  """Every metric the paper reports, at a threshold that says where it came from.
+
+  Args:
+    dev: the dev (validation) set, or None where the protocol has none.
+    test: the test set.
+    threshold: "dev_eer" (the EER threshold of dev, applied to both sets), "test_eer" (the EER
+      threshold of the test set itself: the paper's cross-dataset HTER; reports label it as
+      chosen on the test set) or a number. A sample is bona fide iff score > threshold.
+    mode: "iso" (ISO/IEC 30107-3 metrics) or "cdcn" (exactly what the official CDCN
+      `performances()` returns; it fixes its own thresholds, so `threshold` must stay "dev_eer").
+    video_agg: "mean" or "median" scores each video by its frames; None keeps one score per
+      sample; "auto" is "mean" in iso mode and None in cdcn mode (which reproduces CDCN on the
+      rows as given). Applies only to sets with video ids.
+    n_bootstrap: resamples for the test set's confidence intervals (bootstrap.py); 0 for none.
+    confidence: the intervals' confidence level.
+    seed: seeds the resampling.
+    plots_dir: where to write ROC, DET and histogram PNGs (plots.py) of the sets as scored; None
+      for no plots.
+
+  Returns:
+    iso: {"mode": "iso", "video_agg", "threshold_strategy", "test": {...}, "dev": {...} (with a
+    dev set)}; each set entry holds source, unit, threshold, threshold_source, n_bona_fide,
+    n_attack, APCER (max over species), APCER_pooled, APCER_per_species, BPCER, ACER, HTER, EER,
+    EER_threshold, AUC, BPCER@APCER={1%,5%,10%}, and for test "bootstrap" (intervals).
+    cdcn: {"mode": "cdcn", "video_agg", and cdcn_compat.KEYS}. All rates are fractions.
+    With plots_dir, "plots" lists the PNG files written.
+
+  Raises:
+    ScoreError: a set lacks a class, a video mixes labels, or the request is inconsistent.
+  """
+  if mode not in MODES:
+    raise ScoreError(f"mode {mode!r} is not one of {MODES}")
+  if video_agg == "auto":
+    video_agg = "mean" if mode == "iso" else None
+  if video_agg not in (None, *VIDEO_AGGREGATIONS):
+    raise ScoreError(f"video_agg {video_agg!r} is not 'auto', 'mean', 'median' or None")
+  has_videos = any(s is not None and s.video_ids is not None for s in (dev, test))
+  if not has_videos:
+    video_agg = None  # nothing to aggregate: say so in the result rather than claim "mean"
+  dev_scores = None if dev is None else _per_video(dev, video_agg)
+  test_scores = _per_video(test, video_agg)
+  for scores in (dev_scores, test_scores):
+    if scores is not None:
+      scores.require_both_classes()
+
+  if mode == "cdcn":
+    if dev is None:
+      raise ScoreError("mode 'cdcn' needs a dev set: CDCN's performances() takes its threshold "
+                       "from it")
+    if threshold != "dev_eer":
+      raise ScoreError(f"mode 'cdcn' fixes its own thresholds (dev EER, and test EER for "
+                       f"test_acer_at_test_threshold); threshold {threshold!r} does not apply")
+    result = {"mode": "cdcn", "video_agg": video_agg,
+              **cdcn_compat.performances(dev_scores, test_scores)}
+    value, source = result["dev_threshold"], "dev_threshold (CDCN rules)"
+  else:
+    value, source = _choose_threshold(threshold, dev_scores, test_scores)
+    result = {"mode": "iso", "video_agg": video_agg,
+              "threshold_strategy": threshold if isinstance(threshold, str) else "fixed"}
+    if dev_scores is not None:
+      result["dev"] = _set_report(dev_scores, video_agg, value, source)
+    result["test"] = _set_report(test_scores, video_agg, value, source)
+    if n_bootstrap:
+      result["test"]["bootstrap"] = bootstrap.bootstrap_intervals(
+          test_scores, value, n_bootstrap, confidence, seed)
+  if plots_dir is not None:
+    # Imported here: matplotlib adds half a second to every start-up that draws nothing.
+    from pyramid_fas_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
+
+    result["plots"] = plots.write_plots(plots_dir, test_scores, value, dev_scores, source)
+  return result
+
+
+def _pct(value) -> str:
+  return "" if value is None else f"{100 * value:.2f}"
+
+
+def _format_iso(result: dict) -> str:
+  sets = [name for name in ("dev", "test") if name in result]
+  test = result["test"]
+  lines = ["ISO/IEC 30107-3 metrics; rates in %; bona fide iff score > threshold",
+           f"threshold {test['threshold']:.6g}: {test['threshold_source']}"]
+  if result["threshold_strategy"] == "test_eer":
+    lines.append(_TEST_EER_NOTE)
+  if result["video_agg"]:
+    lines.append(f"one score per video: the {result['video_agg']} of its frame scores")
+  ci = test.get("bootstrap")
+  ci_title = f"test {ci['confidence']:.0%} CI" if ci else ""
+  rows = [("", *sets, ci_title),
+          ("bona fide / attacks",
+           *(f"{result[s]['n_bona_fide']}/{result[s]['n_attack']}" for s in sets), "")]
+
+  def row(label, key, with_ci=False):
+    interval = f"[{_pct(ci[key][0])}, {_pct(ci[key][1])}]" if ci and with_ci else ""
+    rows.append((label, *(_pct(result[s].get(key)) for s in sets), interval))
+
+  row("APCER (max species)", "APCER", True)
+  species = sorted({name for s in sets for name in result[s]["APCER_per_species"]})
+  for name in species:
+    per_set = (_pct(result[s]["APCER_per_species"].get(name)) for s in sets)
+    rows.append((f"  APCER {name}", *per_set, ""))
+  row("APCER pooled", "APCER_pooled", True)
+  row("BPCER", "BPCER", True)
+  row("ACER", "ACER", True)
+  row("HTER", "HTER", True)
+  row("EER (at its own threshold)", "EER")
+  row("AUC", "AUC")
+  for x in metrics.BPCER_AT_APCER:
+    row(f"BPCER@APCER={x:.0%}", f"BPCER@APCER={x:.0%}")
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  table = ["  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])
+           .rstrip() for r in rows]
+  if ci:
+    table.append(f"CI: percentile bootstrap over {ci['n_resamples']} resamples of test "
+                 f"{ci['unit']}s (seed {ci['seed']}), threshold fixed")
+  return "\n".join(lines + [""] + table)
+
+
+def _format_cdcn(result: dict) -> str:
+  lines = ["Official-CDCN compatible metrics (performances() of CDCN's utils.py); rates in %"]
+  width = max(map(len, cdcn_compat.KEYS))
+  for key in cdcn_compat.KEYS:
+    value = result[key]
+    shown = f"{value:.6g}" if key in ("dev_threshold", "test_threshold") else _pct(value)
+    lines.append(f"{key.ljust(width)}  {shown}")
+  return "\n".join(lines)
+
+
+def format_report(result: dict) -> str:
+  """The readable table `pyramid-fas score` prints (rates as percentages)."""
+  return _format_cdcn(result) if result["mode"] == "cdcn" else _format_iso(result)
+
+
+def _json_safe(value):
+  """Non-finite floats as strings ("inf"), since strict JSON has no Infinity or NaN."""
+  if isinstance(value, dict):
+    return {k: _json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(v) for v in value]
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)
+  return value
+
+
+def write_json(result: dict, path: str | os.PathLike) -> None:
+  """Writes `result` as strict JSON (rates as fractions; a +inf threshold as "inf")."""
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(_json_safe(result), f, indent=2, allow_nan=False)
+    f.write("\n")

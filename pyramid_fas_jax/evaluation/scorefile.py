@@ -1,0 +1,207 @@
+"""Score sets: arrays of scores with their labels, read from and written to score files.
+
+A score file has one sample a line, whitespace separated: `score label [species [video_id]]`.
+Label 1 = bona fide, 0 = attack; a higher score means more live. Blank lines and lines starting
+with `#` are skipped. Attacks without a species are of species "attack"; bona fide samples are
+of species "live" unless the file names another.
+"""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+LIVE = "live"
+ATTACK = "attack"
+VIDEO_AGGREGATIONS = ("mean", "median")
+
+
+class ScoreError(ValueError):
+  """Bad scores or a bad request about them; the message names the file and line, or the option."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScoreSet:
+  """Scores of one evaluation set (dev or test). Build with `from_arrays` or `read_scores`.
+
+  Attributes:
+    scores: (N,) float64, higher = more live.
+    labels: (N,) int64, 1 = bona fide, 0 = attack.
+    species: (N,) str, the attack species of each sample ("live" for bona fide by default).
+    video_ids: (N,) str or None; samples sharing an id are frames of one video.
+    source: where the scores came from (a file path), named in error messages.
+  """
+
+  scores: np.ndarray
+  labels: np.ndarray
+  species: np.ndarray
+  video_ids: np.ndarray | None = None
+  source: str = "<arrays>"
+
+  @classmethod
+  def from_arrays(cls, scores, labels, species=None, video_ids=None,
+                  source: str = "<arrays>") -> "ScoreSet":
+    """Validates and copies the arrays; `species` defaults to "live" / "attack" by label."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    raw_labels = np.asarray(labels).reshape(-1)
+    n = scores.shape[0]
+    if n == 0:
+      raise ScoreError(f"{source}: no scores")
+    for name, arr in (("labels", raw_labels), ("species", species), ("video_ids", video_ids)):
+      if arr is not None and np.asarray(arr).reshape(-1).shape[0] != n:
+        raise ScoreError(f"{source}: {n} scores but {np.asarray(arr).size} {name}")
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+      raise ScoreError(f"{source}: score at index {bad[0]} is {scores[bad[0]].item()}; "
+                       "scores must be finite")
+    bad = np.flatnonzero((raw_labels != 0) & (raw_labels != 1))
+    if bad.size:
+      raise ScoreError(f"{source}: label at index {bad[0]} is {raw_labels[bad[0]].item()!r}; "
+                       "labels are 0 (attack) or 1 (bona fide)")
+    labels = raw_labels.astype(np.int64)
+    if species is None:
+      species = np.where(labels == 1, LIVE, ATTACK)
+    species = np.asarray(species, dtype=str).reshape(-1)
+    if video_ids is not None:
+      video_ids = np.asarray(video_ids, dtype=str).reshape(-1)
+    return cls(scores, labels, species, video_ids, source)
+
+  def __len__(self) -> int:
+    return self.scores.shape[0]
+
+  @property
+  def is_live(self) -> np.ndarray:
+    return self.labels == 1
+
+  @property
+  def n_bona_fide(self) -> int:
+    return int(self.is_live.sum())
+
+  @property
+  def n_attack(self) -> int:
+    return len(self) - self.n_bona_fide
+
+  @property
+  def attack_species(self) -> list[str]:
+    """The attack species present, sorted."""
+    return sorted(set(self.species[~self.is_live].tolist()))
+
+  def require_both_classes(self) -> None:
+    """Every error rate needs bona fide and attack samples; say which class is missing."""
+    if self.n_attack == 0:
+      raise ScoreError(f"{self.source}: no attack samples (label 0); "
+                       "the metrics need both classes")
+    if self.n_bona_fide == 0:
+      raise ScoreError(f"{self.source}: no bona fide samples (label 1); "
+                       "the metrics need both classes")
+
+
+def _parse_label(token: str, where: str) -> int:
+  try:
+    value = float(token)
+  except ValueError:
+    value = math.nan
+  if value not in (0.0, 1.0):
+    raise ScoreError(f"{where}: label {token!r} is not 0 (attack) or 1 (bona fide)")
+  return int(value)
+
+
+def read_scores(path: str | os.PathLike) -> ScoreSet:
+  """Reads a score file (`score label [species [video_id]]` a line) into a ScoreSet.
+
+  Raises:
+    ScoreError: naming file:line for a malformed line, a non-numeric or non-finite score, a label
+      other than 0/1, or a video id on some lines but not others; naming the file when it holds
+      no scores.
+  """
+  path = os.fspath(path)
+  scores, labels, species, video_ids = [], [], [], []
+  first_without_video = first_with_video = None
+  with open(path, "rb") as f:
+    data = f.read()
+  try:
+    text = data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    line_no = data.count(b"\n", 0, e.start) + 1
+    raise ScoreError(f"{path}:{line_no}: not UTF-8 text; is this a score file?") from None
+  for line_no, line in enumerate(text.split("\n"), start=1):
+    tokens = line.split()
+    if not tokens or tokens[0].startswith("#"):
+      continue
+    where = f"{path}:{line_no}"
+    if not 2 <= len(tokens) <= 4:
+      raise ScoreError(
+          f"{where}: expected 'score label [species [video_id]]', got {line.strip()!r}")
+    try:
+      score = float(tokens[0])
+    except ValueError:
+      raise ScoreError(f"{where}: score {tokens[0]!r} is not a number") from None
+    if not math.isfinite(score):
+      raise ScoreError(f"{where}: score {tokens[0]!r} is not finite")
+    label = _parse_label(tokens[1], where)
+    scores.append(score)
+    labels.append(label)
+    species.append(tokens[2] if len(tokens) > 2 else (LIVE if label == 1 else ATTACK))
+    if len(tokens) == 4:
+      video_ids.append(tokens[3])
+      first_with_video = first_with_video or line_no
+    else:
+      first_without_video = first_without_video or line_no
+    if first_with_video and first_without_video:
+      raise ScoreError(
+          f"{path}:{max(first_with_video, first_without_video)}: a video id is on line "
+          f"{first_with_video} but not on line {first_without_video}; "
+          "give it on every line or none")
+  if not scores:
+    raise ScoreError(f"{path}: no scores (the file has no score lines)")
+  return ScoreSet.from_arrays(scores, labels, species, video_ids or None, source=path)
+
+
+def write_scores(path: str | os.PathLike, scores: ScoreSet) -> None:
+  """Writes a score file that `read_scores` reads back to the same set (scores to 17 digits)."""
+  with open(path, "w", encoding="utf-8") as f:
+    for i in range(len(scores)):
+      fields = [repr(float(scores.scores[i])), str(scores.labels[i]), str(scores.species[i])]
+      if scores.video_ids is not None:
+        fields.append(str(scores.video_ids[i]))
+      f.write(" ".join(fields) + "\n")
+
+
+def video_groups(scores: ScoreSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(sorted video ids, index of each video's first frame, each frame's video index).
+
+  Raises:
+    ScoreError: if the set has no video ids, or a video mixes labels or species.
+  """
+  if scores.video_ids is None:
+    raise ScoreError(f"{scores.source}: no video ids to group frames by")
+  ids, first, inverse = np.unique(scores.video_ids, return_index=True, return_inverse=True)
+  for name, values in (("labels", scores.labels), ("species", scores.species)):
+    expected = values[first][inverse]
+    mixed = np.flatnonzero(values != expected)
+    if mixed.size:
+      i = mixed[0]
+      raise ScoreError(f"{scores.source}: video {str(scores.video_ids[i])!r} mixes {name} "
+                       f"{expected[i].item()!r} and {values[i].item()!r}")
+  return ids, first, inverse
+
+
+def aggregate_videos(scores: ScoreSet, how: str = "mean") -> ScoreSet:
+  """One score per video: the mean (or median) of its frame scores, videos in first-seen order.
+
+  Raises:
+    ScoreError: if the set has no video ids, or a video mixes labels or species.
+  """
+  if how not in VIDEO_AGGREGATIONS:
+    raise ScoreError(f"video aggregation {how!r} is not one of {VIDEO_AGGREGATIONS}")
+  ids, first, inverse = video_groups(scores)
+  order = np.argsort(first)  # np.unique sorts ids; keep the file's order instead
+  if how == "mean":
+    video_scores = np.bincount(inverse, weights=scores.scores) / np.bincount(inverse)
+  else:
+    by_video = np.argsort(inverse, kind="stable")
+    groups = np.split(scores.scores[by_video], np.cumsum(np.bincount(inverse))[:-1])
+    video_scores = np.array([np.median(g) for g in groups])
+  return ScoreSet(video_scores[order], scores.labels[first][order], scores.species[first][order],
+                  ids[order], scores.source)
