@@ -102,3 +102,70 @@ def load_model(directory, config=None, *, train: bool = False):
   restore_into(model, directory)
   model.train() if train else model.eval()
   return model, config
+
+
+class TrainCheckpointer:
+  """Training checkpoints under `workdir/checkpoints/<step>/`: items `model`, `optimizer`, `data`
+  (the grain iterator of every process) and `meta` (JSON). Saves are asynchronous; `close()`
+  waits for them. `workdir/best/<step>/` keeps the model with the best dev metric.
+
+  A step directory is usable as a model checkpoint (`predict --checkpoint`, `init_from`): it holds
+  the `model` item; the config sits in the workdir, one level up.
+  """
+
+  def __init__(self, workdir, *, keep: int = 3, best_mode: str = "min"):
+    workdir = pathlib.Path(workdir).absolute()
+    self.manager = ocp.CheckpointManager(
+        workdir / "checkpoints",
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             enable_async_checkpointing=True),
+        item_names=("model", "optimizer", "data", "meta"))
+    self.best = ocp.CheckpointManager(
+        workdir / "best",
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, best_fn=lambda m: m["dev_metric"], best_mode=best_mode,
+            enable_async_checkpointing=True),
+        item_names=("model", "meta"))
+
+  def latest_step(self):
+    return self.manager.latest_step()
+
+  def save(self, step: int, model, optimizer, data_iterator, meta: dict, *, force=False) -> bool:
+    import grain  # pylint: disable=g-import-not-at-top
+    return self.manager.save(step, args=ocp.args.Composite(
+        model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
+        optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
+        data=grain.checkpoint.CheckpointSave(data_iterator),
+        meta=ocp.args.JsonSave(meta)), force=force)
+
+  def save_best(self, step: int, model, dev_metric: float, meta: dict) -> None:
+    self.best.save(step, args=ocp.args.Composite(
+        model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
+        meta=ocp.args.JsonSave(meta)), metrics={"dev_metric": float(dev_metric)}, force=True)
+
+  def restore(self, step: int, model, optimizer, data_iterator) -> dict:
+    """Restore `step` into model, optimizer and data iterator in place; return its meta."""
+    import grain  # pylint: disable=g-import-not-at-top
+
+    def abstract(module):
+      return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=getattr(
+          x, "sharding", None)), nnx.to_pure_dict(nnx.state(module)))
+
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        model=ocp.args.StandardRestore(abstract(model)),
+        optimizer=ocp.args.StandardRestore(abstract(optimizer)),
+        data=grain.checkpoint.CheckpointRestore(data_iterator),
+        meta=ocp.args.JsonRestore()))
+    for module, item in ((model, restored.model), (optimizer, restored.optimizer)):
+      state = nnx.state(module)
+      nnx.replace_by_pure_dict(state, item)
+      nnx.update(module, state)
+    return restored.meta
+
+  def wait(self):
+    self.manager.wait_until_finished()
+    self.best.wait_until_finished()
+
+  def close(self):
+    self.manager.close()
+    self.best.close()

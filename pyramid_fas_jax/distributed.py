@@ -1,0 +1,35 @@
+"""Multi-process start-up: one JAX process per host (TPU pods) or per GPU/node (SLURM).
+
+jax.distributed.initialize() detects TPU pods and SLURM jobs by itself; elsewhere the coordinator
+address, process count and id are given explicitly (several processes on 127.0.0.1 in tests).
+"""
+
+import os
+
+import jax
+from absl import logging
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+  """Start jax.distributed if this is a multi-process run; a single process needs nothing."""
+  explicit = [coordinator_address, num_processes, process_id]
+  if any(v is not None for v in explicit):
+    if any(v is None for v in explicit):
+      raise ValueError("--coordinator_address, --num_processes and --process_id go together "
+                       f"(got {coordinator_address!r}, {num_processes!r}, {process_id!r})")
+    if num_processes > 1:
+      jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  elif _multi_process_cluster():
+    jax.distributed.initialize()
+  logging.info("JAX process %d/%d, %d local / %d global devices (%s)", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count(),
+               jax.devices()[0].device_kind)
+
+def _multi_process_cluster() -> bool:
+  if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    return True
+  hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+  if "," in hosts:
+    return True
+  return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1

@@ -1,0 +1,153 @@
+"""Training and evaluation loop: `train_and_evaluate(config, workdir)`.
+
+One jitted step over a mesh of every device of every process: the batch is sharded on the 'data'
+axis, the model and optimizer state are replicated and donated. Checkpoints (model, optimizer,
+grain iterator) are written every `checkpoint_every_steps`, at the end and on SIGTERM; a restart
+with the same workdir resumes exactly where the last checkpoint left off.
+"""
+
+import json
+import math
+import pathlib
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from pyramid_fas_jax import checkpoint, evaluate, metric_writers, models, optim, train_step
+from pyramid_fas_jax.data import pipeline
+
+
+class NonFiniteLossError(RuntimeError):
+  pass
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks, so the run can checkpoint and exit cleanly."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: leave signals alone
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+class _Progress:
+  """Console progress: steps/s, images/s and ETA since the last report."""
+
+  def __init__(self, total_steps, batch_size, start_step):
+    self.total, self.batch = total_steps, batch_size
+    self.last_step, self.last_time = start_step, time.perf_counter()
+
+  def report(self, step, scalars):
+    now = time.perf_counter()
+    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+    self.last_step, self.last_time = step, now
+    eta = (self.total - step) / max(rate, 1e-9)
+    loss = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in scalars.items() if "loss" in k)
+    logging.info("step %d/%d  %s  %.2f steps/s  %.1f img/s  ETA %s", step, self.total, loss, rate,
+                 rate * self.batch, time.strftime("%H:%M:%S", time.gmtime(eta)))
+    return {"train/steps_per_s": rate, "train/images_per_s": rate * self.batch}
+
+
+def _write_config(config, workdir: pathlib.Path):
+  if jax.process_index() == 0:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / checkpoint.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+
+
+def train_and_evaluate(config, workdir) -> dict:
+  """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation."""
+  workdir = pathlib.Path(workdir).absolute()
+  _write_config(config, workdir)
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  train_iter, steps_per_epoch = pipeline.make_train_iterator(config)
+  total_steps = config.num_steps or config.num_epochs * steps_per_epoch
+  logging.info("%d steps (%d per epoch), global batch %d on %d devices", total_steps,
+               steps_per_epoch, config.batch_size, jax.device_count())
+
+  model = models.build_model(config.model, nnx.Rngs(config.seed))
+  if config.init_from:
+    checkpoint.restore_into(model, config.init_from)
+    logging.info("initialised the model from %s", config.init_from)
+  model.train()
+  optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optim, steps_per_epoch),
+                            wrt=nnx.Param)
+  ckpt = checkpoint.TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+  start_step, best = 0, None
+  if ckpt.latest_step() is not None:
+    start_step = ckpt.latest_step()
+    meta = ckpt.restore(start_step, model, optimizer, train_iter)
+    best = meta.get("best_dev_metric")
+    logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
+
+  graphdef, state = nnx.split((model, optimizer))
+  state = jax.device_put(state, replicated)
+  step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding)
+  writer = metric_writers.make_writer(workdir)
+  progress = _Progress(total_steps, config.batch_size, start_step)
+  finite = jnp.bool_(True)
+  results, step = {}, start_step
+
+  def save(step, force=False):
+    model, optimizer = nnx.merge(graphdef, state)
+    ckpt.save(step, model, optimizer, train_iter, {"step": step, "best_dev_metric": best},
+              force=force)
+
+  with _Preemption() as preemption:
+    for step in range(start_step + 1, total_steps + 1):
+      batch = pipeline.to_global_batch(next(train_iter), mesh)
+      state, metrics = step_fn(state, batch)
+      finite = finite & jnp.isfinite(metrics["loss"])
+      last = step == total_steps
+      if step % config.log_every_steps == 0 or last or preemption.requested:
+        if not bool(finite):
+          raise NonFiniteLossError(
+              f"non-finite loss between steps {progress.last_step + 1} and {step}: stopping; the "
+              f"last good checkpoint is step {ckpt.latest_step()} in {workdir / 'checkpoints'}")
+        scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
+        scalars.update(progress.report(step, scalars))
+        scalars["train/lr"] = optim.make_schedule(config.optim, steps_per_epoch)(step - 1)
+        writer.write_scalars(step, scalars)
+      if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
+        model, _ = nnx.merge(graphdef, state)
+        results = evaluate.evaluate_model(config, model, workdir, step, mesh)
+        writer.write_scalars(step, evaluate.scalars(results))
+        dev_metric = evaluate.dev_metric(results, config)
+        if dev_metric is not None and (best is None or dev_metric < best):
+          best = dev_metric
+          ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
+      if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
+        if not bool(finite):
+          raise NonFiniteLossError(f"non-finite loss before step {step}: not saving; the last "
+                                   f"good checkpoint is step {ckpt.latest_step()}")
+        save(step, force=True)
+      if preemption.requested:
+        logging.warning("SIGTERM: saved step %d, exiting; rerun with the same workdir to resume",
+                        step)
+        break
+  ckpt.wait()
+  ckpt.close()
+  writer.close()
+  return results
