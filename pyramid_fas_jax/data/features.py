@@ -63,7 +63,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 95) -> io.BytesIO:
 
 def encode_png(gray: np.ndarray) -> io.BytesIO:
   """uint8 (H, W) or (H, W, 1) -> PNG bytes for a single-channel Image feature."""
-  gray = gray[..., 0] if gray.ndim == 3 else gray
+  gray = gray[..., 0] if gray.ndim == 3 and gray.shape[-1] == 1 else gray
   _check_image(gray, None)
   # Compression level fixed so identical labels always give identical bytes.
   ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 3])
@@ -75,7 +75,8 @@ def encode_png(gray: np.ndarray) -> io.BytesIO:
 def _check_image(arr: np.ndarray, channels):
   if arr.dtype != np.uint8:
     raise ValueError(f"expected a uint8 image, got dtype {arr.dtype} (shape {arr.shape})")
-  if channels is None and arr.ndim != 2 or channels and (arr.ndim != 3 or arr.shape[-1] != channels):
+  bad = arr.ndim != 2 if channels is None else (arr.ndim != 3 or arr.shape[-1] != channels)
+  if bad:
     raise ValueError(f"expected an image with {channels or 1} channel(s), got shape {arr.shape}")
 
 

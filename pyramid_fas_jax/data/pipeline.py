@@ -49,8 +49,9 @@ def _load_sources(config, decoders=None) -> dict:
               f"'synth_fas', {config.data.data_dir!r}, config={config.data.builder_config!r})")
     else:
       hint = f"build it with `tfds build datasets/{config.data.name}` (see its README)"
+    # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
     raise FileNotFoundError(f"dataset {name} not found in data_dir={config.data.data_dir!r} "
-                            f"({type(e).__name__}: {e}); {hint}") from e
+                            f"({type(e).__name__}); {hint}") from e
 
 
 @functools.lru_cache(maxsize=8)
