@@ -1,0 +1,1 @@
+"""SynthFAS TFDS builder (see synth_fas_dataset_builder.py)."""

@@ -1,0 +1,108 @@
+"""Joint augmentation of image, depth and liveness mask; crop, resize and normalisation.
+
+Geometry (face-scale crop, flip, resize) is one affine warp applied to all three maps, so
+labels stay aligned to the pixel; colour jitter and Cutout touch the image only. The mask is
+resampled with nearest neighbour so it stays exactly 0/1.
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+  """Plain copy of the config's aug.* fields (picklable for grain worker processes)."""
+  scale_range: tuple[float, float] = (0.8, 1.3)
+  flip: bool = True
+  brightness: float = 0.0
+  contrast: float = 0.0
+  saturation: float = 0.0
+  cutout: float = 0.0
+  cutout_size: float = 0.4
+
+
+def crop_matrix(face_box, shape: tuple[int, int], scale: float, size: int,
+                flip: bool) -> np.ndarray:
+  """2x3 affine (source pixel index -> output pixel index) of a square crop.
+
+  The crop is centred on the face box; its side is `scale` times the box's longer side; it
+  is resized to `size` and mirrored left-right if `flip`.
+  """
+  h, w = shape
+  y0, x0, y1, x1 = (float(face_box[0]) * h, float(face_box[1]) * w, float(face_box[2]) * h,
+                    float(face_box[3]) * w)
+  side = scale * max(y1 - y0, x1 - x0)
+  if side <= 0:
+    raise ValueError(f"degenerate face box {tuple(face_box)} in an image of shape {shape}")
+  k = size / side
+  ox, oy = 0.5 * (x0 + x1) - side / 2, 0.5 * (y0 + y1) - side / 2
+  # Continuous coordinates: pixel i spans [i, i + 1), so index = coordinate - 0.5.
+  sx = -k if flip else k
+  tx = (size - k * (0.5 - ox)) - 0.5 if flip else k * (0.5 - ox) - 0.5
+  ty = k * (0.5 - oy) - 0.5
+  return np.array([[sx, 0, tx], [0, k, ty]], np.float64)
+
+
+def warp(example: dict, matrix: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+  """Applies the affine to image (bilinear), depth (bilinear) and mask (nearest).
+
+  Returns image uint8 (size, size, 3), depth float32 in [0, 1], mask float32 in {0, 1}.
+  Pixels beyond the stored crop repeat its border, which keeps a live mask all-live.
+  """
+  image = example["image"]
+  depth = example["depth"][..., 0] if example["depth"].ndim == 3 else example["depth"]
+  mask = example["mask"][..., 0] if example["mask"].ndim == 3 else example["mask"]
+  if not image.shape[:2] == depth.shape == mask.shape:
+    raise ValueError(f"image {image.shape}, depth {depth.shape} and mask {mask.shape} of "
+                     f"{example.get('video_id', '?')} are not aligned")
+  k = abs(matrix[0, 0])
+  if k < 0.6:  # shrinking a lot: area-average first, bilinear alone would alias
+    h, w = image.shape[:2]
+    pre = max(k * 1.25, size / max(h, w))
+    image = cv2.resize(image, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
+    depth = cv2.resize(depth, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(mask, None, fx=pre, fy=pre, interpolation=cv2.INTER_NEAREST)
+    fy, fx = image.shape[0] / h, image.shape[1] / w
+    # Index i' of the smaller image sits at original index (i' + 0.5) / f - 0.5.
+    small_to_src = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
+    matrix = (np.vstack([matrix, [0, 0, 1]]) @ small_to_src)[:2]
+  args = dict(dsize=(size, size), borderMode=cv2.BORDER_REPLICATE)
+  image = cv2.warpAffine(image, matrix, flags=cv2.INTER_LINEAR, **args)
+  depth = cv2.warpAffine(depth, matrix, flags=cv2.INTER_LINEAR, **args)
+  mask = cv2.warpAffine(mask, matrix, flags=cv2.INTER_NEAREST, **args)
+  return image, depth.astype(np.float32) / 255.0, (mask >= 128).astype(np.float32)
+
+
+def colour_jitter(image: np.ndarray, rng: np.random.Generator, p: AugmentParams) -> np.ndarray:
+  """Brightness, contrast and saturation in random order on float RGB in [0, 1]."""
+  ops = []
+  if p.brightness > 0:
+    f = rng.uniform(1 - p.brightness, 1 + p.brightness)
+    ops.append(lambda x, f=f: x * f)
+  if p.contrast > 0:
+    f = rng.uniform(1 - p.contrast, 1 + p.contrast)
+    ops.append(lambda x, f=f: (x - x.mean()) * f + x.mean())
+  if p.saturation > 0:
+    f = rng.uniform(1 - p.saturation, 1 + p.saturation)
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    ops.append(lambda x, f=f: (x - (g := x @ weights)[..., None]) * f + g[..., None])
+  for i in rng.permutation(len(ops)):
+    image = np.clip(ops[i](image), 0.0, 1.0)
+  return image
+
+
+def cutout(image: np.ndarray, rng: np.random.Generator, p: AugmentParams,
+           fill: np.ndarray) -> np.ndarray:
+  """With probability p.cutout, one square (side U(0.1, cutout_size) of the input) is filled
+  with `fill` (the normalisation mean, so it becomes 0 after normalising)."""
+  if p.cutout <= 0 or rng.random() >= p.cutout:
+    return image
+  size = image.shape[0]
+  side = int(round(rng.uniform(0.1, max(p.cutout_size, 0.1)) * size))
+  cy, cx = rng.integers(0, size, 2)
+  y0, x0 = max(cy - side // 2, 0), max(cx - side // 2, 0)
+  image = image.copy()
+  image[y0:y0 + side, x0:x0 + side] = fill
+  return image

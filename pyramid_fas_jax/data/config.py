@@ -1,0 +1,50 @@
+"""Data settings: the fields the input pipeline reads from an experiment's ConfigDict."""
+
+import ml_collections
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """Defaults for every field the pipeline reads; experiment configs override a few.
+
+  data.name            TFDS dataset name; also names the protocol module
+                       (pyramid_fas_jax/protocols/<name>.py)
+  data.builder_config  TFDS builder config (SynthFAS: 'tiny', 'small', 'default')
+  data.data_dir        TFDS data dir; None = TFDS's default (~/tensorflow_datasets or
+                       $TFDS_DATA_DIR)
+  data.protocol        protocol string, e.g. 'intra', 'cross_domain/lowlight',
+                       'cross_attack/mask3d' (see the protocol module)
+  data.num_workers     grain worker processes per JAX process; 0 decodes in-process
+  data.prefetch        batches each worker keeps ready
+  input.size           side of the square network input, pixels (depth and mask too)
+  input.mean, input.std  per-channel RGB normalisation of [0, 1] pixels; ImageNet
+                       statistics suit ImageNet-initialised backbones, (0.5,)*3 maps to [-1, 1]
+  input.eval_scale     face-box scale of the deterministic evaluation crop
+  aug.scale_range      training crop side = U(scale_range) x the face box's longer side,
+                       centred on the box (the paper's 0.8-1.3)
+  aug.flip             random horizontal flip
+  aug.brightness, aug.contrast, aug.saturation
+                       colour jitter strengths: factors drawn from U(1 - s, 1 + s)
+  aug.cutout           probability of one Cutout square on the image (labels untouched, as
+                       in CDCN: the network must still infer what is under it)
+  aug.cutout_size      the square's side as a fraction of input.size, drawn from U(0.1, s)
+  batch_size           global training batch (all processes); must divide by process count
+  eval_batch_size      global evaluation batch
+  seed                 data order and augmentation seed; resume restores the iterator
+                       state instead of reseeding
+  """
+  c = ml_collections.ConfigDict()
+  c.data = ml_collections.ConfigDict(dict(
+      name="synth_fas", builder_config="small", data_dir=None, protocol="intra",
+      num_workers=0, prefetch=2))
+  c.input = ml_collections.ConfigDict(dict(
+      size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_scale=1.0))
+  c.aug = ml_collections.ConfigDict(dict(
+      scale_range=(0.8, 1.3), flip=True, brightness=0.2, contrast=0.2, saturation=0.2,
+      cutout=0.5, cutout_size=0.4))
+  c.batch_size = 32
+  c.eval_batch_size = 64
+  c.seed = 0
+  return c

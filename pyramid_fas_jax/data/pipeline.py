@@ -1,0 +1,261 @@
+"""grain input pipeline: TFDS ArrayRecord -> protocol filter -> per-process shard -> shuffle
+-> joint augmentation -> batch -> worker processes; then a global jax.Array on the mesh.
+
+Batches are dicts of numpy arrays:
+  image    float32 (B, H, W, 3)  RGB normalised with input.mean / input.std
+  depth    float32 (B, H, W)     in [0, 1], 0 for attacks, at the image's resolution
+  mask     float32 (B, H, W)     exactly 0/1, 1 = live pixel
+  label    int32 (B,)            1 = bona fide
+  species  int32 (B,)            index into the dataset's species list (0 = live)
+and host-only metadata that never goes to the device:
+  video_id (B,) str, species_name (B,) str, frame (B,) int32, valid (B,) bool (False on the
+  rows that pad the last evaluation batch).
+"""
+
+import dataclasses
+import functools
+
+from absl import flags
+import grain
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+from pyramid_fas_jax import protocols
+from pyramid_fas_jax.data import augment
+
+DEVICE_KEYS = ("image", "depth", "mask", "label", "species")
+_SKIP_IMAGES = {k: tfds.decode.SkipDecoding() for k in ("image", "depth", "mask")}
+
+
+def _text(x) -> str:
+  return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _dataset_name(config) -> str:
+  d = config.data
+  return f"{d.name}/{d.builder_config}" if d.builder_config else d.name
+
+
+def _load_sources(config, decoders=None) -> dict:
+  name = _dataset_name(config)
+  try:
+    return tfds.data_source(name, data_dir=config.data.data_dir, decoders=decoders)
+  except Exception as e:  # TFDS raises several types for a dataset that is not there
+    if config.data.name == "synth_fas":
+      hint = (f"build it with `tfds build datasets/synth_fas --config={config.data.builder_config}"
+              f" --file_format=array_record` or pyramid_fas_jax.data.builders.build("
+              f"'synth_fas', {config.data.data_dir!r}, config={config.data.builder_config!r})")
+    else:
+      hint = f"build it with `tfds build datasets/{config.data.name}` (see its README)"
+    # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
+    raise FileNotFoundError(f"dataset {name} not found in data_dir={config.data.data_dir!r} "
+                            f"({type(e).__name__}); {hint}") from e
+
+
+@functools.lru_cache(maxsize=8)
+def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
+  """Per-example metadata of every stored split, read without decoding any image."""
+  cfg = ml_collections.ConfigDict(dict(data=dict(name=name, builder_config=builder_config,
+                                                 data_dir=data_dir)))
+  sources = _load_sources(cfg, decoders=_SKIP_IMAGES)
+  records, species_names = [], None
+  for split, source in sources.items():
+    names = source.dataset_info.features["species"].names
+    species_names = names if species_names is None else species_names
+    for index in range(len(source)):
+      ex = source[index]
+      records.append(dict(
+          split=split, index=index, video_id=_text(ex["video_id"]),
+          subject=_text(ex["subject"]), domain=_text(ex["domain"]),
+          device=_text(ex["device"]), species=names[ex["species"]], frame=int(ex["frame"])))
+  return tuple(records), tuple(species_names)
+
+
+def select(config, split: str) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
+  """(stored split, index) of every example in protocol split `split`, in storage order;
+  and the species list."""
+  d = config.data
+  records, species = _metadata(d.name, d.builder_config, d.data_dir)
+  module = protocols.for_dataset(d.name)
+  chosen = set(module.split_videos(d.protocol, split, records))
+  picked = [(r["split"], r["index"]) for r in records if r["video_id"] in chosen]
+  if not picked:
+    raise ValueError(f"protocol {d.protocol!r} selects no examples for split {split!r} of "
+                     f"{_dataset_name(config)}")
+  return picked, species
+
+
+class _Records:
+  """Random access to chosen (stored split, index) pairs of several TFDS data sources."""
+
+  def __init__(self, sources: dict, records: list[tuple[str, int]]):
+    self._sources = sources
+    self._records = records
+
+  def __len__(self) -> int:
+    return len(self._records)
+
+  def __getitem__(self, i: int) -> dict:
+    split, index = self._records[i]
+    return self._sources[split][index]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Transform:
+  """Decoded TFDS example -> batch row. Plain fields only: it is pickled to grain workers."""
+  species: tuple[str, ...]
+  size: int
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  eval_scale: float
+  aug: augment.AugmentParams | None  # None: deterministic evaluation crop
+
+  def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
+    train = self.aug is not None
+    if train:
+      scale = rng.uniform(*self.aug.scale_range)
+      flip = bool(self.aug.flip and rng.random() < 0.5)
+    else:
+      scale, flip = self.eval_scale, False
+    matrix = augment.crop_matrix(example["face_box"], example["image"].shape[:2], scale,
+                                 self.size, flip)
+    image, depth, mask = augment.warp(example, matrix, self.size)
+    image = image.astype(np.float32) / 255.0
+    mean = np.asarray(self.mean, np.float32)
+    if train:
+      image = augment.colour_jitter(image, rng, self.aug)
+      image = augment.cutout(image, rng, self.aug, mean)
+    image = (image - mean) / np.asarray(self.std, np.float32)
+    species = int(example["species"])
+    return {
+        "image": image.astype(np.float32), "depth": depth, "mask": mask,
+        "label": np.int32(example["label"]), "species": np.int32(species),
+        "video_id": _text(example["video_id"]), "species_name": self.species[species],
+        "frame": np.int32(example["frame"]), "valid": np.bool_(True),
+    }
+
+
+def _transform(config, species, train: bool) -> _Transform:
+  aug = None
+  if train:
+    a = config.aug
+    aug = augment.AugmentParams(
+        scale_range=tuple(a.scale_range), flip=bool(a.flip), brightness=float(a.brightness),
+        contrast=float(a.contrast), saturation=float(a.saturation), cutout=float(a.cutout),
+        cutout_size=float(a.cutout_size))
+  return _Transform(species=tuple(species), size=int(config.input.size),
+                    mean=tuple(config.input.mean), std=tuple(config.input.std),
+                    eval_scale=float(config.input.eval_scale), aug=aug)
+
+
+def _processes(process_index, process_count) -> tuple[int, int]:
+  pi = jax.process_index() if process_index is None else process_index
+  pc = jax.process_count() if process_count is None else process_count
+  if not 0 <= pi < pc:
+    raise ValueError(f"process_index={pi} is not in [0, process_count={pc})")
+  return pi, pc
+
+
+def _per_process(global_batch: int, pc: int, what: str) -> int:
+  if global_batch <= 0 or global_batch % pc:
+    raise ValueError(f"{what}={global_batch} must be a positive multiple of the process "
+                     f"count {pc}: each process loads {what} / {pc} examples")
+  return global_batch // pc
+
+
+def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
+  workers = int(config.data.num_workers)
+  if workers < 0:
+    raise ValueError(f"data.num_workers={workers} must be >= 0 (0 = in-process)")
+  if workers == 0:
+    return ds
+  if not flags.FLAGS.is_parsed():
+    # grain's workers read grain's absl flags; outside an absl app (tests, notebooks) they
+    # have never been parsed, so take their defaults.
+    flags.FLAGS.mark_as_parsed()
+  return ds.mp_prefetch(grain.MultiprocessingOptions(
+      num_workers=workers, per_worker_buffer_size=int(config.data.prefetch)))
+
+
+def make_train_iterator(config, *, process_index: int | None = None,
+                        process_count: int | None = None) -> grain.DatasetIterator:
+  """Infinite iterator of this process's training batches (config.batch_size / processes).
+
+  Each process reads a disjoint stride of the protocol's train split, reshuffled every epoch
+  from config.seed; augmentation draws from a generator seeded by (seed, process, position
+  in the stream), so `get_state()` / `set_state()` resume the exact same batches.
+  """
+  pi, pc = _processes(process_index, process_count)
+  per = _per_process(int(config.batch_size), pc, "batch_size")
+  records, species = select(config, "train")
+  if len(records) < pc * per:
+    raise ValueError(f"train split of {_dataset_name(config)} / {config.data.protocol} has "
+                     f"{len(records)} examples, fewer than one global batch ({pc * per})")
+  ds = grain.MapDataset.source(_Records(_load_sources(config), records))
+  ds = ds[pi::pc].shuffle(seed=int(config.seed)).repeat(None)
+  aug_seed = int(np.random.SeedSequence([int(config.seed), pi]).generate_state(1)[0])
+  ds = ds.random_map(_transform(config, species, train=True), seed=aug_seed)
+  ds = ds.to_iter_dataset().batch(per, drop_remainder=True)
+  return iter(_prefetch(ds, config))
+
+
+class _Padded:
+  """This process's share of an evaluation split, padded to whole batches."""
+
+  def __init__(self, records: _Records, positions: np.ndarray, n: int):
+    self._records, self._positions, self._n = records, positions, n
+
+  def __len__(self) -> int:
+    return len(self._positions)
+
+  def __getitem__(self, i: int) -> dict:
+    pos = int(self._positions[i])
+    example = dict(self._records[pos % self._n])
+    example["_valid"] = pos < self._n
+    return example
+
+
+@dataclasses.dataclass(frozen=True)
+class _EvalTransform:
+  inner: _Transform
+
+  def __call__(self, example: dict) -> dict:
+    out = self.inner(example)
+    out["valid"] = np.bool_(example["_valid"])
+    return out
+
+
+def make_eval_iterator(config, split: str, *, process_index: int | None = None,
+                       process_count: int | None = None, batch_size: int | None = None):
+  """One deterministic pass over protocol split `split` ('dev' or 'test'; 'train' works too).
+
+  No augmentation: a centred crop of input.eval_scale x the face box. The split is padded to
+  whole global batches (config.eval_batch_size unless `batch_size`); padding rows repeat real
+  examples with valid=False, so every process yields the same number of batches and every
+  example is scored exactly once across processes.
+  """
+  pi, pc = _processes(process_index, process_count)
+  global_batch = int(config.eval_batch_size if batch_size is None else batch_size)
+  per = _per_process(global_batch, pc, "eval_batch_size")
+  records, species = select(config, split)
+  n = len(records)
+  padded = -(-n // global_batch) * global_batch
+  positions = np.arange(padded)[pi::pc]
+  source = _Padded(_Records(_load_sources(config), records), positions, n)
+  ds = grain.MapDataset.source(source).map(_EvalTransform(_transform(config, species, False)))
+  ds = ds.to_iter_dataset().batch(per, drop_remainder=False)
+  return iter(_prefetch(ds, config))
+
+
+def to_global_batch(batch: dict, mesh: jax.sharding.Mesh, keys=DEVICE_KEYS) -> dict:
+  """Process-local numpy batch -> global jax.Arrays sharded along the mesh axis 'data'."""
+  if "data" not in mesh.axis_names:
+    raise ValueError(f"mesh axes {mesh.axis_names} have no 'data' axis to shard the batch on")
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  missing = [k for k in keys if k not in batch]
+  if missing:
+    raise KeyError(f"batch has no {missing}; it has {sorted(batch)}")
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(batch[k]))
+          for k in keys}
