@@ -139,6 +139,21 @@ def test_train_shards_are_disjoint_and_cover_the_split(synth_tiny):
   assert len(videos) == 24
 
 
+def test_global_batch_does_not_depend_on_the_process_count(synth_tiny):
+  """Process p's batch is rows [p * b, (p + 1) * b) of the single-process global batch, pixels and
+  augmentation included: multi-host runs train on exactly what one host would."""
+  config = _config(synth_tiny, batch_size=4)
+  single = pipeline.make_train_iterator(config, process_index=0, process_count=1)
+  parts = [pipeline.make_train_iterator(config, process_index=p, process_count=2)
+           for p in range(2)]
+  for _ in range(8):  # two epochs of 24 examples: across the reshuffle
+    want = next(single)
+    got = [next(it) for it in parts]
+    for key in pipeline.DEVICE_KEYS + ("video_id",):
+      np.testing.assert_array_equal(np.concatenate([g[key] for g in got]), want[key],
+                                    err_msg=key)
+
+
 def test_resume_from_iterator_state_yields_the_same_batches(synth_tiny):
   config = _config(synth_tiny)
   it = pipeline.make_train_iterator(config, process_index=0, process_count=1)

@@ -8,8 +8,9 @@ Batches are dicts of numpy arrays:
   label    int32 (B,)            1 = bona fide
   species  int32 (B,)            index into the dataset's species list (0 = live)
 and host-only metadata that never goes to the device:
-  video_id (B,) str, species_name (B,) str, frame (B,) int32, valid (B,) bool (False on the
-  rows that pad the last evaluation batch).
+  video_id (B,) str, species_name (B,) str, frame (B,) int32; evaluation batches add
+  valid (B,) bool (False on the rows that pad the last batch) and index (B,) int32 (position in
+  the split, see `split_examples`).
 """
 
 import dataclasses
@@ -69,7 +70,8 @@ def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
       records.append(dict(
           split=split, index=index, video_id=_text(ex["video_id"]),
           subject=_text(ex["subject"]), domain=_text(ex["domain"]),
-          device=_text(ex["device"]), species=names[ex["species"]], frame=int(ex["frame"])))
+          device=_text(ex["device"]), species=names[ex["species"]], frame=int(ex["frame"]),
+          label=int(ex["label"])))
   return tuple(records), tuple(species_names)
 
 
@@ -183,9 +185,11 @@ def make_train_iterator(config, *, process_index: int | None = None,
                         process_count: int | None = None) -> grain.DatasetIterator:
   """Infinite iterator of this process's training batches (config.batch_size / processes).
 
-  Each process reads a disjoint stride of the protocol's train split, reshuffled every epoch
-  from config.seed; augmentation draws from a generator seeded by (seed, process, position
-  in the stream), so `get_state()` / `set_state()` resume the exact same batches.
+  The stream is defined globally: one order of the protocol's train split, reshuffled every
+  epoch from config.seed, cut into global batches; process p takes rows [p * b, (p + 1) * b) of
+  each. Augmentation draws from a generator seeded by (seed, position in the global stream). So
+  the global batch of every step is the same whatever the number of processes, and
+  `get_state()` / `set_state()` resume the exact same batches.
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")
@@ -194,11 +198,34 @@ def make_train_iterator(config, *, process_index: int | None = None,
     raise ValueError(f"train split of {_dataset_name(config)} / {config.data.protocol} has "
                      f"{len(records)} examples, fewer than one global batch ({pc * per})")
   ds = grain.MapDataset.source(_Records(_load_sources(config), records))
-  ds = ds[pi::pc].shuffle(seed=int(config.seed)).repeat(None)
-  aug_seed = int(np.random.SeedSequence([int(config.seed), pi]).generate_state(1)[0])
-  ds = ds.random_map(_transform(config, species, train=True), seed=aug_seed)
-  ds = ds.to_iter_dataset().batch(per, drop_remainder=True)
-  return iter(_prefetch(ds, config))
+  ds = ds.shuffle(seed=int(config.seed)).repeat(None)
+  ds = ds.random_map(_transform(config, species, train=True), seed=int(config.seed))
+  # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
+  ds = ds.batch(per, drop_remainder=True)[pi::pc]
+  return iter(_prefetch(ds.to_iter_dataset(), config))
+
+
+def steps_per_epoch(config) -> int:
+  """Global batches per pass over the protocol's train split."""
+  records, _ = select(config, "train")
+  return max(len(records) // int(config.batch_size), 1)
+
+
+def split_examples(config, split: str) -> list[dict]:
+  """Metadata (video_id, species, label, frame, ...) of protocol split `split`, in the order of
+  the `index` field of evaluation batches; no image is decoded."""
+  d = config.data
+  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
+  by_key = {(r["split"], r["index"]): r for r in records}
+  picked, _ = select(config, split)
+  return [by_key[key] for key in picked]
+
+
+def has_split(config, split: str) -> bool:
+  """Whether the protocol defines `split` (cross-dataset protocols may have no dev set)."""
+  d = config.data
+  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
+  return bool(protocols.for_dataset(d.name).split_videos(d.protocol, split, records))
 
 
 class _Padded:
@@ -214,6 +241,7 @@ class _Padded:
     pos = int(self._positions[i])
     example = dict(self._records[pos % self._n])
     example["_valid"] = pos < self._n
+    example["_index"] = pos % self._n
     return example
 
 
@@ -224,6 +252,7 @@ class _EvalTransform:
   def __call__(self, example: dict) -> dict:
     out = self.inner(example)
     out["valid"] = np.bool_(example["_valid"])
+    out["index"] = np.int32(example["_index"])
     return out
 
 

@@ -1,0 +1,30 @@
+"""pyramid-fas train --config=configs/X.py[:dataset/protocol[,runlocal]] --workdir=DIR
+    [--config.key=value ...] [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
+
+Trains and periodically evaluates; rerun with the same workdir to resume from its checkpoints.
+On TPU pods and under SLURM the processes find each other by themselves.
+"""
+
+import sys
+
+from absl import flags, logging
+
+from pyramid_fas_jax.commands import common
+
+_CONFIG = common.define_config_flag()
+_WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results")
+flags.mark_flags_as_required(["config", "workdir"])
+common.define_distributed_flags()
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
+  common.start_jax()
+  from pyramid_fas_jax import train  # pylint: disable=g-import-not-at-top
+  try:
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:
+    logging.error("%s", e)
+    print(f"pyramid-fas train: {e}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,120 @@
+"""Scoring the protocol's dev and test splits with a model, and the metrics of those scores.
+
+Frame scores come from a jitted forward over the mesh; every process scores its share and the
+scores are gathered by their position in the split, so metadata never crosses processes. The
+metrics are pyramid_fas_jax.evaluation's: threshold from dev (never from test unless the config
+asks for `test_eer`), video-level scores where the protocol is video-based.
+"""
+
+import functools
+import pathlib
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from pyramid_fas_jax import evaluation
+from pyramid_fas_jax.data import pipeline
+
+SPLITS = ("dev", "test")
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _scores(graphdef, state, images):
+  return nnx.merge(graphdef, state)(images)["score"]
+
+
+def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
+  """Frame-level ScoreSet of protocol split `split` (every example exactly once)."""
+  model.eval()
+  graphdef, state = nnx.split(model)
+  scores, index, valid = [], [], []
+  for batch in pipeline.make_eval_iterator(config, split):
+    images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]
+    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images), tiled=True))
+    index.append(multihost_utils.process_allgather(batch["index"], tiled=True))
+    valid.append(multihost_utils.process_allgather(batch["valid"], tiled=True))
+  keep = np.concatenate(valid)
+  score = np.concatenate(scores)[keep]
+  index = np.concatenate(index)[keep]
+  examples = pipeline.split_examples(config, split)
+  if sorted(index.tolist()) != list(range(len(examples))):
+    raise RuntimeError(f"{split}: scored {len(index)} examples but the split has "
+                       f"{len(examples)}; every example must be scored exactly once")
+  meta = [examples[i] for i in index]
+  return evaluation.ScoreSet.from_arrays(
+      score, [m["label"] for m in meta], [m["species"] for m in meta],
+      [m["video_id"] for m in meta], source=f"{config.data.name}/{config.data.protocol}/{split}")
+
+
+def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False) -> dict:
+  """Score dev/test, write the score files and results, return the results dict."""
+  workdir = pathlib.Path(workdir)
+  sets = {s: score_split(config, model, s, mesh) for s in SPLITS if pipeline.has_split(config, s)}
+  if "test" not in sets:
+    raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
+  dev = sets.get("dev")
+  threshold = config.eval.threshold
+  if dev is None and threshold == "dev_eer":
+    raise ValueError(f"protocol {config.data.protocol!r} has no dev split, so the default "
+                     "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "
+                     "(reported as chosen on the test set) or a fixed value")
+  results = evaluation.evaluate_scores(
+      dev, sets["test"], threshold=threshold, video_agg=config.eval.video_agg,
+      n_bootstrap=config.eval.bootstrap, seed=config.seed,
+      plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None)
+  results["step"] = step
+  if jax.process_index() == 0:
+    out = workdir / "scores"
+    out.mkdir(parents=True, exist_ok=True)
+    for split, frames in sets.items():
+      evaluation.write_scores(out / f"{split}_frames_step{step}.txt", frames)
+      if frames.video_ids is not None:
+        evaluation.write_scores(out / f"{split}_videos_step{step}.txt",
+                                evaluation.aggregate_videos(frames, config.eval.video_agg or "mean"))
+    evaluation.write_json(results, workdir / "results.json")
+    (workdir / "eval").mkdir(exist_ok=True)
+    evaluation.write_json(results, workdir / "eval" / f"step_{step}.json")
+    logging.info("step %d evaluation\n%s", step, evaluation.format_report(results))
+  return results
+
+
+def scalars(results: dict) -> dict[str, float]:
+  """Numeric metrics of dev/test for the metric writers ('test/ACER', ...)."""
+  out = {}
+  for split in SPLITS:
+    for key, value in results.get(split, {}).items():
+      if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        out[f"{split}/{key}"] = float(value)
+  return out
+
+
+def dev_metric(results: dict, config) -> float | None:
+  """The dev metric that picks the best checkpoint (lower is better), or None without dev."""
+  dev = results.get("dev")
+  return None if dev is None else float(dev[config.eval.best_metric])
+
+
+def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> pathlib.Path:
+  """workdir/checkpoints/<step> (latest by default) or workdir/best/<step>."""
+  root = pathlib.Path(workdir).absolute() / ("best" if best else "checkpoints")
+  steps = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit()) if root.exists() else []
+  if not steps:
+    raise FileNotFoundError(f"no checkpoints in {root}")
+  if step is None:
+    return root / str(steps[-1])
+  if step not in steps:
+    raise FileNotFoundError(f"no checkpoint for step {step} in {root}; there are {steps}")
+  return root / str(step)
+
+
+def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
+  """Evaluate a training checkpoint of `workdir` with plots; writes results.json there."""
+  from pyramid_fas_jax import checkpoint, models  # pylint: disable=g-import-not-at-top
+  path = checkpoint_dir(workdir, step, best)
+  model = models.build_model(config.model, nnx.Rngs(0))
+  checkpoint.restore_into(model, path)
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  return evaluate_model(config, model, workdir, int(path.name), mesh, plots=True)
