@@ -124,9 +124,11 @@ def test_partial_mask_is_exactly_the_patch(region):
   u, v = surf.point[..., 0][patch], surf.point[..., 1][patch]
   p = maps.params
   if region == "eyes":
-    assert np.all(np.abs(v - p.eye_v) < 0.15)
+    assert np.all(np.abs(v - p.eye_v) < 0.2)
+    assert (surf.attrs[..., faces.EYE][patch] > 0.5).sum() > 10  # it hides the eyes
   elif region == "mouth":
-    assert np.all(np.abs(v - p.mouth_v) < 0.2)
+    assert np.all(np.abs(v - p.mouth_v) < 0.25)
+    assert (surf.attrs[..., faces.LIPS][patch] > 0.5).sum() > 10  # and the lips
   else:
     assert np.all(u > 0) if region == "left_half" else np.all(u < 0)
 

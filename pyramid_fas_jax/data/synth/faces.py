@@ -304,7 +304,10 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
     iris_tex = 0.75 + 0.25 * noise.value_noise(rng, u.shape, size / 8)
     iris = srgb_to_linear(_IRIS_COLOURS[p.iris_colour])[None, None] * iris_tex[..., None]
     iris *= (0.6 + 0.4 * _smoothstep(iris_r, 0.75 * iris_r, rr))[..., None]
-    eye_rgb = np.where((rr < iris_r)[..., None], iris, np.array((0.62, 0.58, 0.55), np.float32))
+    # The upper lid shades the top of the eyeball.
+    sclera = np.array((0.5, 0.46, 0.44), np.float32) * (
+        1 - 0.35 * _smoothstep(p.eye_v - 0.02, p.eye_v + 0.04, v))[..., None]
+    eye_rgb = np.where((rr < iris_r)[..., None], iris, sclera)
     eye_rgb = np.where((rr < 0.4 * iris_r)[..., None], np.float32(0.01), eye_rgb)
     albedo = albedo * (1 - inside_eye[..., None]) + eye_rgb * inside_eye[..., None]
     lash = _smoothstep(0.012, 0.0, np.abs(opening)) * (v > p.eye_v - 0.005) * (
