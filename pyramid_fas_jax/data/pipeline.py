@@ -175,8 +175,15 @@ def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
     # grain's workers read grain's absl flags; outside an absl app (tests, notebooks) they
     # have never been parsed, so take their defaults.
     flags.FLAGS.mark_as_parsed()
-  return ds.mp_prefetch(grain.MultiprocessingOptions(
+  ds = ds.mp_prefetch(grain.MultiprocessingOptions(
       num_workers=workers, per_worker_buffer_size=int(config.data.prefetch)))
+  # Workers hand over shared-memory arrays; plain copies free the shared memory at once
+  # instead of whenever the caller drops the batch (or at interpreter exit, noisily).
+  return ds.map(_plain_arrays)
+
+
+def _plain_arrays(batch: dict) -> dict:
+  return {k: np.array(v) for k, v in batch.items()}
 
 
 def make_train_iterator(config, *, process_index: int | None = None,
