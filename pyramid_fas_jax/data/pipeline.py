@@ -192,7 +192,9 @@ def make_train_iterator(config, *, process_index: int | None = None,
 
   Each process reads a disjoint stride of the protocol's train split, reshuffled every epoch
   from config.seed; augmentation draws from a generator seeded by (seed, process, position
-  in the stream), so `get_state()` / `set_state()` resume the exact same batches.
+  in the stream), so `get_state()` / `set_state()` resume the exact same batches. Worker
+  processes deal batches round-robin, so the stream (and the saved state's layout) depends
+  on data.num_workers: restore a state with the num_workers that saved it.
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")

@@ -380,6 +380,8 @@ def partial(maps, cam, light, bg, pp: PatchParams, rng) -> Shot:
   slightly misregistered, with a thin shadow along its edge."""
   surf, rgb = _lit(maps, cam, light, bg)
   patch = patch_region(surf, maps.params, pp.region)
+  if not patch.any():  # a half face turned away from the camera: cover the eyes instead
+    patch = patch_region(surf, maps.params, "eyes")
   if not patch.any():
     raise ValueError(f"patch {pp.region!r} misses the face in this pose")
   size = cam.size
