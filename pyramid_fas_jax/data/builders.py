@@ -51,3 +51,30 @@ def build(name: str, data_dir: str | None = None, config: str | None = None, *,
       builder.num_workers = num_workers
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(download_mode=mode))
   return builder
+
+
+def main(argv=None) -> None:
+  """python -m pyramid_fas_jax.data.builders NAME [--config=C] [--data_dir=D] [--num_workers=N]
+
+  Same result as `tfds build datasets/NAME --file_format=array_record`, whose CLI needs
+  TensorFlow installed.
+  """
+  import argparse  # pylint: disable=g-import-not-at-top
+
+  parser = argparse.ArgumentParser(prog="python -m pyramid_fas_jax.data.builders",
+                                   description="Build a dataset of datasets/ as ArrayRecord.")
+  parser.add_argument("name", help="dataset folder under datasets/, e.g. synth_fas")
+  parser.add_argument("--config", default=None, help="builder config, e.g. tiny, small, default")
+  parser.add_argument("--data_dir", default=None, help="TFDS data dir (default: TFDS's)")
+  parser.add_argument("--num_workers", type=int, default=1, help="rendering processes")
+  parser.add_argument("--overwrite", action="store_true", help="rebuild an existing version")
+  args = parser.parse_args(argv)
+  builder = build(args.name, args.data_dir, args.config, num_workers=args.num_workers,
+                  overwrite=args.overwrite)
+  print(f"{builder.info.full_name} in {builder.data_dir}:")
+  for split, info in builder.info.splits.items():
+    print(f"  {split}: {info.num_examples} examples")
+
+
+if __name__ == "__main__":
+  main()

@@ -16,7 +16,8 @@ def default_data_config() -> ml_collections.ConfigDict:
                        $TFDS_DATA_DIR)
   data.protocol        protocol string, e.g. 'intra', 'cross_domain/lowlight',
                        'cross_attack/mask3d' (see the protocol module)
-  data.num_workers     grain worker processes per JAX process; 0 decodes in-process
+  data.num_workers     grain worker processes per JAX process; 0 decodes in-process (with
+                       threads). The batch order depends on it: resume with the same value
   data.prefetch        batches each worker keeps ready
   input.size           side of the square network input, pixels (depth and mask too)
   input.mean, input.std  per-channel RGB normalisation of [0, 1] pixels; ImageNet

@@ -177,8 +177,15 @@ def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
     # grain's workers read grain's absl flags; outside an absl app (tests, notebooks) they
     # have never been parsed, so take their defaults.
     flags.FLAGS.mark_as_parsed()
-  return ds.mp_prefetch(grain.MultiprocessingOptions(
+  ds = ds.mp_prefetch(grain.MultiprocessingOptions(
       num_workers=workers, per_worker_buffer_size=int(config.data.prefetch)))
+  # Workers hand over shared-memory arrays; plain copies free the shared memory at once
+  # instead of whenever the caller drops the batch (or at interpreter exit, noisily).
+  return ds.map(_plain_arrays)
+
+
+def _plain_arrays(batch: dict) -> dict:
+  return {k: np.array(v) for k, v in batch.items()}
 
 
 def make_train_iterator(config, *, process_index: int | None = None,
@@ -189,7 +196,9 @@ def make_train_iterator(config, *, process_index: int | None = None,
   epoch from config.seed, cut into global batches; process p takes rows [p * b, (p + 1) * b) of
   each. Augmentation draws from a generator seeded by (seed, position in the global stream). So
   the global batch of every step is the same whatever the number of processes, and
-  `get_state()` / `set_state()` resume the exact same batches.
+  `get_state()` / `set_state()` resume the exact same batches. Batches are formed before the
+  worker processes deal them out, so data.num_workers does not change the stream, but it does
+  shape the saved state: restore a state with the num_workers that saved it.
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")

@@ -364,10 +364,10 @@ def patch_region(surf: render.Surface, p: faces.SubjectParams, region: str) -> n
   face = surf.face
   if region == "eyes":
     reach = p.eye_spacing + p.eye_width + 0.08
-    return face & (np.abs(v - p.eye_v - 0.01) < 0.13 * (1 - 0.4 * (np.abs(u) / reach) ** 4)) & (
+    return face & (np.abs(v - p.eye_v - 0.02) < 0.17 * (1 - 0.4 * (np.abs(u) / reach) ** 4)) & (
         np.abs(u) < reach)
   if region == "mouth":
-    return face & (((u / (p.mouth_width + 0.1)) ** 2 + ((v - p.mouth_v) / 0.17) ** 2) < 1)
+    return face & (((u / (p.mouth_width + 0.16)) ** 2 + ((v - p.mouth_v) / 0.22) ** 2) < 1)
   if region in ("left_half", "right_half"):
     # "left" is the subject's left, which the camera sees on the image right (+u).
     return face & ((u if region == "left_half" else -u) > 0.0)
@@ -380,6 +380,8 @@ def partial(maps, cam, light, bg, pp: PatchParams, rng) -> Shot:
   slightly misregistered, with a thin shadow along its edge."""
   surf, rgb = _lit(maps, cam, light, bg)
   patch = patch_region(surf, maps.params, pp.region)
+  if not patch.any():  # a half face turned away from the camera: cover the eyes instead
+    patch = patch_region(surf, maps.params, "eyes")
   if not patch.any():
     raise ValueError(f"patch {pp.region!r} misses the face in this pose")
   size = cam.size

@@ -39,6 +39,7 @@ _HAIR_COLOURS = np.array([
     (0.06, 0.05, 0.04), (0.20, 0.13, 0.08), (0.38, 0.25, 0.14),
     (0.70, 0.56, 0.34), (0.52, 0.24, 0.10), (0.62, 0.62, 0.60),
 ], np.float32)
+_HAIR_FREQUENCY = (0.32, 0.28, 0.18, 0.1, 0.06, 0.06)
 _IRIS_COLOURS = np.array([
     (0.25, 0.14, 0.07), (0.15, 0.09, 0.05), (0.30, 0.40, 0.55),
     (0.32, 0.38, 0.22), (0.40, 0.30, 0.15),
@@ -95,15 +96,16 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
   u = rng.uniform
   return SubjectParams(
       head_width=u(0.88, 1.02), head_height=u(1.25, 1.42), head_depth=u(0.72, 0.92),
-      flatness=u(0.32, 0.5), jaw_taper=u(0.28, 0.5),
+      flatness=u(0.32, 0.5), jaw_taper=u(0.2, 0.38),
       nose_height=u(0.22, 0.38), nose_width=u(0.07, 0.11), nose_tip_v=u(-0.36, -0.26),
       brow_ridge=u(0.03, 0.08), socket_depth=u(0.07, 0.13), cheekbones=u(0.02, 0.07),
       eye_v=u(0.14, 0.22), eye_spacing=u(0.33, 0.40), eye_width=u(0.16, 0.19),
       eye_open=u(0.055, 0.075), brow_v=u(0.36, 0.44), brow_arch=u(0.0, 0.05),
       brow_thickness=u(0.035, 0.06), mouth_v=u(-0.72, -0.6), mouth_width=u(0.26, 0.33),
-      lip_height=u(0.04, 0.07), chin=u(0.02, 0.08), hairline_v=u(0.85, 1.1),
+      lip_height=u(0.04, 0.07), chin=u(0.02, 0.08), hairline_v=u(0.68, 0.92),
       bald=bool(rng.random() < 0.08), beard_shadow=float(u(0.0, 1.0) if rng.random() < 0.3 else 0.0),
-      skin_tone=u(0.0, len(_SKIN_TONES) - 1), hair_colour=int(rng.integers(len(_HAIR_COLOURS))),
+      skin_tone=u(0.0, len(_SKIN_TONES) - 1),
+      hair_colour=int(rng.choice(len(_HAIR_COLOURS), p=_HAIR_FREQUENCY)),
       iris_colour=int(rng.integers(len(_IRIS_COLOURS))),
       clothes_rgb=tuple(float(c) for c in rng.uniform(0.05, 0.8, 3)),
       gaze=(u(-0.015, 0.015), u(-0.01, 0.01)),
@@ -176,7 +178,7 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
   vc = 0.05
   below = np.clip((vc - v) / p.head_height, 0, 1)
   above = np.clip((v - vc) / p.head_height, 0, 1)
-  a = p.head_width * (1 - p.jaw_taper * _smoothstep(0.2, 1.0, below) ** 1.4) * (1 - 0.1 * above ** 2)
+  a = p.head_width * (1 - p.jaw_taper * _smoothstep(0.3, 1.0, below) ** 2) * (1 - 0.1 * above ** 2)
   r2 = (u / a) ** 2 + ((v - vc) / p.head_height) ** 2
   r = np.sqrt(r2)
   inside = r2 < 1
@@ -216,7 +218,7 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
 
   # Regions.
   hairline = p.hairline_v - 0.25 * (u / p.head_width) ** 2
-  side_hair = (r2 > 0.8 ** 2) & (v > ear_v + 0.2)
+  side_hair = (r2 > 0.78 ** 2) & (v > ear_v + 0.12)
   hair = (~np.bool_(p.bald)) & (inside | skirt) & ((v > hairline) | side_hair)
   ears = ~inside & (height > -0.5) & (np.abs(v - ear_v) < 0.26) & ~hair
   face = inside & ~hair & (v < hairline) & (np.abs(u) < 0.82 * a)
@@ -243,7 +245,7 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
   skin_rgb = srgb_to_linear((1 - w) * _SKIN_TONES[lo] + w * _SKIN_TONES[lo + 1])
   albedo = np.broadcast_to(skin_rgb, u.shape + (3,)).copy()
   blotch = noise.value_noise(rng, u.shape, 14, octaves=3)
-  albedo *= (1 + 0.05 * blotch)[..., None]
+  albedo *= (1 + 0.04 * blotch)[..., None]
   albedo *= 1 + 0.03 * np.stack([noise.value_noise(rng, u.shape, 24) for _ in range(3)], -1)
   red = (0.5 * _gauss(u, v, -0.45, p.eye_v - 0.3, 0.15, 0.12)
          + 0.5 * _gauss(u, v, 0.45, p.eye_v - 0.3, 0.15, 0.12)
@@ -251,7 +253,7 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
   albedo *= np.stack([1 + 0.02 * red, 1 - 0.12 * red, 1 - 0.1 * red], -1)
   pores = noise.sparse_dots(rng, u.shape, 0.03, 0.35 * texels_per_unit / 100)
   albedo *= (1 - 0.22 * pores)[..., None]
-  albedo *= (1 + 0.06 * noise.value_noise(rng, u.shape, size / 3))[..., None]
+  albedo *= (1 + 0.03 * noise.value_noise(rng, u.shape, size / 3))[..., None]
   for _ in range(rng.poisson(4)):  # moles and red spots
     cu, cv_ = rng.uniform(-0.7, 0.7), rng.uniform(-1.0, 0.8)
     rad = rng.uniform(0.006, 0.02)
@@ -304,7 +306,10 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
     iris_tex = 0.75 + 0.25 * noise.value_noise(rng, u.shape, size / 8)
     iris = srgb_to_linear(_IRIS_COLOURS[p.iris_colour])[None, None] * iris_tex[..., None]
     iris *= (0.6 + 0.4 * _smoothstep(iris_r, 0.75 * iris_r, rr))[..., None]
-    eye_rgb = np.where((rr < iris_r)[..., None], iris, np.array((0.62, 0.58, 0.55), np.float32))
+    # The upper lid shades the top of the eyeball.
+    sclera = np.array((0.5, 0.46, 0.44), np.float32) * (
+        1 - 0.35 * _smoothstep(p.eye_v - 0.02, p.eye_v + 0.04, v))[..., None]
+    eye_rgb = np.where((rr < iris_r)[..., None], iris, sclera)
     eye_rgb = np.where((rr < 0.4 * iris_r)[..., None], np.float32(0.01), eye_rgb)
     albedo = albedo * (1 - inside_eye[..., None]) + eye_rgb * inside_eye[..., None]
     lash = _smoothstep(0.012, 0.0, np.abs(opening)) * (v > p.eye_v - 0.005) * (
@@ -328,7 +333,7 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
 
   hclip = np.maximum(height, -1.5)
   blur = cv2.GaussianBlur(hclip, (0, 0), 0.08 * texels_per_unit)
-  cavity = np.clip(1 + 2.5 * (hclip - blur) / 0.1 * 0.1, 0.5, 1.0)
+  cavity = np.clip(1 + 2.5 * (hclip - blur), 0.5, 1.0)  # darker where below its surroundings
   gy, gx = np.gradient(hclip)
   nx, ny = -gx / du, gy / dv  # rows run downwards while v runs upwards
   norm = np.sqrt(nx ** 2 + ny ** 2 + 1)

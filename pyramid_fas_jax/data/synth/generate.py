@@ -104,6 +104,13 @@ def subject_maps(cfg: SynthConfig, subject: int) -> faces.SubjectMaps:
   return faces.subject_maps(faces.sample_subject(rng), rng, cfg.texture_size)
 
 
+@functools.lru_cache(maxsize=2)
+def _photo(cfg: SynthConfig, video: Video):
+  """The print or replay video's source photo: one per video, shared by its frames."""
+  return attacks.photo(subject_maps(cfg, video.subject), _rng(cfg, 3, video.index),
+                       cfg.crop_size, cfg.pixel_scale)
+
+
 def render_example(cfg: SynthConfig, video: Video, frame: int) -> Example:
   """Renders frame `frame` of `video`: scene, instrument, capture and exact labels."""
   if not 0 <= frame < cfg.frames_per_video:
@@ -126,7 +133,7 @@ def render_example(cfg: SynthConfig, video: Video, frame: int) -> Example:
   if video.species == "live":
     shot = attacks.live(maps, cam, light, bg)
   elif video.species in ("print", "replay"):
-    src, src_face = attacks.photo(maps, vrng, size, ps)
+    src, src_face = _photo(cfg, video)
     place = attacks.sample_placement(frng, size, context)
     if video.species == "print":
       shot = attacks.print_attack(src, src_face, attacks.sample_print(vrng, dom, ps), place,
