@@ -2,9 +2,7 @@
 
 import ml_collections
 
-# ImageNet statistics (RGB, [0, 1] pixels), used with ImageNet-initialised backbones.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from pyramid_fas_jax.data.config import IMAGENET_MEAN, IMAGENET_STD, default_data_config
 
 
 def parse_arg(arg: str | None, default_dataset: str = "synth_fas/intra"):
@@ -52,3 +50,41 @@ def adam_config(**fields) -> ml_collections.ConfigDict:
                                    "lr_decay": 0.5, "lr_step_epochs": 500})
   cfg.update(fields)
   return cfg
+
+
+def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_collections.ConfigDict:
+  """Every field but `model` and `optim`: data, input, augmentation (data/config.py documents
+  them), the training schedule, checkpointing, logging and evaluation.
+
+  num_epochs / num_steps   length of training; num_steps > 0 overrides num_epochs
+  log_every_steps          console + metrics.jsonl + TensorBoard cadence
+  eval_every_steps         dev/test evaluation cadence (0: only at the end)
+  checkpoint_every_steps   checkpoint cadence (also at the end and on SIGTERM)
+  keep_checkpoints         latest checkpoints kept (the best-on-dev model is kept apart)
+  init_from                model checkpoint to start from (import-weights output, or a step
+                           directory of another run); "" = random initialisation
+  eval.threshold           'dev_eer' (default), 'test_eer' (chosen on the test set: the paper's
+                           cross-dataset HTER; reports say so) or a number
+  eval.video_agg           'mean' / 'median' frame scores per video, or None for frame level
+  eval.mode                'iso' metrics, or 'cdcn' (the official CDCN performances())
+  eval.bootstrap           bootstrap resamples for the test intervals (0 = none)
+  eval.best_metric         dev metric (lower is better) that picks the best checkpoint
+  """
+  config = default_data_config()
+  config.data.name = dataset
+  config.data.protocol = protocol
+  if dataset == "synth_fas":
+    config.data.builder_config = "small" if runlocal else "default"
+  else:
+    config.data.builder_config = ""
+  config.num_epochs = 80
+  config.num_steps = 0
+  config.log_every_steps = 10 if runlocal else 50
+  config.eval_every_steps = 0
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  config.init_from = ""
+  config.eval = ml_collections.ConfigDict({
+      "threshold": "dev_eer", "video_agg": "mean", "mode": "iso", "bootstrap": 1000,
+      "best_metric": "EER"})
+  return config

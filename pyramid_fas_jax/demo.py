@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from matplotlib.figure import Figure
 
-from pyramid_fas_jax import evaluate, evaluation, inference, train
+from pyramid_fas_jax import distributed, evaluate, evaluation, inference, train
 from pyramid_fas_jax.data import builders, pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def run_demo(workdir="runs/demo", config=None) -> dict:
   from flax import nnx  # pylint: disable=g-import-not-at-top
   model = models.build_model(config.model, nnx.Rngs(0))
   checkpoint.restore_into(model, model_dir)
-  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  mesh = distributed.make_mesh()
   results = evaluate.evaluate_model(config, model, workdir, int(model_dir.name), mesh, plots=True)
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])
   seconds = time.time() - start

@@ -33,3 +33,13 @@ def _multi_process_cluster() -> bool:
   if "," in hosts:
     return True
   return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """One 'data' axis over every device of every process.
+
+  Auto axis type: sharding propagates through the model as XLA sees fit (the batch is sharded on
+  entry, the state replicated), instead of every reshape needing an explicit output sharding.
+  """
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))

@@ -15,7 +15,7 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import evaluation
+from pyramid_fas_jax import distributed, evaluation
 from pyramid_fas_jax.data import pipeline
 
 SPLITS = ("dev", "test")
@@ -62,7 +62,8 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
                      "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "
                      "(reported as chosen on the test set) or a fixed value")
   results = evaluation.evaluate_scores(
-      dev, sets["test"], threshold=threshold, video_agg=config.eval.video_agg,
+      dev, sets["test"], threshold=threshold, mode=config.eval.mode,
+      video_agg=config.eval.video_agg,
       n_bootstrap=config.eval.bootstrap, seed=config.seed,
       plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None)
   results["step"] = step
@@ -83,6 +84,9 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
 
 def scalars(results: dict) -> dict[str, float]:
   """Numeric metrics of dev/test for the metric writers ('test/ACER', ...)."""
+  if results.get("mode") == "cdcn":
+    return {f"cdcn/{k}": float(v) for k, v in results.items()
+            if isinstance(v, (int, float)) and np.isfinite(v)}
   out = {}
   for split in SPLITS:
     for key, value in results.get(split, {}).items():
@@ -93,6 +97,8 @@ def scalars(results: dict) -> dict[str, float]:
 
 def dev_metric(results: dict, config) -> float | None:
   """The dev metric that picks the best checkpoint (lower is better), or None without dev."""
+  if results.get("mode") == "cdcn":
+    return float(results["dev_acer"])
   dev = results.get("dev")
   return None if dev is None else float(dev[config.eval.best_metric])
 
@@ -116,5 +122,5 @@ def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = F
   path = checkpoint_dir(workdir, step, best)
   model = models.build_model(config.model, nnx.Rngs(0))
   checkpoint.restore_into(model, path)
-  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  mesh = distributed.make_mesh()
   return evaluate_model(config, model, workdir, int(path.name), mesh, plots=True)

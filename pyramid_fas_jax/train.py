@@ -6,8 +6,6 @@ grain iterator) are written every `checkpoint_every_steps`, at the end and on SI
 with the same workdir resumes exactly where the last checkpoint left off.
 """
 
-import json
-import math
 import pathlib
 import signal
 import time
@@ -19,7 +17,8 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pyramid_fas_jax import checkpoint, evaluate, metric_writers, models, optim, train_step
+from pyramid_fas_jax import (checkpoint, distributed, evaluate, metric_writers, models, optim,
+                             train_step)
 from pyramid_fas_jax.data import pipeline
 
 
@@ -78,11 +77,12 @@ def train_and_evaluate(config, workdir) -> dict:
   """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation."""
   workdir = pathlib.Path(workdir).absolute()
   _write_config(config, workdir)
-  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  mesh = distributed.make_mesh()
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
 
-  train_iter, steps_per_epoch = pipeline.make_train_iterator(config)
+  train_iter = pipeline.make_train_iterator(config)
+  steps_per_epoch = pipeline.steps_per_epoch(config)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
   logging.info("%d steps (%d per epoch), global batch %d on %d devices", total_steps,
                steps_per_epoch, config.batch_size, jax.device_count())
