@@ -67,6 +67,16 @@ class _Progress:
     return {"train/steps_per_s": rate, "train/images_per_s": rate * self.batch}
 
 
+def _stop_if_non_finite(finite, checked: int, step: int, ckpt) -> int:
+  """Raise if any loss since step `checked` was NaN/inf; no checkpoint is written after that."""
+  if not bool(finite):
+    ckpt.wait()
+    raise NonFiniteLossError(
+        f"non-finite loss between steps {checked + 1} and {step}: stopping; the last good "
+        f"checkpoint is step {ckpt.latest_step()} in {ckpt.manager.directory}")
+  return step
+
+
 def _write_config(config, workdir: pathlib.Path):
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -107,47 +117,48 @@ def train_and_evaluate(config, workdir) -> dict:
   step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding)
   writer = metric_writers.make_writer(workdir)
   progress = _Progress(total_steps, config.batch_size, start_step)
-  finite = jnp.bool_(True)
-  results, step = {}, start_step
+  # All-steps-finite flag kept on device: reading it costs a sync, so it is read only before
+  # logging and saving, never per step.
+  finite, checked = jnp.bool_(True), start_step
+  results = {}
 
   def save(step, force=False):
     model, optimizer = nnx.merge(graphdef, state)
     ckpt.save(step, model, optimizer, train_iter, {"step": step, "best_dev_metric": best},
               force=force)
 
-  with _Preemption() as preemption:
-    for step in range(start_step + 1, total_steps + 1):
-      batch = pipeline.to_global_batch(next(train_iter), mesh)
-      state, metrics = step_fn(state, batch)
-      finite = finite & jnp.isfinite(metrics["loss"])
-      last = step == total_steps
-      if step % config.log_every_steps == 0 or last or preemption.requested:
-        if not bool(finite):
-          raise NonFiniteLossError(
-              f"non-finite loss between steps {progress.last_step + 1} and {step}: stopping; the "
-              f"last good checkpoint is step {ckpt.latest_step()} in {workdir / 'checkpoints'}")
-        scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
-        scalars.update(progress.report(step, scalars))
-        scalars["train/lr"] = optim.make_schedule(config.optim, steps_per_epoch)(step - 1)
-        writer.write_scalars(step, scalars)
-      if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
-        model, _ = nnx.merge(graphdef, state)
-        results = evaluate.evaluate_model(config, model, workdir, step, mesh)
-        writer.write_scalars(step, evaluate.scalars(results))
-        dev_metric = evaluate.dev_metric(results, config)
-        if dev_metric is not None and (best is None or dev_metric < best):
-          best = dev_metric
-          ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
-      if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
-        if not bool(finite):
-          raise NonFiniteLossError(f"non-finite loss before step {step}: not saving; the last "
-                                   f"good checkpoint is step {ckpt.latest_step()}")
-        save(step, force=True)
-      if preemption.requested:
-        logging.warning("SIGTERM: saved step %d, exiting; rerun with the same workdir to resume",
-                        step)
-        break
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
+  try:
+    with _Preemption() as preemption:
+      for step in range(start_step + 1, total_steps + 1):
+        batch = pipeline.to_global_batch(next(train_iter), mesh)
+        state, metrics = step_fn(state, batch)
+        finite = finite & jnp.isfinite(metrics["loss"])
+        last = step == total_steps
+        if step % config.log_every_steps == 0 or last or preemption.requested:
+          checked = _stop_if_non_finite(finite, checked, step, ckpt)
+          scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
+          scalars.update(progress.report(step, scalars))
+          scalars["train/lr"] = optim.make_schedule(config.optim, steps_per_epoch)(step - 1)
+          writer.write_scalars(step, scalars)
+        if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
+          model, _ = nnx.merge(graphdef, state)
+          results = evaluate.evaluate_model(config, model, workdir, step, mesh)
+          writer.write_scalars(step, evaluate.scalars(results))
+          dev_metric = evaluate.dev_metric(results, config)
+          if dev_metric is not None and (best is None or dev_metric < best):
+            best = dev_metric
+            ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
+        if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
+          checked = _stop_if_non_finite(finite, checked, step, ckpt)
+          save(step, force=True)
+        if preemption.requested:
+          logging.warning("SIGTERM: saved step %d, exiting; rerun with the same workdir to resume",
+                          step)
+          break
+  finally:
+    # Pending asynchronous saves finish even when the run stops on an error: the last good
+    # checkpoint must be complete on disk.
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
   return results

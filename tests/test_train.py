@@ -1,0 +1,184 @@
+"""The training loop: outputs of a run, sharded == single-device step, kill-and-resume exactness,
+two processes == one, config overrides and errors, and the non-finite-loss stop."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from pyramid_fas_jax import checkpoint, evaluation, models, train, train_step
+from pyramid_fas_jax.demo import load_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "tiny_train_config.py"
+
+
+def _cli(args, devices=4, **popen):
+  env = dict(os.environ, PYTHONPATH=str(REPO),
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  return subprocess.Popen([sys.executable, "-m", "pyramid_fas_jax.cli", *args], cwd=REPO, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _params(workdir, step):
+  """Flat {path: array} of the model state saved at `step`."""
+  config = load_config(TINY, "unused")
+  model = models.build_model(config.model, nnx.Rngs(1))
+  checkpoint.restore_into(model, pathlib.Path(workdir) / "checkpoints" / str(step))
+  return {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(model).items()}
+
+
+def _losses(workdir):
+  rows = [json.loads(l) for l in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+  return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
+
+
+@pytest.fixture(scope="module")
+def reference_run(synth_tiny, tmp_path_factory):
+  """An uninterrupted 8-step run on 4 devices in this process."""
+  workdir = tmp_path_factory.mktemp("reference")
+  results = train.train_and_evaluate(load_config(TINY, synth_tiny), workdir)
+  return workdir, results
+
+
+def test_run_writes_every_output(reference_run, synth_tiny):
+  workdir, results = reference_run
+  assert results["step"] == 8 and results["mode"] == "iso"
+  test = results["test"]
+  for key in ("APCER", "BPCER", "ACER", "HTER", "AUC", "EER"):
+    assert 0 <= test[key] <= 1, key
+  assert test["threshold_source"].startswith("dev_eer")
+  assert json.loads((workdir / "results.json").read_text())["step"] == 8
+  assert json.loads((workdir / "config.json").read_text())["data"]["data_dir"] == synth_tiny
+  assert sorted(_losses(workdir)) == [2, 4, 6, 8]
+  assert len(list((workdir / "tb").iterdir())) == 1
+  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [4, 6, 8]
+  assert [p.name for p in (workdir / "best").iterdir()] == ["8"]
+  frames = evaluation.read_scores(workdir / "scores" / "test_frames_step8.txt")
+  videos = evaluation.read_scores(workdir / "scores" / "test_videos_step8.txt")
+  assert len(frames) == 24 and len(videos) == 24  # tiny: 24 one-frame videos per split
+  assert set(frames.species) == {"live", "print", "replay", "mask3d", "partial"}
+  # The score files are what the metrics were computed from.
+  dev = evaluation.read_scores(workdir / "scores" / "dev_frames_step8.txt")
+  again = evaluation.evaluate_scores(dev, frames, n_bootstrap=0)
+  assert again["test"]["ACER"] == test["ACER"]
+
+
+def test_sharded_step_equals_single_device_step(synth_tiny):
+  config = load_config(TINY, synth_tiny)
+  rng = np.random.default_rng(0)
+  batch = {"image": rng.normal(size=(8, 32, 32, 3)).astype(np.float32),
+           "mask": np.repeat(np.array([1, 0] * 4, np.float32)[:, None, None], 32, 1).repeat(32, 2),
+           "depth": np.zeros((8, 32, 32), np.float32), "label": np.array([1, 0] * 4, np.int32),
+           "species": np.array([0, 1] * 4, np.int32)}
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()[:4]):
+    mesh = jax.sharding.Mesh(np.array(devices), ("data",),
+                             axis_types=(jax.sharding.AxisType.Auto,))
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    graphdef, state = train_step.create_train_state(config)
+    state = jax.device_put(state, replicated)
+    step = train_step.jit_train_step(graphdef, config.model, replicated, sharded)
+    gbatch = {k: jax.device_put(v, sharded) for k, v in batch.items()}
+    for _ in range(2):
+      state, _ = step(state, gbatch)
+    results.append(jax.device_get(nnx.to_pure_dict(state)))
+  flat = [jax.tree.leaves(r) for r in results]
+  assert len(flat[0]) == len(flat[1])
+  for a, b in zip(*flat):
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def _wait_for(path, proc, timeout=300):
+  start = time.time()
+  while not path.exists():
+    if proc.poll() is not None:
+      raise AssertionError(f"process ended early:\n{proc.stderr.read()[-3000:]}")
+    if time.time() - start > timeout:
+      proc.kill()
+      raise AssertionError(f"{path} did not appear")
+    time.sleep(0.2)
+
+
+def test_kill_and_resume_is_exact(reference_run, synth_tiny, tmp_path):
+  ref_dir, ref_results = reference_run
+  workdir = tmp_path / "killed"
+  args = ["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}"]
+  proc = _cli(args)
+  _wait_for(workdir / "checkpoints" / "4", proc)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  done = _cli(args)
+  _, err = done.communicate(timeout=600)
+  assert done.returncode == 0, err[-3000:]
+  assert "resumed from step" in err
+  want, got = _params(ref_dir, 8), _params(workdir, 8)
+  assert want.keys() == got.keys()
+  for k in want:
+    np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+  assert _losses(workdir)[8] == _losses(ref_dir)[8]
+  results = json.loads((workdir / "results.json").read_text())
+  for key in ("APCER", "BPCER", "ACER", "HTER", "AUC", "EER"):
+    assert results["test"][key] == ref_results["test"][key], key
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
+  ref_dir, ref_results = reference_run
+  workdir = tmp_path / "two"
+  port = _free_port()
+  procs = [_cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}",
+                 f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                 f"--process_id={i}"], devices=2) for i in range(2)]
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+  want, got = _params(ref_dir, 8), _params(workdir, 8)
+  for k in want:
+    np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["test"]["AUC"] == pytest.approx(ref_results["test"]["AUC"], abs=1e-9)
+
+
+def test_config_overrides_and_bad_keys(synth_tiny, tmp_path):
+  p = _cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={tmp_path}",
+            "--config.optim.lerning_rate=0.1"])
+  _, err = p.communicate(timeout=120)
+  assert p.returncode != 0
+  assert "lerning_rate" in err and "Traceback" not in err
+  p = _cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={tmp_path}",
+            "--config.num_steps=2", "--config.optim.lr=0.5", "--config.eval.bootstrap=0"])
+  _, err = p.communicate(timeout=300)
+  assert p.returncode == 0, err[-3000:]
+  saved = json.loads((tmp_path / "config.json").read_text())
+  assert saved["optim"]["lr"] == 0.5 and saved["num_steps"] == 2
+  assert "bootstrap" not in json.loads((tmp_path / "results.json").read_text())["test"]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synth_tiny, tmp_path):
+  config = load_config(TINY, synth_tiny)
+  config.optim.lr = 1e30  # diverges within a few steps
+  config.log_every_steps = 1
+  config.checkpoint_every_steps = 1
+  with pytest.raises(train.NonFiniteLossError, match="non-finite loss") as e:
+    train.train_and_evaluate(config, tmp_path)
+  steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert f"last good checkpoint is step {steps[-1] if steps else None}" in str(e.value)
+  for step in steps:
+    for k, v in _params(tmp_path, step).items():
+      assert np.all(np.isfinite(v)), (step, k)
