@@ -5,19 +5,26 @@ import ml_collections
 from pyramid_fas_jax.data.config import IMAGENET_MEAN, IMAGENET_STD, default_data_config
 
 
-def parse_arg(arg: str | None, default_dataset: str = "synth_fas/intra"):
-  """'dataset/protocol[,runlocal]' -> (dataset, protocol, runlocal)."""
+def parse_options(arg: str | None, allowed=("runlocal",),
+                  default_dataset: str = "synth_fas/intra"):
+  """'dataset/protocol[,option,...]' -> (dataset, protocol, {option: present?} for each allowed)."""
   parts = [p for p in (arg or "").split(",") if p]
   options = {p for p in parts if "/" not in p}
-  unknown = options - {"runlocal"}
+  unknown = options - set(allowed)
   if unknown:
     raise ValueError(f"unknown config option(s) {sorted(unknown)} in {arg!r}; "
-                     "expected 'dataset/protocol[,runlocal]'")
+                     f"expected 'dataset/protocol[,option]' with options from {sorted(allowed)}")
   specs = [p for p in parts if "/" in p]
   if len(specs) > 1:
     raise ValueError(f"more than one dataset/protocol in {arg!r}")
   dataset, protocol = (specs[0] if specs else default_dataset).split("/", 1)
-  return dataset, protocol, "runlocal" in options
+  return dataset, protocol, {o: o in options for o in allowed}
+
+
+def parse_arg(arg: str | None, default_dataset: str = "synth_fas/intra"):
+  """'dataset/protocol[,runlocal]' -> (dataset, protocol, runlocal)."""
+  dataset, protocol, options = parse_options(arg, ("runlocal",), default_dataset)
+  return dataset, protocol, options["runlocal"]
 
 
 def model_config(**fields) -> ml_collections.ConfigDict:
@@ -69,6 +76,8 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   eval.mode                'iso' metrics, or 'cdcn' (the official CDCN performances())
   eval.bootstrap           bootstrap resamples for the test intervals (0 = none)
   eval.best_metric         dev metric (lower is better) that picks the best checkpoint
+
+  `runlocal` shrinks the run to a CPU smoke test: SynthFAS 'small', 20 steps.
   """
   config = default_data_config()
   config.data.name = dataset
@@ -78,13 +87,82 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   else:
     config.data.builder_config = ""
   config.num_epochs = 80
-  config.num_steps = 0
-  config.log_every_steps = 10 if runlocal else 50
+  config.num_steps = 20 if runlocal else 0
+  config.log_every_steps = 5 if runlocal else 50
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
   config.init_from = ""
   config.eval = ml_collections.ConfigDict({
-      "threshold": "dev_eer", "video_agg": "mean", "mode": "iso", "bootstrap": 1000,
-      "best_metric": "EER"})
+      "threshold": "dev_eer", "video_agg": "mean", "mode": "iso",
+      "bootstrap": 200 if runlocal else 1000, "best_metric": "EER"})
+  if runlocal:
+    config.eval_batch_size = 32
+  return config
+
+
+def num_species(dataset: str) -> int:
+  """Species of a dataset, 'live' included: the classes of a multi-class mask."""
+  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
+  species = getattr(protocols.for_dataset(dataset), "SPECIES", None)
+  if species is None:
+    raise ValueError(f"the protocol module of {dataset!r} defines no SPECIES list; set "
+                     "--config.model.num_classes")
+  return len(species)
+
+
+def classification_config(arg, backbone: str, runlocal_backbone: str, *, head: str = "pyramid_mask",
+                          scales=(8, 4, 2, 1)) -> ml_collections.ConfigDict:
+  """An ImageNet-initialised classification backbone (ResNet50, VGG16, ...) as the paper trains
+  them (sec. IV-B): a head on the stride-32 map of a 256x256 input (8x8), SGD lr 1e-3, momentum
+  0.9, wd 5e-5, batch 32, 80 epochs, ImageNet statistics.
+
+  Options: `single_scale` keeps the first scale alone (the '_8x8' baselines of Table III and
+  Fig. 5); `runlocal` swaps in `runlocal_backbone`, a CPU-sized stride-8 variant, at 64x64 input,
+  which keeps the 8x8 map and so every scale.
+  """
+  dataset, protocol, options = parse_options(arg, ("runlocal", "single_scale"))
+  config = base_config(dataset, protocol, options["runlocal"])
+  config.input.mean, config.input.std = IMAGENET_MEAN, IMAGENET_STD
+  scales = tuple(scales)[:1] if options["single_scale"] else tuple(scales)
+  config.model = model_config(backbone=backbone, head=head, scales=scales)
+  if head == "multiclass_mask":
+    config.model.num_classes = num_species(dataset)
+  config.optim = sgd_config()
+  config.batch_size = 32
+  config.num_epochs = 80
+  if options["runlocal"]:
+    config.model.backbone = runlocal_backbone
+    config.input.size = 64
+    config.batch_size = 8
+  return config
+
+
+def fcn_config(arg, backbone: str, runlocal_backbone: str, *, theta: float, predictor_widths,
+               head: str = "pyramid_depth", scales=(32, 16)) -> ml_collections.ConfigDict:
+  """A multi-scale FCN (CDCN, CDCN++, DepthNet) as the paper trains them (sec. IV-B): maps at
+  32x32 and coarser scales, Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs with lr halved at epoch
+  500, from scratch, inputs scaled to [-1, 1] as the official CDCN code does.
+
+  Options: `single_scale` keeps the 32x32 map alone; `runlocal` swaps in `runlocal_backbone` (a
+  quarter of the channels) at 64x64 input with maps a quarter the size (the blocks are resized to
+  map_size 8 instead of 32).
+  """
+  dataset, protocol, options = parse_options(arg, ("runlocal", "single_scale"))
+  config = base_config(dataset, protocol, options["runlocal"])
+  # The official CDCN code feeds images scaled to [-1, 1]: (x - 127.5) / 128.
+  config.input.mean, config.input.std = (127.5 / 255,) * 3, (128 / 255,) * 3
+  scales = tuple(scales)[:1] if options["single_scale"] else tuple(scales)
+  config.model = model_config(backbone=backbone, head=head, scales=scales, theta=theta,
+                              map_size=32, predictor_widths=tuple(predictor_widths))
+  config.optim = adam_config()
+  config.batch_size = 8
+  config.num_epochs = 800
+  if options["runlocal"]:
+    config.model.backbone = runlocal_backbone
+    config.model.map_size = 8
+    config.model.scales = tuple(max(s // 4, 1) for s in scales)
+    config.model.predictor_widths = tuple(w // 4 for w in predictor_widths)
+    config.input.size = 64
+    config.batch_size = 4
   return config

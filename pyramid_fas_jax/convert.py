@@ -1,4 +1,5 @@
-"""Import PyTorch weights (torchvision ResNet50, the official CDCN code) into our models.
+"""Import PyTorch weights (torchvision's ImageNet classification networks, the official CDCN and
+CDCN++ code) into our models.
 
 Every tensor of the file is either mapped to exactly one variable of the model or deliberately
 dropped (the ImageNet classifier, BN's num_batches_tracked); anything else fails, naming the
@@ -14,7 +15,9 @@ import numpy as np
 
 from pyramid_fas_jax.checkpoint import flat_state
 
-FORMATS = ("torchvision-resnet50", "official-cdcn")
+FORMATS = ("torchvision-resnet50", "torchvision-vgg16", "torchvision-densenet121",
+           "torchvision-shufflenet_v2_x1_0", "torchvision-mobilenet_v2", "official-cdcn",
+           "official-cdcnpp")
 
 _BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
 
@@ -57,27 +60,39 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
           for k, v in tensors.items()}
 
 
-def _torchvision_resnet50(key):
-  """torchvision key -> (our variable path | None to drop, kind)."""
-  if key.endswith("num_batches_tracked") or key.startswith("fc."):
+def _torchvision(key, ndim, classifier):
+  """torchvision key -> (our variable path | None to drop, kind). Our torchvision-style models use
+  the same module names and indices, so the path is the key with '/' for '.'; a 'weight' is a
+  conv kernel when 4-D and a BatchNorm scale when 1-D. `classifier` (the ImageNet head) is dropped.
+  """
+  if key.endswith("num_batches_tracked") or key.startswith(classifier + "."):
     return None, None
-  parts = key.split(".")
-  *module, leaf = parts
-  name = module[-1]
-  is_bn = name.startswith("bn") or (len(module) >= 2 and module[-2] == "downsample"
-                                    and name == "1")
-  if is_bn:
-    return "backbone/" + "/".join(module) + "/" + _BN[leaf], "bn"
-  if leaf == "weight":
-    return "backbone/" + "/".join(module) + "/kernel", "conv"
-  return "backbone/" + "/".join(module) + "/" + leaf, "bias"
+  *module, leaf = key.split(".")
+  base = "backbone/" + "/".join(module) + "/"
+  if leaf == "weight" and ndim >= 2:
+    return base + "kernel", "conv"
+  return base + _BN.get(leaf, leaf), "vector"
 
 
-def _official_cdcn(key):
-  """Official CDCN key (conv1.0.conv.weight, Block2.4.running_var, lastconv3.0.conv.weight, ...)."""
+# Keys of the DenseNet checkpoints torchvision hosts: 'denselayer1.norm.1.weight' for the current
+# 'denselayer1.norm1.weight' (torchvision renames them on load with this same pattern).
+_DENSENET_LEGACY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|"
+                              r"running_mean|running_var))$")
+
+
+def _torchvision_densenet(key, ndim):
+  m = _DENSENET_LEGACY.match(key)
+  return _torchvision(m.group(1) + m.group(2) if m else key, ndim, "classifier")
+
+
+def _official_cdcn_family(key, lastconv):
+  """Keys of the official CDCN/CDCN++ code (conv1.0.conv.weight, Block2.4.running_var, ...);
+  `lastconv` maps (sequential, index) of the map predictor to our path."""
   if key.endswith("num_batches_tracked"):
     return None, None
-  m = re.fullmatch(r"(conv1|Block[123]|lastconv[123])\.(\d+)\.(conv\.weight|\w+)", key)
+  if re.fullmatch(r"sa\d\.conv1\.weight", key):  # CDCN++'s spatial attention (a plain conv)
+    return "backbone/" + key[:3] + "/conv1/kernel", "conv"
+  m = re.fullmatch(r"(conv1|Block\d|lastconv\d)\.(\d+)\.(conv\.weight|\w+)", key)
   if not m:
     return "?" + key, None
   seq, idx, leaf = m.group(1), int(m.group(2)), m.group(3)
@@ -85,20 +100,35 @@ def _official_cdcn(key):
     base = "backbone/conv1/" + ("conv" if idx == 0 else "bn")
   elif seq.startswith("Block"):
     base = f"backbone/{seq}/layers/{idx // 3}/" + ("conv" if idx % 3 == 0 else "bn")
-  elif seq == "lastconv3":
-    base = "head/predictor/out"
   else:
-    i = int(seq[-1]) - 1
-    base = f"head/predictor/convs/{i}" if idx == 0 else f"head/predictor/norms/{i}"
+    base = lastconv.get((seq, idx), "?" + key)
   if leaf == "conv.weight":
     return base + "/kernel", "conv"
   return base + "/" + _BN.get(leaf, leaf), "bn"
 
 
+_CDCN_LASTCONV = {("lastconv1", 0): "head/predictor/convs/0",
+                  ("lastconv1", 1): "head/predictor/norms/0",
+                  ("lastconv2", 0): "head/predictor/convs/1",
+                  ("lastconv2", 1): "head/predictor/norms/1",
+                  ("lastconv3", 0): "head/predictor/out"}
+# CDCN++ has a single Sequential: CDC 384->128, BN, ReLU, CDC 128->1, ReLU.
+_CDCNPP_LASTCONV = {("lastconv1", 0): "head/predictor/convs/0",
+                    ("lastconv1", 1): "head/predictor/norms/0",
+                    ("lastconv1", 3): "head/predictor/out"}
+
+
 # format -> (key mapper, prefixes of model variables the file must not leave uninitialised)
 _MAPPERS = {
-    "torchvision-resnet50": (_torchvision_resnet50, ("backbone/",)),
-    "official-cdcn": (_official_cdcn, ("backbone/", "head/")),
+    "torchvision-resnet50": (lambda k, n: _torchvision(k, n, "fc"), ("backbone/",)),
+    "torchvision-vgg16": (lambda k, n: _torchvision(k, n, "classifier"), ("backbone/",)),
+    "torchvision-densenet121": (_torchvision_densenet, ("backbone/",)),
+    "torchvision-shufflenet_v2_x1_0": (lambda k, n: _torchvision(k, n, "fc"), ("backbone/",)),
+    "torchvision-mobilenet_v2": (lambda k, n: _torchvision(k, n, "classifier"), ("backbone/",)),
+    "official-cdcn": (lambda k, n: _official_cdcn_family(k, _CDCN_LASTCONV),
+                      ("backbone/", "head/")),
+    "official-cdcnpp": (lambda k, n: _official_cdcn_family(k, _CDCNPP_LASTCONV),
+                        ("backbone/", "head/")),
 }
 
 
@@ -121,7 +151,7 @@ def import_state_dict(model, state_dict: dict[str, np.ndarray], fmt: str) -> dic
   assigned, dropped, leftover, bad_shape = set(), [], [], []
   updates = {}
   for key, array in state_dict.items():
-    path, kind = mapper(key)
+    path, kind = mapper(key, np.ndim(array))
     if path is None:
       dropped.append(key)
       continue

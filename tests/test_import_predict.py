@@ -6,13 +6,14 @@ import pathlib
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 from safetensors.numpy import save_file
 
 import torch_reference as ref
-from pyramid_fas_jax import checkpoint, convert, models
+from pyramid_fas_jax import checkpoint, convert, inference, models
 from pyramid_fas_jax import config as fas
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -62,13 +63,140 @@ def test_official_cdcn_round_trip(tmp_path):
   assert r.returncode == 0, r.stderr
   x = np.random.default_rng(4).normal(size=(2, 32, 32, 3)).astype(np.float32)
   model, _ = checkpoint.load_model(out)
-  from pyramid_fas_jax import inference  # pylint: disable=g-import-not-at-top
   y = inference.predict(model, x, batch_size=2)
   want = ref.cdcn_depth(x.transpose(0, 3, 1, 2).astype(np.float64), sd, theta=0.7)
   np.testing.assert_allclose(y["depth_32"], want, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(y["depth_16"], want.reshape(2, 16, 2, 16, 2).mean(axis=(2, 4)),
                              rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(y["score"], want.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+
+
+def _relative_error(got_nhwc, want_nchw):
+  # Random weights and BN statistics let activations grow over many layers, so compare against
+  # the scale of the output (float32 has ~7 digits).
+  want = want_nchw.transpose(0, 2, 3, 1)
+  return np.abs(got_nhwc - want).max() / np.abs(want).max()
+
+
+def _imported(cfg, state_dict, fmt):
+  """build_model(cfg) with `state_dict` imported in-process. The model is built abstractly and
+  zero-filled instead of initialised: eager init compiles one random-number program per distinct
+  shape (~0.2 s each on this CPU, hundreds in DenseNet), and the import overwrites every backbone
+  variable anyway. The FAS head keeps zeros; these tests compare `features`."""
+  model = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
+  for var in checkpoint.flat_state(model).values():
+    var.set_value(jnp.zeros(var.shape, var.dtype))
+  convert.import_state_dict(model, state_dict, fmt)
+  return model
+
+
+def test_torchvision_shufflenet_v2_round_trip(tmp_path):
+  sd = ref.random_state_dict(ref.shufflenet_v2_state_dict_shapes(), seed=11)
+  weights = tmp_path / "shufflenet.safetensors"
+  save_file(sd, str(weights))
+  out = tmp_path / "shufflenet"
+  # 64x64 input: conv5's map is 2x2, so the pyramid is (2, 1).
+  overrides = ["--config.input.size=64", "--config.model.scales=(2,1)"]
+  r = cli("import-weights", "--format=torchvision-shufflenet_v2_x1_0", f"--input={weights}",
+          "--config=configs/shufflenet_v2_ps.py", f"--output={out}", *overrides)
+  assert r.returncode == 0, r.stderr
+  assert "dropped by design (58)" in r.stdout  # fc.weight, fc.bias and 56 num_batches_tracked
+
+  x = np.random.default_rng(12).normal(size=(2, 64, 64, 3)).astype(np.float32)
+  np.save(tmp_path / "x.npy", x)
+  r = cli("predict", f"--checkpoint={out}", f"--input={tmp_path / 'x.npy'}",
+          f"--output={tmp_path / 'y.npz'}")
+  assert r.returncode == 0, r.stderr
+  y = np.load(tmp_path / "y.npz")
+  want = ref.shufflenet_v2_features(x.transpose(0, 3, 1, 2).astype(np.float64), sd)
+  assert _relative_error(y["features"], want) < 1e-5
+  assert y["mask_2"].shape == (2, 2, 2) and y["features"].shape == (2, 2, 2, 1024)
+
+
+def _vgg16_state_dict(seed):
+  """Random features; the classifier (124M of VGG16's 138M parameters, dropped on import unread)
+  as read-only zero views that take no memory."""
+  shapes = ref.vgg16_state_dict_shapes()
+  sd = ref.random_state_dict({k: v for k, v in shapes.items() if k.startswith("features.")}, seed)
+  sd.update({k: np.broadcast_to(np.float32(0), v) for k, v in shapes.items()
+             if k.startswith("classifier.")})
+  return sd
+
+
+def _densenet121_state_dict(seed):
+  """Random weights under the key names of torchvision's hosted densenet121-a639ec97.pth
+  (denselayerJ.norm.1.weight, ...), which the importer must rename as torchvision does."""
+  return ref.random_state_dict(ref.densenet121_state_dict_shapes(legacy=True), seed)
+
+
+def _current_densenet_keys(sd):
+  return {k.replace(".norm.", ".norm").replace(".conv.", ".conv") if "denselayer" in k else k: v
+          for k, v in sd.items()}
+
+
+# (backbone, format, state dict, numpy forward on current key names, input size, tolerance).
+# VGG16 and DenseNet121 end at 1x1 for a 32x32 input; the mobile nets at 2x2 for 64x64.
+# MobileNetV2's tolerance is looser because float32 rounding alone reaches 1e-5 there: the
+# reference forward itself, run with float32 tensors, is 1.1e-5 off its float64 result (52 convs
+# with random BN gains compound the rounding; ReLU6 keeps the output's scale at 6).
+IN_PROCESS_CASES = [
+    ("vgg16", "torchvision-vgg16", _vgg16_state_dict, ref.vgg16_features, 32, 1e-5),
+    ("densenet121", "torchvision-densenet121", _densenet121_state_dict,
+     lambda x, sd: ref.densenet121_features(x, _current_densenet_keys(sd)), 32, 1e-5),
+    ("mobilenet_v2", "torchvision-mobilenet_v2",
+     lambda seed: ref.random_state_dict(ref.mobilenet_v2_state_dict_shapes(), seed),
+     ref.mobilenet_v2_features, 64, 1e-4),
+]
+
+
+@pytest.mark.parametrize("backbone,fmt,make_sd,forward,size,tol", IN_PROCESS_CASES,
+                         ids=[c[0] for c in IN_PROCESS_CASES])
+def test_torchvision_import_predict(backbone, fmt, make_sd, forward, size, tol):
+  sd = make_sd(21)
+  scales = (1,) if size == 32 else (2, 1)
+  model = _imported(fas.model_config(backbone=backbone, scales=scales), sd, fmt)
+  x = np.random.default_rng(22).normal(size=(2, size, size, 3)).astype(np.float32)
+  y = inference.predict(model, x, batch_size=2)
+  want = forward(x.transpose(0, 3, 1, 2).astype(np.float64), sd)
+  assert _relative_error(y["features"], want) < tol
+
+
+def test_official_cdcnpp_import_predict():
+  sd = ref.random_state_dict(ref.cdcnpp_state_dict_shapes(), seed=31)
+  cfg = fas.model_config(backbone="cdcnpp", head="pyramid_depth", scales=(32, 16),
+                         predictor_widths=(128,))
+  model = _imported(cfg, sd, "official-cdcnpp")
+  x = np.random.default_rng(32).normal(size=(2, 32, 32, 3)).astype(np.float32)
+  y = inference.predict(model, x, batch_size=2)
+  want = ref.cdcnpp_depth(x.transpose(0, 3, 1, 2).astype(np.float64), sd, theta=0.7)
+  assert want.max() > 0  # the final ReLU leaves something to compare
+  np.testing.assert_allclose(y["depth_32"], want, rtol=1e-4, atol=1e-4 * want.max())
+  np.testing.assert_allclose(y["depth_16"], want.reshape(2, 16, 2, 16, 2).mean(axis=(2, 4)),
+                             rtol=1e-4, atol=1e-4 * want.max())
+
+
+def test_depthnet_imports_official_cdcn_theta0():
+  """DepthNet is the official CDCN code run with theta = 0: its weights use official-cdcn."""
+  sd = ref.random_state_dict(ref.cdcn_state_dict_shapes(), seed=41)
+  model = _imported(fas.model_config(backbone="depthnet", head="pyramid_depth", scales=(32, 16)),
+                    sd, "official-cdcn")
+  x = np.random.default_rng(42).normal(size=(2, 32, 32, 3)).astype(np.float32)
+  y = inference.predict(model, x, batch_size=2)
+  want = ref.cdcn_depth(x.transpose(0, 3, 1, 2).astype(np.float64), sd, theta=0.0)
+  assert want.max() > 0
+  np.testing.assert_allclose(y["depth_32"], want, rtol=1e-4, atol=1e-4 * want.max())
+
+
+def test_cdcn_weights_do_not_fit_cdcnpp():
+  cfg = fas.model_config(backbone="cdcnpp", head="pyramid_depth", predictor_widths=(128,))
+  model = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
+  sd = ref.random_state_dict(ref.cdcn_state_dict_shapes(), seed=0)
+  with pytest.raises(convert.WeightImportError) as e:
+    convert.import_state_dict(model, sd, "official-cdcnpp")
+  msg = str(e.value)
+  assert "missing from the file: backbone/sa1/conv1/kernel" in msg
+  assert "left over (no model variable): lastconv3.0.conv.weight" in msg
+  assert "wrong shape: Block1.3.conv.weight (196, 128, 3, 3)" in msg
 
 
 def test_import_names_missing_and_leftover_keys():

@@ -10,10 +10,19 @@ from flax import nnx
 import torch_reference as ref
 from pyramid_fas_jax import config as fas
 from pyramid_fas_jax import models
-from pyramid_fas_jax.models import heads, layers, resnet
+from pyramid_fas_jax.models import densenet, heads, layers, mobilenet, resnet, shufflenet, vgg
 
 # torchvision.models.resnet50().parameters(), summed: a published, well-known figure.
 TORCHVISION_RESNET50_PARAMS = 25_557_032
+# The same for the other networks of Fig. 5, as torchvision's weight tables publish them
+# (num_params of VGG16_Weights, DenseNet121_Weights, ShuffleNet_V2_X1_0_Weights,
+# MobileNet_V2_Weights), each with its 1000-class ImageNet classifier.
+TORCHVISION_PARAMS = [
+    (vgg.VGG16, ref.vgg16_state_dict_shapes, 138_357_544),
+    (densenet.DenseNet121, ref.densenet121_state_dict_shapes, 7_978_856),
+    (shufflenet.ShuffleNetV2X10, ref.shufflenet_v2_state_dict_shapes, 2_278_604),
+    (mobilenet.MobileNetV2X10, ref.mobilenet_v2_state_dict_shapes, 3_504_872),
+]
 
 
 def n_params(module):
@@ -28,6 +37,25 @@ def test_resnet50_parameter_count_equals_torchvision():
   want = sum(int(np.prod(s)) for k, s in shapes.items()
              if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
   assert want == TORCHVISION_RESNET50_PARAMS
+
+
+@pytest.mark.parametrize("make,shapes,published", TORCHVISION_PARAMS,
+                         ids=["vgg16", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v2"])
+def test_parameter_count_equals_torchvision(make, shapes, published):
+  m = nnx.eval_shape(lambda: make(num_classes=1000, rngs=nnx.Rngs(0)))
+  assert n_params(m) == published
+  # The independent key-by-key shape list of the reference gives the same total.
+  assert ref.count_params(shapes()) == published
+
+
+def test_cdcnpp_parameter_count_equals_official():
+  cfg = fas.model_config(backbone="cdcnpp", head="pyramid_depth", scales=(32, 16),
+                         predictor_widths=(128,))
+  m = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
+  # By hand: 3x3 convs 2,253,888 (stem 1,728; Block1 73,728 + 235,008 + 235,008; Block2
+  # 176,256 + 176,256 + 206,208 + 206,208; Block3 147,456 + 176,256 + 176,256; lastconv1
+  # 442,368 + 1,152) + spatial attention 98 + 50 + 18 + BN scale/bias 2 x 1,649 = 3,298.
+  assert n_params(m) == ref.count_params(ref.cdcnpp_state_dict_shapes()) == 2_257_352
 
 
 def test_cdcn_parameter_count_equals_official():
@@ -60,18 +88,29 @@ FULL_SIZE_CASES = [
     ("cdcn", "pyramid_depth", (32,), {"depth_32": (32, 32)}),
     ("cdcn", "dense_mask", (32, 16, 8), {"mask_32": (32, 32), "mask_16": (16, 16),
                                          "mask_8": (8, 8)}),
+    ("vgg16", "pyramid_mask", (8, 4, 2, 1), {"mask_8": (8, 8), "mask_1": (1, 1), "logit": ()}),
+    ("densenet121", "pyramid_mask", (8, 4, 2, 1), {"mask_8": (8, 8), "mask_1": (1, 1)}),
+    ("shufflenet_v2_x1_0", "pyramid_mask", (8, 4, 2, 1), {"mask_8": (8, 8), "mask_1": (1, 1)}),
+    ("mobilenet_v2", "pyramid_mask", (8, 4, 2, 1), {"mask_8": (8, 8), "mask_1": (1, 1)}),
+    ("depthnet", "pyramid_depth", (32, 16), {"depth_32": (32, 32), "depth_16": (16, 16)}),
+    ("cdcnpp", "pyramid_depth", (32, 16), {"depth_32": (32, 32), "depth_16": (16, 16)}),
 ]
+
+# The backbone's `features` at 256x256: stride 32 for classification networks, 32x32 for FCNs.
+FEATURES_AT_256 = {"resnet50": (8, 8, 2048), "vgg16": (8, 8, 512), "densenet121": (8, 8, 1024),
+                   "shufflenet_v2_x1_0": (8, 8, 1024), "mobilenet_v2": (8, 8, 1280),
+                   "cdcn": (32, 32, 384), "depthnet": (32, 32, 384), "cdcnpp": (32, 32, 384)}
 
 
 @pytest.mark.parametrize("backbone,head,scales,expected", FULL_SIZE_CASES)
 def test_output_shapes_at_256(backbone, head, scales, expected):
-  cfg = fas.model_config(backbone=backbone, head=head, scales=scales)
+  widths = (128,) if backbone == "cdcnpp" else (128, 64)
+  cfg = fas.model_config(backbone=backbone, head=head, scales=scales, predictor_widths=widths)
   out = _abstract_outputs(cfg, 256)
   for name, shape in expected.items():
     assert out[name].shape == (2,) + shape, name
   assert out["score"].shape == (2,)
-  feat = {"resnet50": (8, 8, 2048), "cdcn": (32, 32, 384)}[backbone]
-  assert out["features"].shape == (2,) + feat
+  assert out["features"].shape == (2,) + FEATURES_AT_256[backbone]
 
 
 @pytest.mark.parametrize("backbone,head,scales,map_size", [
@@ -153,3 +192,40 @@ def test_batchnorm_train_mode_matches_pytorch():
   np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
   np.testing.assert_allclose(bn.mean[...], 0.1 * mean, rtol=1e-5)
   np.testing.assert_allclose(bn.var[...], 0.9 + 0.1 * var * 36 / 35, rtol=1e-5)
+
+
+@pytest.mark.parametrize("src,dst", [(8, 7), (13, 7), (7, 7), (4, 7), (9, 4)])
+def test_adaptive_avg_pool_matches_pytorch(src, dst):
+  x = np.random.default_rng(src).normal(size=(2, 3, src, src))
+  got = layers.adaptive_avg_pool(jnp.asarray(x.transpose(0, 2, 3, 1), jnp.float32), dst)
+  want = ref.adaptive_avg_pool2d(x, dst).transpose(0, 2, 3, 1)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_vgg_classifier_matches_torchvision():
+  """Adaptive 7x7 pool, flattened in PyTorch's (C, H, W) order, three linear layers: checked on a
+  narrow VGG whose 32x32 input leaves a 4x4 map (so the 7x7 pool windows overlap)."""
+  cfg = (8, "M", 16)
+  sd = ref.random_state_dict(ref.vgg16_state_dict_shapes(cfg, num_classes=5, width=12), seed=5)
+  model = vgg.VGG(cfg, num_classes=5, classifier_width=12, rngs=nnx.Rngs(0))
+  for i, layer in enumerate(model.features):
+    if isinstance(layer, nnx.Conv):
+      layer.kernel[...] = sd[f"features.{i}.weight"].transpose(2, 3, 1, 0)
+      layer.bias[...] = sd[f"features.{i}.bias"]
+  for i in (0, 3, 6):
+    model.classifier[i].kernel[...] = sd[f"classifier.{i}.weight"].T
+    model.classifier[i].bias[...] = sd[f"classifier.{i}.bias"]
+  model.eval()
+  x = np.random.default_rng(6).normal(size=(2, 32, 32, 3))
+  features, logits = model(jnp.asarray(x, jnp.float32))
+  want = ref.vgg16_features(x.transpose(0, 3, 1, 2), sd, cfg)
+  np.testing.assert_allclose(features, want.transpose(0, 2, 3, 1), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(logits, ref.vgg16_logits(want, sd), rtol=1e-4, atol=1e-4)
+
+
+def test_channel_shuffle_is_torchvisions():
+  x = np.arange(2 * 3 * 3 * 8, dtype=np.float32).reshape(2, 3, 3, 8)
+  got = np.asarray(shufflenet.channel_shuffle(jnp.asarray(x), 2))
+  want = ref.channel_shuffle(x.transpose(0, 3, 1, 2), 2).transpose(0, 2, 3, 1)
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(got[0, 0, 0], [0, 4, 1, 5, 2, 6, 3, 7])

@@ -1,5 +1,8 @@
-"""pyramid-fas import-weights --format=torchvision-resnet50|official-cdcn --input=FILE
-    --config=CONFIG --output=DIR
+"""pyramid-fas import-weights --format=FORMAT --input=FILE --config=CONFIG --output=DIR
+
+FORMAT: torchvision-resnet50, torchvision-vgg16, torchvision-densenet121,
+torchvision-shufflenet_v2_x1_0, torchvision-mobilenet_v2 (ImageNet weights; the classifier is
+dropped), official-cdcn (CDCN, or DepthNet: the same code with theta = 0), official-cdcnpp.
 
 Builds the model of CONFIG, loads the PyTorch weights into it (every tensor mapped, or a clear
 failure), and writes a model checkpoint that `train --config.init_from=DIR` and `predict` use.

@@ -6,15 +6,34 @@ head's named outputs plus `features`, the backbone's last feature map.
 
 from flax import nnx
 
-from pyramid_fas_jax.models import cdcn, heads, resnet
+from pyramid_fas_jax.models import cdcn, densenet, heads, mobilenet, resnet, shufflenet, vgg
 
-# name -> (constructor(model_cfg, rngs), "classification" | "fcn")
+
+def _classification(make):
+  return (lambda c, rngs: make(rngs=rngs)), "classification"
+
+
+def _fcn(make):
+  return (lambda c, rngs: make(theta=c.theta, map_size=c.map_size, rngs=rngs)), "fcn"
+
+
+# name -> (constructor(model_cfg, rngs), "classification" | "fcn"). Classification backbones end
+# at their stride-32 map (8x8 at 256x256); the *_tiny ones are CPU-sized, stride 8.
 BACKBONES = {
-    "resnet50": (lambda c, rngs: resnet.ResNet50(rngs=rngs), "classification"),
-    "resnet_tiny": (lambda c, rngs: resnet.ResNetTiny(rngs=rngs), "classification"),
-    "cdcn": (lambda c, rngs: cdcn.CDCN(theta=c.theta, map_size=c.map_size, rngs=rngs), "fcn"),
-    "cdcn_tiny": (lambda c, rngs: cdcn.CDCNTiny(theta=c.theta, map_size=c.map_size, rngs=rngs),
-                  "fcn"),
+    "resnet50": _classification(resnet.ResNet50),
+    "resnet_tiny": _classification(resnet.ResNetTiny),
+    "vgg16": _classification(vgg.VGG16),
+    "vgg_tiny": _classification(vgg.VGGTiny),
+    "densenet121": _classification(densenet.DenseNet121),
+    "densenet_tiny": _classification(densenet.DenseNetTiny),
+    "shufflenet_v2_x1_0": _classification(shufflenet.ShuffleNetV2X10),
+    "shufflenet_v2_tiny": _classification(shufflenet.ShuffleNetV2Tiny),
+    "mobilenet_v2": _classification(mobilenet.MobileNetV2X10),
+    "mobilenet_v2_tiny": _classification(mobilenet.MobileNetV2Tiny),
+    "cdcn": _fcn(cdcn.CDCN),
+    "cdcn_tiny": _fcn(cdcn.CDCNTiny),
+    "cdcnpp": _fcn(cdcn.CDCNpp),
+    "cdcnpp_tiny": _fcn(cdcn.CDCNppTiny),
     "depthnet": (lambda c, rngs: cdcn.DepthNet(map_size=c.map_size, rngs=rngs), "fcn"),
 }
 

@@ -1,17 +1,24 @@
 """Layers with PyTorch's numerics, so that imported weights and from-scratch training match the
-reference implementations (torchvision ResNet, the official CDCN code).
+reference implementations (torchvision's classification networks, the official CDCN code).
 
 Images are NHWC; kernels HWIO (PyTorch's OIHW is transposed once, at import).
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 # PyTorch's default Conv2d/Linear init: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 torch_default_init = jax.nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-# torchvision ResNet: kaiming_normal(mode="fan_out", nonlinearity="relu"), not truncated.
+# torchvision ResNet, VGG, MobileNetV2: kaiming_normal(mode="fan_out"), gain sqrt(2), not truncated.
 kaiming_fan_out = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+# torchvision DenseNet: kaiming_normal() with its defaults (mode="fan_in", gain sqrt(2)).
+kaiming_fan_in = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+# torchvision VGG and MobileNetV2 classifiers: N(0, 0.01) weights; their biases (and DenseNet's
+# classifier bias) start at zero.
+normal_001 = jax.nn.initializers.normal(0.01)
+zeros = jax.nn.initializers.zeros
 
 
 def torch_bias_init(fan_in: int):
@@ -24,24 +31,38 @@ def torch_bias_init(fan_in: int):
   return init
 
 
-def conv(in_features, out_features, kernel_size, *, strides=1, padding=None, use_bias=False,
-         kernel_init=torch_default_init, rngs):
-  """A Conv with PyTorch's symmetric padding ((k-1)//2 by default).
+def conv(in_features, out_features, kernel_size, *, strides=1, padding=None, groups=1,
+         use_bias=False, kernel_init=torch_default_init, bias_init=None, rngs):
+  """A Conv with PyTorch's symmetric padding ((k-1)//2 by default); `groups=in_features` is a
+  depthwise convolution. `bias_init=None` is PyTorch's default bias init.
 
   XLA's 'SAME' pads stride-2 convolutions asymmetrically, which would shift every feature map
   against the PyTorch reference, so padding is always explicit.
   """
   pad = (kernel_size - 1) // 2 if padding is None else padding
-  fan_in = in_features * kernel_size * kernel_size
+  fan_in = in_features // groups * kernel_size * kernel_size
   return nnx.Conv(
       in_features, out_features, (kernel_size, kernel_size), strides=strides,
-      padding=((pad, pad), (pad, pad)), use_bias=use_bias, kernel_init=kernel_init,
-      bias_init=torch_bias_init(fan_in), rngs=rngs)
+      padding=((pad, pad), (pad, pad)), feature_group_count=groups, use_bias=use_bias,
+      kernel_init=kernel_init, bias_init=bias_init or torch_bias_init(fan_in), rngs=rngs)
 
 
-def linear(in_features, out_features, *, rngs):
-  return nnx.Linear(in_features, out_features, kernel_init=torch_default_init,
-                    bias_init=torch_bias_init(in_features), rngs=rngs)
+def linear(in_features, out_features, *, kernel_init=torch_default_init, bias_init=None, rngs):
+  return nnx.Linear(in_features, out_features, kernel_init=kernel_init,
+                    bias_init=bias_init or torch_bias_init(in_features), rngs=rngs)
+
+
+class Sequential(nnx.List):
+  """nn.Sequential: layers applied in order, and indexed as in PyTorch.
+
+  Parameter-free steps (activations, pooling) are stored as plain functions at their PyTorch
+  index, so that `features.5.weight` of a torchvision state dict is our `features/5/kernel`.
+  """
+
+  def __call__(self, x):
+    for layer in self:
+      x = layer(x)
+    return x
 
 
 class BatchNorm(nnx.Module):
@@ -95,6 +116,20 @@ def avg_pool(x, k: int):
   if h % k or w % k:
     raise ValueError(f"cannot pool a {h}x{w} map with kernel {k}: sizes must divide")
   return x.reshape(n, h // k, k, w // k, k, c).mean(axis=(2, 4))
+
+
+def adaptive_avg_pool(x, size: int):
+  """F.adaptive_avg_pool2d of an NHWC array to size x size: output cell i averages input rows
+  floor(i * h / size) .. ceil((i + 1) * h / size) - 1 (windows overlap when size does not divide h).
+  """
+  def weights(n):
+    w = np.zeros((size, n), np.float32)
+    for i in range(size):
+      w[i, (i * n) // size:-((-(i + 1) * n) // size)] = 1
+    return w / w.sum(axis=1, keepdims=True)
+
+  wh, ww = (jnp.asarray(weights(n), x.dtype) for n in x.shape[1:3])
+  return jnp.einsum("nhwc,ih,jw->nijc", x, wh, ww)
 
 
 def resize_bilinear(x, size: int):

@@ -1,0 +1,86 @@
+"""Parameters, FLOPs and images/s of every architecture at 256x256, as one markdown table.
+
+  python benchmarks/architectures.py [--batch_size=2] [--steps=3] [--configs=vgg16_ps,...]
+
+Each row is a config's full-size model with pyramid supervision (backbone + head). GFLOPs are
+XLA's cost analysis of the jitted inference forward, per image (XLA counts a multiply-add as two
+FLOPs). Train images/s: the jitted train step (forward, loss, backward, optimizer update, BN
+statistics); inference images/s: the jitted eval-mode forward; both the median of `steps` timed
+calls after a compile and a warm-up call, on the default JAX backend.
+"""
+
+import argparse
+import statistics
+import time
+
+import jax
+from flax import nnx
+
+from pyramid_fas_jax import models, train_step
+from train_step import fake_batch, load_config  # benchmarks/train_step.py
+
+CONFIGS = ("resnet50_ps", "vgg16_ps", "densenet121_ps", "shufflenet_v2_ps", "mobilenet_v2_ps",
+           "cdcn_ps", "depthnet_ps", "cdcnpp_ps")
+
+
+def flops(compiled):
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax: one dict per program
+    analysis = analysis[0]
+  return float(analysis.get("flops", float("nan")))
+
+
+def median_seconds(f, *args, steps):
+  jax.block_until_ready(f(*args))
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(*args))
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def bench(name, batch_size, steps):
+  config = load_config(name)
+  batch = fake_batch(batch_size, config.input.size)
+  graphdef, state = train_step.create_train_state(config)
+  model, _ = nnx.merge(graphdef, state)
+  n_params = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+  model.eval()
+  eval_graphdef, eval_state = nnx.split(model)
+  forward = jax.jit(lambda s, x: nnx.merge(eval_graphdef, s)(x)["score"])
+  compiled_forward = forward.lower(eval_state, batch["image"]).compile()
+  gflops = flops(compiled_forward) / batch_size / 1e9
+  infer_s = median_seconds(compiled_forward, eval_state, batch["image"], steps=steps)
+
+  step = train_step.jit_train_step(graphdef, config.model)
+  compiled_step = step.lower(state, batch).compile()
+  state, _ = compiled_step(state, batch)  # warm-up; the state is donated, so keep the new one
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    state, metrics = compiled_step(state, batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  train_s = statistics.median(times)
+  return (f"| {name} | {config.model.backbone} | {n_params / 1e6:.2f} M | {gflops:.2f} | "
+          f"{batch_size / train_s:.1f} | {batch_size / infer_s:.1f} |")
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--batch_size", type=int, default=2)
+  p.add_argument("--steps", type=int, default=3)
+  p.add_argument("--configs", default=",".join(CONFIGS))
+  args = p.parse_args()
+  print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), batch "
+        f"{args.batch_size}, 256x256, float32, median of {args.steps} steps")
+  print("| config | backbone | params | GFLOPs/image | train img/s | inference img/s |")
+  print("|---|---|---:|---:|---:|---:|")
+  for name in args.configs.split(","):
+    print(bench(name, args.batch_size, args.steps), flush=True)
+
+
+if __name__ == "__main__":
+  main()

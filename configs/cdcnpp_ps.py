@@ -1,0 +1,21 @@
+r"""CDCN++-PS: CDCN++ (theta 0.7) with two-scale pyramid depth supervision.
+
+CDCN++ (Yu et al., CVPR 2020) is CDCN with NAS-searched block widths and a spatial attention map
+on each block's output before the multi-level fusion; its map predictor is CDC 128 -> CDC 1.
+256x256 input -> D32; D16 = AvgPool2(D32); L = sum_{s in 32,16} MSE + CDL. Trained as CDCN-PS:
+Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs, lr halved at epoch 500.
+
+  pyramid-fas import-weights --format=official-cdcnpp --input=CDCNpp.pth \
+      --config=configs/cdcnpp_ps.py --output=weights/cdcnpp
+  pyramid-fas train --config=configs/cdcnpp_ps.py:oulu_npu/Protocol_1 --workdir=runs/cdcnpp_ps
+
+The paper does not train CDCN++; this config extends its CDCN-PS recipe. `,single_scale` trains
+32x32 depth alone, as the official code does. `,runlocal` uses a quarter-width CDCN++ at 64x64
+input with 8x8 and 4x4 depth maps.
+"""
+
+from pyramid_fas_jax import config as fas
+
+
+def get_config(arg=None):
+  return fas.fcn_config(arg, "cdcnpp", "cdcnpp_tiny", theta=0.7, predictor_widths=(128,))

@@ -1,0 +1,21 @@
+r"""MobileNetV2-PS: MobileNetV2 with four-scale pyramid binary-mask supervision (paper Fig. 5).
+
+MobileNetV2's `features` (ending in the 1x1 conv to 1280 channels: 1280x8x8 at 256x256 input) ->
+the pyramid mask head of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3,
+momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
+
+  pyramid-fas import-weights --format=torchvision-mobilenet_v2 --input=mobilenet_v2-b0353104.pth \
+      --config=configs/mobilenet_v2_ps.py --output=weights/mobilenet_v2_imagenet
+  pyramid-fas train --config=configs/mobilenet_v2_ps.py:oulu_npu/Protocol_4 \
+      --workdir=runs/mobilenet_v2_ps --config.init_from=weights/mobilenet_v2_imagenet
+
+Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers MobileNetV2's ACER against 8x8 mask
+supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized MobileNetV2 (4 stages of
+width 8-32, a stride-1 stem: stride 8) at 64x64 input, keeping the 8x8 map and every scale.
+"""
+
+from pyramid_fas_jax import config as fas
+
+
+def get_config(arg=None):
+  return fas.classification_config(arg, "mobilenet_v2", "mobilenet_v2_tiny")

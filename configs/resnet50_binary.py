@@ -1,0 +1,14 @@
+r"""ResNet50 with binary-score supervision only (Table II, 1st row): GAP + linear + BCE.
+
+  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4 --workdir=runs/r50bin \
+      --config.init_from=weights/resnet50_imagenet
+
+Paper (OULU-NPU Protocol 4): binary mask supervision sharply improves on this baseline
+(Table II, 1st vs 5th/8th rows). The SynthFAS comparison against resnet50_ps is in the README.
+"""
+
+from pyramid_fas_jax import config as fas
+
+
+def get_config(arg=None):
+  return fas.classification_config(arg, "resnet50", "resnet_tiny", head="binary", scales=(1,))

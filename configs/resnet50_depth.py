@@ -1,0 +1,16 @@
+r"""ResNet50 with (pyramid) depth-map supervision (Table II, 2nd block): a 1x1 conv + ReLU on F8
+predicts an 8x8 depth map; coarser maps are its average pools; MSE + CDL per scale.
+
+  pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4 --workdir=runs/r50d
+  # the pyramid rows of Table II: --config.model.scales='(8,4)' or '(8,4,2)'
+
+Paper (OULU-NPU Protocol 4): depth supervision is the worst of ResNet50's supervisions; 8x8+4x4
+and 8x8+4x4+2x2 are slightly (<1 point ACER) better than 8x8 alone.
+"""
+
+from pyramid_fas_jax import config as fas
+
+
+def get_config(arg=None):
+  return fas.classification_config(arg, "resnet50", "resnet_tiny", head="pyramid_depth",
+                                   scales=(8,))

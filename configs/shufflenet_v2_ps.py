@@ -1,0 +1,23 @@
+r"""ShuffleNetV2-PS: ShuffleNetV2 1.0x with four-scale pyramid binary-mask supervision (Fig. 5).
+
+ShuffleNetV2 up to conv5 (1024x8x8 at 256x256 input) -> the pyramid mask head of ResNet50-PS:
+masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80
+epochs, ImageNet initialisation.
+
+  pyramid-fas import-weights --format=torchvision-shufflenet_v2_x1_0 \
+      --input=shufflenetv2_x1-5666bf0f80.pth --config=configs/shufflenet_v2_ps.py \
+      --output=weights/shufflenet_v2_imagenet
+  pyramid-fas train --config=configs/shufflenet_v2_ps.py:oulu_npu/Protocol_4 \
+      --workdir=runs/shufflenet_v2_ps --config.init_from=weights/shufflenet_v2_imagenet
+
+Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers ShuffleNetV2's ACER against 8x8 mask
+supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized ShuffleNetV2 (widths
+8-16-32-64-128, no stem downsampling: stride 8) at 64x64 input, keeping the 8x8 map and every
+scale.
+"""
+
+from pyramid_fas_jax import config as fas
+
+
+def get_config(arg=None):
+  return fas.classification_config(arg, "shufflenet_v2_x1_0", "shufflenet_v2_tiny")
