@@ -6,6 +6,9 @@ import sys
 
 # command name -> (module under pyramid_fas_jax.commands, one-line help)
 COMMANDS = {
+    "demo": ("demo", "build SynthFAS, train a small pyramid model, evaluate it, write a report"),
+    "train": ("train", "train (and periodically evaluate) an experiment config; resumes"),
+    "evaluate": ("evaluate", "score dev/test with a checkpoint; results.json, plots"),
     "import-weights": ("import_weights", "convert a PyTorch state dict into an Orbax checkpoint"),
     "predict": ("predict", "run a checkpoint on an input and write the named outputs to .npz"),
     "score": ("score", "metrics from dev/test score files (APCER, BPCER, ACER, HTER, EER, AUC)"),

@@ -133,7 +133,8 @@ def run_demo(workdir="runs/demo", config=None) -> dict:
   with config.unlocked():
     config.data.data_dir = config.data.data_dir or str(workdir / "tfds")
   logging.info("building SynthFAS %s in %s", config.data.builder_config, config.data.data_dir)
-  builders.build("synth_fas", config.data.data_dir, config=config.data.builder_config)
+  builders.build("synth_fas", config.data.data_dir, config=config.data.builder_config,
+                 num_workers=2)
   logging.info("data ready after %.0f s; training", time.time() - start)
   train.train_and_evaluate(config, workdir)
   model_dir = evaluate.checkpoint_dir(workdir, best=(workdir / "best").exists())

@@ -1,6 +1,9 @@
 """Flags shared by the commands that run models (train, evaluate)."""
 
+import logging
+
 from absl import flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from pyramid_fas_jax import distributed
@@ -19,6 +22,16 @@ def define_distributed_flags():
   flags.DEFINE_integer("process_id", None, "this process's index")
 
 
+def _not_orbax_info(record) -> bool:
+  # Orbax narrates every save at INFO through absl; keep its warnings, drop the narration so the
+  # progress lines stay readable.
+  return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+
 def start_jax():
+  """Quiet Orbax's INFO logs, start jax.distributed where needed, log the devices."""
+  absl_logging.get_absl_handler().addFilter(_not_orbax_info)
+  absl_logging.set_verbosity(absl_logging.INFO)
   f = flags.FLAGS
-  distributed.initialize(f.coordinator_address, f.num_processes, f.process_id)
+  distributed.initialize(getattr(f, "coordinator_address", None),
+                         getattr(f, "num_processes", None), getattr(f, "process_id", None))

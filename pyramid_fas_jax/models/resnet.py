@@ -77,4 +77,4 @@ class ResNet(nnx.Module):
 
 ResNet50 = functools.partial(ResNet, (3, 4, 6, 3))
 # CPU-sized variant for tests and the demo: same code path, a fraction of the compute.
-ResNetTiny = functools.partial(ResNet, (1, 1, 1, 1), width=16, stem_stride=1, stem_pool=False)
+ResNetTiny = functools.partial(ResNet, (1, 1, 1, 1), width=8, stem_stride=1, stem_pool=False)
