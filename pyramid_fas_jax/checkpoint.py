@@ -54,6 +54,13 @@ def _tuples(tree):
   return tree
 
 
+def _restore_target(x):
+  # The arrays land where the model's live now: a checkpoint written by another topology (two
+  # processes, eight GPUs) restores onto this one.
+  sharding = getattr(x, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+
+
 def restore_into(model, directory) -> None:
   """Load the model state saved in `directory` into `model`, which must have the same structure;
   a mismatch names every differing variable."""
@@ -61,8 +68,7 @@ def restore_into(model, directory) -> None:
   if not path.exists():
     raise FileNotFoundError(f"no model state at {path}")
   state = nnx.state(model)
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
-                        nnx.to_pure_dict(state))
+  target = jax.tree.map(_restore_target, nnx.to_pure_dict(state))
   checkpointer = ocp.StandardCheckpointer()
   saved = checkpointer.metadata(path)
   saved_tree = getattr(saved, "item_metadata", saved)

@@ -37,7 +37,51 @@ def main(argv=None) -> None:
   module = importlib.import_module(f"pyramid_fas_jax.commands.{COMMANDS[name][0]}")
   from absl import app  # pylint: disable=g-import-not-at-top
 
-  app.run(module.main, argv=[f"pyramid-fas {name}"] + argv[2:])
+  app.run(module.main, argv=[f"pyramid-fas {name}"] + argv[2:], flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl flag parsing, with a one-line error for a bad --config.a.b=value override (config_flags
+  raises a bare AttributeError/KeyError with a traceback there)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _die(argv[0], str(e))
+  except (AttributeError, KeyError) as e:
+    key = str(e.args[0] if e.args else e).splitlines()[0].strip("\"'")
+    bad = next((a for a in argv[1:] if a.startswith("--config.") and key in a), None)
+    if bad is None:
+      raise
+    path = bad[len("--config."):].split("=", 1)[0].split(".")
+    _die(argv[0], f"{bad}: the config has no field {'.'.join(path)}{_suggest(argv, path)}")
+
+
+def _suggest(argv, path) -> str:
+  """'; did you mean ...' from the fields next to the bad one, reading the config file again."""
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if spec is None:
+    return ""
+  file, _, arg = spec.partition(":")
+  try:
+    from pyramid_fas_jax.demo import load_config  # pylint: disable=g-import-not-at-top
+    node = load_config(file, arg or None)
+    for i, part in enumerate(path[:-1]):
+      if part not in node:
+        path = path[:i + 1]
+        break
+      node = node[part]
+    fields = sorted(node.keys())
+  except Exception:  # pylint: disable=broad-except
+    return ""
+  close = difflib.get_close_matches(path[-1], fields, n=3)
+  return f"; did you mean {' or '.join(close)}?" if close else f"; its fields: {', '.join(fields)}"
+
+
+def _die(prog: str, message: str):
+  print(f"{prog}: {message}", file=sys.stderr)
+  sys.exit(2)
 
 
 if __name__ == "__main__":
