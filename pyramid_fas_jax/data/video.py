@@ -71,8 +71,8 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0,
                 fix: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
   """(frame index, uint8 RGB frame) of the sampled frames of a video, or (0, image).
 
-  The sample comes from the header's frame count; a video that ends early yields fewer frames
-  (what it has), one with a wrong count never yields frames past its end.
+  The sample comes from the header's frame count (counted by reading when the header has
+  none); a video that ends before its count yields the sampled frames it has.
   """
   path = pathlib.Path(path)
   if fix is not None and fix not in FIXES:
@@ -86,10 +86,17 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0,
     return
   cap = _open(path)
   try:
-    wanted = sample_indices(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), frame_step, max_frames)
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if count <= 0:  # some containers do not say: count by grabbing, then rewind
+      count = 0
+      while cap.grab():
+        count += 1
+      cap.release()
+      cap = _open(path)
+    wanted = sample_indices(count, frame_step, max_frames)
     position = 0
     for index in wanted:
-      while position < index:  # grab() skips without decoding
+      while position < index:  # grab() advances without retrieving and converting the frame
         if not cap.grab():
           return
         position += 1
