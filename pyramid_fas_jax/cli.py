@@ -8,8 +8,7 @@ import sys
 COMMANDS = {
     "import-weights": ("import_weights", "convert a PyTorch state dict into an Orbax checkpoint"),
     "predict": ("predict", "run a checkpoint on an input and write the named outputs to .npz"),
-    "preprocess": ("preprocess", "face crops (MTCNN) and pseudo depth (face mesh) of a video or "
-                   "image, as the dataset builders make them"),
+    "preprocess": ("preprocess", "face crops and pseudo depth of a video or image, as builds make"),
     "score": ("score", "metrics from dev/test score files (APCER, BPCER, ACER, HTER, EER, AUC)"),
 }
 
