@@ -13,6 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pyramid_fas_jax.data.face_mesh --fetch
 	touch $(STAMP)
 
 demo: install

@@ -18,3 +18,24 @@ def synth_tiny(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   builders.build("synth_fas", data_dir, config="tiny")
   return data_dir
+
+
+@pytest.fixture(scope="session")
+def real_tiny(tmp_path_factory):
+  """build(name) -> (data_dir, archive root): the fake archive of a real dataset
+  (tests/fake_trees.py), built with config 'tiny' once per session into a shared data_dir."""
+  import fake_trees  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import builders  # pylint: disable=g-import-not-at-top
+
+  data_dir = str(tmp_path_factory.mktemp("tfds_real"))
+  roots = {}
+
+  def build(name: str):
+    if name not in roots:
+      root = tmp_path_factory.mktemp(f"archive_{name}")
+      fake_trees.TREES[name](root)
+      builders.build(name, data_dir, config="tiny", manual_dir=str(root), partial=True)
+      roots[name] = root
+    return data_dir, roots[name]
+
+  return build

@@ -9,13 +9,16 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def default_data_config() -> ml_collections.ConfigDict:
   """Defaults for every field the pipeline reads; experiment configs override a few.
 
-  data.name            TFDS dataset name; also names the protocol module
-                       (pyramid_fas_jax/protocols/<name>.py)
-  data.builder_config  TFDS builder config (SynthFAS: 'tiny', 'small', 'default')
+  data.name            TFDS dataset name (synth_fas, oulu_npu, casia_mfsd, replay_attack,
+                       msu_mfsd, siw_m) or a virtual cross-dataset one (ocim, casia_replay);
+                       also names the protocol module (pyramid_fas_jax/protocols/<name>.py)
+  data.builder_config  TFDS builder config ('tiny', 'small', 'default'; a virtual dataset
+                       reads that config of each of its sources)
   data.data_dir        TFDS data dir; None = TFDS's default (~/tensorflow_datasets or
                        $TFDS_DATA_DIR)
   data.protocol        protocol string, e.g. 'intra', 'cross_domain/lowlight',
-                       'cross_attack/mask3d' (see the protocol module)
+                       'Protocol_4_2', 'leave_out/partial_paper', 'to_msu_mfsd' (see the
+                       protocol module's PROTOCOLS)
   data.num_workers     grain worker processes per JAX process; 0 decodes in-process (with
                        threads). The batch order depends on it: resume with the same value
   data.prefetch        batches each worker keeps ready

@@ -11,6 +11,10 @@ and host-only metadata that never goes to the device:
   video_id (B,) str, species_name (B,) str, frame (B,) int32; evaluation batches add
   valid (B,) bool (False on the rows that pad the last batch) and index (B,) int32 (position in
   the split, see `split_examples`).
+
+A virtual dataset (data.name 'ocim' or 'casia_replay') reads the stored datasets its protocol
+module lists in SOURCES as one: species renumbered into their union ('live' first), videos
+named '<dataset>:<official name>'.
 """
 
 import dataclasses
@@ -34,55 +38,82 @@ def _text(x) -> str:
   return x.decode() if isinstance(x, bytes) else str(x)
 
 
+def _tfds_name(name: str, builder_config: str | None) -> str:
+  return f"{name}/{builder_config}" if builder_config else name
+
+
 def _dataset_name(config) -> str:
   d = config.data
-  return f"{d.name}/{d.builder_config}" if d.builder_config else d.name
+  return _tfds_name(d.name, d.builder_config)
+
+
+def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
+  try:
+    return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir,
+                            decoders=decoders)
+  except Exception as e:  # TFDS raises several types for a dataset that is not there
+    if name == "synth_fas":
+      hint = (f"build it with `tfds build datasets/synth_fas --config={builder_config}"
+              f" --file_format=array_record` or pyramid_fas_jax.data.builders.build("
+              f"'synth_fas', {data_dir!r}, config={builder_config!r})")
+    else:
+      hint = (f"build it with `python -m pyramid_fas_jax.data.builders {name} "
+              f"--config={builder_config} --manual_dir=ARCHIVE` (see datasets/{name}/README.md)")
+    # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
+    raise FileNotFoundError(f"dataset {_tfds_name(name, builder_config)} not found in "
+                            f"data_dir={data_dir!r} ({type(e).__name__}); {hint}") from e
 
 
 def _load_sources(config, decoders=None) -> dict:
-  name = _dataset_name(config)
-  try:
-    return tfds.data_source(name, data_dir=config.data.data_dir, decoders=decoders)
-  except Exception as e:  # TFDS raises several types for a dataset that is not there
-    if config.data.name == "synth_fas":
-      hint = (f"build it with `tfds build datasets/synth_fas --config={config.data.builder_config}"
-              f" --file_format=array_record` or pyramid_fas_jax.data.builders.build("
-              f"'synth_fas', {config.data.data_dir!r}, config={config.data.builder_config!r})")
-    else:
-      hint = f"build it with `tfds build datasets/{config.data.name}` (see its README)"
-    # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
-    raise FileNotFoundError(f"dataset {name} not found in data_dir={config.data.data_dir!r} "
-                            f"({type(e).__name__}); {hint}") from e
+  """(stored dataset, stored split) -> TFDS data source, for every dataset `data.name` reads:
+  itself, or the SOURCES of a virtual cross-dataset protocol module."""
+  d = config.data
+  return {(name, split): source
+          for name in protocols.sources(d.name)
+          for split, source in _load_dataset(name, d.builder_config, d.data_dir,
+                                             decoders).items()}
+
+
+def _is_virtual(name: str) -> bool:
+  return protocols.sources(name) != (name,)
 
 
 @functools.lru_cache(maxsize=8)
 def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
-  """Per-example metadata of every stored split, read without decoding any image."""
+  """Per-example metadata of every stored split of every source, read without decoding any
+  image; and the species list (the union over sources, 'live' first, for virtual datasets)."""
   cfg = ml_collections.ConfigDict(dict(data=dict(name=name, builder_config=builder_config,
                                                  data_dir=data_dir)))
   sources = _load_sources(cfg, decoders=_SKIP_IMAGES)
-  records, species_names = [], None
-  for split, source in sources.items():
+  records, species = [], []
+  for (dataset, split), source in sources.items():
     names = source.dataset_info.features["species"].names
-    species_names = names if species_names is None else species_names
+    species += [n for n in names if n not in species]
     for index in range(len(source)):
       ex = source[index]
       records.append(dict(
-          split=split, index=index, video_id=_text(ex["video_id"]),
+          dataset=dataset, split=split, index=index, video_id=_text(ex["video_id"]),
           subject=_text(ex["subject"]), domain=_text(ex["domain"]),
           device=_text(ex["device"]), species=names[ex["species"]], frame=int(ex["frame"]),
           label=int(ex["label"])))
-  return tuple(records), tuple(species_names)
+  return tuple(records), tuple(species)
 
 
-def select(config, split: str) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
-  """(stored split, index) of every example in protocol split `split`, in storage order;
-  and the species list."""
+def _video_key(record: dict, virtual: bool) -> str:
+  """The name protocols return for a record: official, or '<dataset>:<official>'."""
+  return protocols.qualified(record["dataset"], record["video_id"]) if virtual else (
+      record["video_id"])
+
+
+def select(config, split: str) -> tuple[list[tuple[tuple[str, str], int]], tuple[str, ...]]:
+  """((stored dataset, stored split), index) of every example in protocol split `split`, in
+  storage order; and the species list."""
   d = config.data
   records, species = _metadata(d.name, d.builder_config, d.data_dir)
-  module = protocols.for_dataset(d.name)
-  chosen = set(module.split_videos(d.protocol, split, records))
-  picked = [(r["split"], r["index"]) for r in records if r["video_id"] in chosen]
+  virtual = _is_virtual(d.name)
+  chosen = set(protocols.for_dataset(d.name).split_videos(d.protocol, split, records))
+  picked = [((r["dataset"], r["split"]), r["index"]) for r in records
+            if _video_key(r, virtual) in chosen]
   if not picked:
     raise ValueError(f"protocol {d.protocol!r} selects no examples for split {split!r} of "
                      f"{_dataset_name(config)}")
@@ -90,18 +121,34 @@ def select(config, split: str) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
 
 
 class _Records:
-  """Random access to chosen (stored split, index) pairs of several TFDS data sources."""
+  """Random access to chosen ((dataset, split), index) pairs of several TFDS data sources.
 
-  def __init__(self, sources: dict, records: list[tuple[str, int]]):
+  `species` (the pipeline's species list) renumbers each source's species where sources of a
+  virtual dataset list theirs differently; `qualify` names videos '<dataset>:<video_id>'.
+  """
+
+  def __init__(self, sources: dict, records: list, species: tuple[str, ...] | None = None,
+               qualify: bool = False):
     self._sources = sources
     self._records = records
+    self._qualify = qualify
+    self._remap = {}
+    for key, source in sources.items():
+      names = tuple(source.dataset_info.features["species"].names)
+      if species is not None and names != tuple(species[:len(names)]):
+        self._remap[key] = np.asarray([species.index(n) for n in names], np.int64)
 
   def __len__(self) -> int:
     return len(self._records)
 
   def __getitem__(self, i: int) -> dict:
-    split, index = self._records[i]
-    return self._sources[split][index]
+    key, index = self._records[i]
+    example = self._sources[key][index]
+    if key in self._remap:
+      example = dict(example, species=self._remap[key][int(example["species"])])
+    if self._qualify:
+      example = dict(example, video_id=protocols.qualified(key[0], _text(example["video_id"])))
+    return example
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +253,8 @@ def make_train_iterator(config, *, process_index: int | None = None,
   if len(records) < pc * per:
     raise ValueError(f"train split of {_dataset_name(config)} / {config.data.protocol} has "
                      f"{len(records)} examples, fewer than one global batch ({pc * per})")
-  ds = grain.MapDataset.source(_Records(_load_sources(config), records))
+  source = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
+  ds = grain.MapDataset.source(source)
   ds = ds.shuffle(seed=int(config.seed)).repeat(None)
   ds = ds.random_map(_transform(config, species, train=True), seed=int(config.seed))
   # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
@@ -222,12 +270,14 @@ def steps_per_epoch(config) -> int:
 
 def split_examples(config, split: str) -> list[dict]:
   """Metadata (video_id, species, label, frame, ...) of protocol split `split`, in the order of
-  the `index` field of evaluation batches; no image is decoded."""
+  the `index` field of evaluation batches; no image is decoded. Virtual datasets name videos
+  '<dataset>:<official name>', so video ids stay unique across their sources."""
   d = config.data
   records, _ = _metadata(d.name, d.builder_config, d.data_dir)
-  by_key = {(r["split"], r["index"]): r for r in records}
+  virtual = _is_virtual(d.name)
+  by_key = {((r["dataset"], r["split"]), r["index"]): r for r in records}
   picked, _ = select(config, split)
-  return [by_key[key] for key in picked]
+  return [dict(by_key[key], video_id=_video_key(by_key[key], virtual)) for key in picked]
 
 
 def has_split(config, split: str) -> bool:
@@ -281,7 +331,8 @@ def make_eval_iterator(config, split: str, *, process_index: int | None = None,
   n = len(records)
   padded = -(-n // global_batch) * global_batch
   positions = np.arange(padded)[pi::pc]
-  source = _Padded(_Records(_load_sources(config), records), positions, n)
+  records = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
+  source = _Padded(records, positions, n)
   ds = grain.MapDataset.source(source).map(_EvalTransform(_transform(config, species, False)))
   ds = ds.to_iter_dataset().batch(per, drop_remainder=False)
   return iter(_prefetch(ds, config))

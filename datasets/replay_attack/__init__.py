@@ -1,0 +1,1 @@
+"""Replay-Attack TFDS builder (see replay_attack_dataset_builder.py)."""

@@ -1,0 +1,1 @@
+"""SiW-M TFDS builder (see siw_m_dataset_builder.py)."""

@@ -1,0 +1,115 @@
+"""One video (or image) -> what training sees: sampled frames, smoothed MTCNN boxes, context
+crops and, for live faces, face-mesh pseudo depth aligned with each crop.
+
+Shared by the dataset builders and `pyramid-fas preprocess`, so a user can look at exactly the
+crops and depth maps a build stores. Frames without a face, and live frames whose face the
+mesh model rejects, are listed in the result (`missing`, `no_depth`) and produce no crop.
+"""
+
+import collections
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from pyramid_fas_jax.data import face as face_lib
+from pyramid_fas_jax.data import face_mesh
+from pyramid_fas_jax.data import video as video_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  crop_size: int = 320        # side of the stored crop, pixels
+  context: float = 1.5        # crop side / the face box's longer side
+  frame_step: int = 1         # keep every k-th frame
+  max_frames: int = 0         # at most this many per video, spread evenly (0 = all)
+  detect_size: int = 640      # MTCNN runs on frames downscaled to this longer side
+  smooth: int = 5             # median window over detected frames (1 = off)
+  min_presence: float = 0.5   # face-mesh presence probability a live frame needs for depth
+
+
+@dataclasses.dataclass
+class Frame:
+  index: int                  # frame index in the source video
+  box: tuple | None           # smoothed face box (x0, y0, x1, y1), source pixels; None: no face
+  detection: face_lib.Detection | None
+  crop: face_lib.Crop | None = None
+  depth: np.ndarray | None = None   # uint8 (size, size): depth * 255, when computed
+
+
+@dataclasses.dataclass
+class Result:
+  source: str
+  live: bool
+  frames: list[Frame]
+
+  @property
+  def missing(self) -> list[int]:
+    """Indices of sampled frames in which MTCNN found no face."""
+    return [f.index for f in self.frames if f.box is None]
+
+  @property
+  def no_depth(self) -> list[int]:
+    """Indices of live frames with a face but no depth (the mesh model rejected the face);
+    empty for attacks, which have no depth to compute."""
+    return [f.index for f in self.frames if self.live and f.crop is not None and f.depth is None]
+
+
+class Preprocessor:
+  """Holds the detector and (if depth is wanted) the face-mesh model; one per process."""
+
+  def __init__(self, settings: Settings = Settings(), depth: bool = True):
+    if settings.smooth < 1 or settings.smooth % 2 == 0:
+      raise ValueError(f"smooth={settings.smooth} must be odd and >= 1")
+    self.settings = settings
+    self.detector = face_lib.FaceDetector(detect_size=settings.detect_size)
+    self.mesh = face_mesh.FaceMesh() if depth else None
+
+  def __call__(self, path, *, live: bool, fix: str | None = None) -> Result:
+    """All sampled frames of `path`, with crops, and depth for each when `live`."""
+    return Result(source=str(path), live=live,
+                  frames=list(self.frames(path, live=live, fix=fix)))
+
+  def frames(self, path, *, live: bool, fix: str | None = None) -> Iterator[Frame]:
+    """The sampled frames of `path` in order, each with its crop (and depth when `live` and
+    depth is on) or with box None.
+
+    Streams: a frame waits only until the detections its smoothing window needs are in, so
+    memory holds a few full-resolution frames, not the video.
+    """
+    s = self.settings
+    half = s.smooth // 2
+    geometries = []                  # box_geometry of every detection so far
+    pending = collections.deque()    # (frame, rank among detections, rgb) awaiting smoothing
+    for index, rgb in video_lib.read_frames(path, s.frame_step, s.max_frames, fix):
+      detection = self.detector.detect(rgb)
+      frame = Frame(index=index, box=None, detection=detection)
+      if detection is None:
+        pending.append((frame, None, None))
+      else:
+        pending.append((frame, len(geometries), rgb))
+        geometries.append(face_lib.box_geometry(detection.box))
+      while pending and (pending[0][1] is None or pending[0][1] + half < len(geometries)):
+        yield self._finish(*pending.popleft(), geometries, live)
+    while pending:
+      yield self._finish(*pending.popleft(), geometries, live)
+
+  def _finish(self, frame: Frame, rank, rgb, geometries, live: bool) -> Frame:
+    if rank is None:
+      return frame
+    frame.box = face_lib.median_box(geometries, rank, self.settings.smooth)
+    frame.crop = face_lib.context_crop(rgb, frame.box, self.settings.context,
+                                       self.settings.crop_size)
+    if live and self.mesh is not None:
+      frame.depth = self._depth(rgb, frame)
+    return frame
+
+  def _depth(self, rgb: np.ndarray, frame: Frame) -> np.ndarray | None:
+    # The mesh model sees the frame's own detection (its keypoints level the eyes); the depth
+    # is drawn in the smoothed crop, like the image.
+    points, presence = self.mesh.landmarks(rgb, frame.detection.box, frame.detection.keypoints)
+    if presence < self.settings.min_presence:
+      return None
+    depth = face_mesh.rasterize_depth(frame.crop.to_crop(points), self.mesh.triangles,
+                                      self.settings.crop_size)
+    return np.round(depth * 255).astype(np.uint8)

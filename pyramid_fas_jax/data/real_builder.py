@@ -1,0 +1,219 @@
+"""What the five real-dataset builders (datasets/<name>/) share: configs, the archive check,
+parallel per-video preprocessing and the faces report.
+
+A dataset's builder lists the videos its official archive holds (`_videos`: official name,
+stored split, species, subject, domain, device, per-video fix); this base checks that every one
+is there and decodes, runs `preprocess.Preprocessor` on each (MTCNN crops; face-mesh depth for
+live videos) in `num_workers` processes and writes the shared feature spec. The liveness mask
+is filled from the label (all live or all attack): none of the five releases we read has
+per-pixel annotations.
+
+Frames without a face (or, for live videos, without a face-mesh fit) are not stored. Each
+build writes `face_report.json` next to dataset_info.json: per split and per video the sampled
+frame indices without a face or depth, and the videos without any stored frame.
+"""
+
+import abc
+import dataclasses
+import json
+import multiprocessing
+import pathlib
+
+from absl import logging
+import cv2
+import numpy as np
+import tensorflow_datasets as tfds
+
+from pyramid_fas_jax.data import features
+from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.data import video as video_lib
+
+
+@dataclasses.dataclass
+class RealFasConfig(tfds.core.BuilderConfig):
+  """Frame sampling and crop settings of a build (see preprocess.Settings)."""
+  crop_size: int = 320
+  context: float = 1.5
+  frame_step: int = 5
+  max_frames: int = 30
+  detect_size: int = 640
+  smooth: int = 5
+  jpeg_quality: int = 95
+
+  def settings(self) -> preprocess.Settings:
+    return preprocess.Settings(crop_size=self.crop_size, context=self.context,
+                               frame_step=self.frame_step, max_frames=self.max_frames,
+                               detect_size=self.detect_size, smooth=self.smooth)
+
+
+CONFIGS = (
+    RealFasConfig(name="default", description="320-pixel context crops (1.5 x the face box) "
+                  "of every 5th frame, at most 30 per video spread over it: for 256x256 inputs."),
+    RealFasConfig(name="small", crop_size=128, frame_step=10, max_frames=10,
+                  description="128-pixel crops of every 10th frame, at most 10 per video: CPU "
+                  "runs at 64-96 pixel inputs."),
+    RealFasConfig(name="tiny", crop_size=64, frame_step=1, max_frames=2, detect_size=320,
+                  smooth=1, description="64-pixel crops of the first two frames: tests on "
+                  "fake archives."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+  """One video of an official archive and its metadata."""
+  path: pathlib.Path
+  video_id: str          # official name: path in the archive, no extension
+  split: str             # stored split
+  species: str
+  subject: str
+  domain: str
+  device: str
+  fix: str | None = None  # a video_lib.FIXES key for videos stored rotated or mirrored
+
+
+_WORKER = {}
+
+
+def _init_worker():
+  # One OpenCV thread per worker: N workers x all cores each would oversubscribe the machine.
+  cv2.setNumThreads(1)
+
+
+def _preprocessor(settings: preprocess.Settings) -> preprocess.Preprocessor:
+  """One detector + face-mesh model per process (worker or main), built on first use."""
+  if _WORKER.get("settings") != settings:
+    _WORKER["settings"] = settings
+    _WORKER["pre"] = preprocess.Preprocessor(settings, depth=True)
+  return _WORKER["pre"]
+
+
+def _process_video(args) -> tuple[str, list, dict]:
+  """All stored examples of one video (bytes, to cross process boundaries) and its report."""
+  settings, jpeg_quality, video = args
+  live = video.species == "live"
+  examples, missing, no_depth, sampled = [], [], [], 0
+  try:
+    for frame in _preprocessor(settings).frames(video.path, live=live, fix=video.fix):
+      sampled += 1
+      if frame.crop is None:
+        missing.append(frame.index)
+        continue
+      if live and frame.depth is None:
+        no_depth.append(frame.index)
+        continue
+      size = settings.crop_size
+      depth = frame.depth if live else np.zeros((size, size), np.uint8)
+      mask = np.full((size, size), 255 if live else 0, np.uint8)
+      example = features.make_example(
+          image=frame.crop.image, depth=depth, mask=mask, face_box=frame.crop.face_box,
+          label=int(live), species=video.species, video_id=video.video_id,
+          subject=video.subject, domain=video.domain, device=video.device, frame=frame.index,
+          jpeg_quality=jpeg_quality)
+      example = {k: v.getvalue() if hasattr(v, "getvalue") else v for k, v in example.items()}
+      examples.append((f"{video.video_id}/{frame.index}", example))
+  except Exception as e:  # name the video: a worker's traceback alone does not
+    raise RuntimeError(f"preprocessing {video.path} ({video.video_id}) failed: "
+                       f"{type(e).__name__}: {e}") from e
+  if sampled == 0:
+    raise RuntimeError(f"{video.path} ({video.video_id}) yielded no frame although its first "
+                       "frame decoded in the archive check")
+  return video.video_id, examples, dict(sampled=sampled, stored=len(examples),
+                                        no_face=missing, no_depth=no_depth)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base of the real-dataset builders; subclasses set SPECIES, SPLITS and list `_videos`."""
+
+  BUILDER_CONFIGS = list(CONFIGS)
+  SPECIES: tuple[str, ...] = ()
+  SPLITS: tuple[str, ...] = ()
+  HOMEPAGE = ""
+  # Set by pyramid_fas_jax.data.builders.build.
+  num_workers = 1
+  require_complete = True   # False: build from the videos present (partial download)
+
+  @abc.abstractmethod
+  def _videos(self, root: pathlib.Path) -> list[Video]:
+    """Every video the official archive under `root` should hold."""
+
+  def _archive_problems(self, root: pathlib.Path, videos: list[Video]) -> list[str]:
+    """Problems of a complete archive beyond missing or unreadable videos (counts, protocol
+    files that disagree with pyramid_fas_jax.protocols); one line each."""
+    del root, videos
+    return []
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(features=features.fas_features(self.SPECIES),
+                                          homepage=self.HOMEPAGE)
+
+  def _root(self, manual_dir) -> pathlib.Path:
+    """The archive root: manual_dir/<name> if it exists, else manual_dir itself."""
+    manual_dir = pathlib.Path(manual_dir)
+    nested = manual_dir / self.name
+    return nested if nested.is_dir() else manual_dir
+
+  def _checked_videos(self, root: pathlib.Path) -> list[Video]:
+    videos = self._videos(root)
+    ids = [v.video_id for v in videos]
+    if len(set(ids)) != len(ids):
+      raise ValueError(f"{self.name}: duplicate video ids in the listing of {root}")
+    problems = {v.path: video_lib.check_readable(v.path) for v in videos}
+    missing = [p for p, why in problems.items() if why == "missing"]
+    broken = [f"{p}: {why}" for p, why in problems.items() if why and why != "missing"]
+    lines = broken + ([f"{p}: missing" for p in missing] if self.require_complete else [])
+    if self.require_complete:
+      lines += self._archive_problems(root, videos)
+    if lines:
+      raise ValueError(f"{self.name}: the archive under {root} does not match the official "
+                       f"layout ({len(lines)} problem(s); see the dataset's README):\n  "
+                       + "\n  ".join(lines))
+    present = [v for v in videos if problems[v.path] is None]
+    if missing:
+      logging.warning("%s: building from %d of %d videos (%d missing under %s)", self.name,
+                      len(present), len(videos), len(missing), root)
+    if not present:
+      raise ValueError(f"{self.name}: no video of the official layout under {root}")
+    return present
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    videos = self._checked_videos(self._root(dl_manager.manual_dir))
+    return {split: self._generate_examples(split, [v for v in videos if v.split == split])
+            for split in self.SPLITS}
+
+  def _generate_examples(self, split: str, videos: list[Video]):
+    cfg = self.builder_config
+    videos = sorted(videos, key=lambda v: v.video_id)
+    tasks = [(cfg.settings(), cfg.jpeg_quality, v) for v in videos]
+    report = {}
+    if self.num_workers > 1 and len(tasks) > 1:
+      with multiprocessing.get_context("fork").Pool(self.num_workers, _init_worker) as pool:
+        for video_id, examples, stats in pool.imap(_process_video, tasks):
+          report[video_id] = stats
+          yield from examples
+    else:
+      for task in tasks:
+        video_id, examples, stats = _process_video(task)
+        report[video_id] = stats
+        yield from examples
+    self._write_report(split, report)
+
+  def _write_report(self, split: str, report: dict) -> None:
+    summary = dict(
+        videos=len(report),
+        frames_sampled=sum(r["sampled"] for r in report.values()),
+        frames_stored=sum(r["stored"] for r in report.values()),
+        frames_without_face=sum(len(r["no_face"]) for r in report.values()),
+        frames_without_depth=sum(len(r["no_depth"]) for r in report.values()),
+        videos_without_frames=sorted(v for v, r in report.items() if r["stored"] == 0),
+        per_video=report)
+    path = pathlib.Path(self.data_path) / "face_report.json"
+    full = json.loads(path.read_text()) if path.exists() else {}
+    full[split] = summary
+    path.write_text(json.dumps(full, indent=1, sort_keys=True))
+    logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face, %d "
+                 "without depth", self.name, split, len(report), summary["frames_stored"],
+                 summary["frames_sampled"], summary["frames_without_face"],
+                 summary["frames_without_depth"])
+    if summary["videos_without_frames"]:
+      logging.warning("%s %s: no frame stored for %d video(s): %s", self.name, split,
+                      len(summary["videos_without_frames"]), summary["videos_without_frames"])

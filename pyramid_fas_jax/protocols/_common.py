@@ -1,0 +1,28 @@
+"""Helpers every dataset's protocol module uses: the split names and the accepted inputs."""
+
+from typing import Iterable, Mapping
+
+SPLITS = ("train", "dev", "test")
+
+
+def video_names(videos: Iterable[str | Mapping]) -> list[str]:
+  """Official video names from names or per-example metadata dicts ('video_id'), deduplicated
+  in first-seen order (the pipeline passes one dict per frame)."""
+  seen = {}
+  for v in videos:
+    name = v if isinstance(v, str) else v["video_id"]
+    seen.setdefault(name, None)
+  return list(seen)
+
+
+def check_split(split: str) -> None:
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+
+
+def unknown_protocol(dataset: str, protocol: str, known) -> ValueError:
+  return ValueError(f"unknown {dataset} protocol {protocol!r}; expected one of {list(known)}")
+
+
+def bad_name(dataset: str, name: str, expected: str) -> ValueError:
+  return ValueError(f"{name!r} is not a {dataset} video name; expected {expected}")
