@@ -97,7 +97,12 @@ def _backbone_leaves(state):
           for p, v in jax.tree_util.tree_leaves_with_path(backbone)}
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+# The paper's two main models and the demo run by default; the rest are slow on 2 CPU cores.
+FAST = {"resnet50_ps", "cdcn_ps", "demo"}
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(set(EXPECTED) | {"demo"})])
 def test_runlocal_train_step_moves_params_and_bn_statistics(name):
   config = load(name, "synth_fas/intra,runlocal")
   graphdef, state = train_step.create_train_state(config)

@@ -110,6 +110,7 @@ def _wait_for(path, proc, timeout=300):
     time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_exact(reference_run, synth_tiny, tmp_path):
   ref_dir, ref_results = reference_run
   workdir = tmp_path / "killed"
@@ -138,6 +139,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
   ref_dir, ref_results = reference_run
   workdir = tmp_path / "two"
