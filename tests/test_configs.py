@@ -125,3 +125,15 @@ def test_unknown_config_option_is_named():
   with pytest.raises(ValueError, match=r"unknown config option\(s\) \['pyramid'\]"):
     fas.parse_options("oulu_npu/Protocol_1,pyramid", ("runlocal", "single_scale"))
   assert fas.parse_arg("oulu_npu/Protocol_2,runlocal") == ("oulu_npu", "Protocol_2", True)
+
+
+@pytest.mark.parametrize("arg,threshold", [
+    ("synth_fas/intra", "dev_eer"), ("oulu_npu/Protocol_4_2", "dev_eer"),
+    ("replay_attack/grandtest", "dev_eer"), ("casia_mfsd/official", "test_eer"),
+    ("msu_mfsd/official", "test_eer"), ("siw_m/leave_out/partial_paper", "test_eer"),
+    ("ocim/to_msu_mfsd", "test_eer"), ("ocim/to_msu_mfsd/source_dev", "dev_eer"),
+    ("casia_replay/to_replay_attack", "test_eer")])
+def test_threshold_comes_from_dev_wherever_the_protocol_has_one(arg, threshold):
+  config = load("resnet50_ps", arg)
+  assert config.eval.threshold == threshold
+  assert config.data.builder_config == "default"

@@ -184,3 +184,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(synth_tiny, tm
   for step in steps:
     for k, v in _params(tmp_path, step).items():
       assert np.all(np.isfinite(v)), (step, k)
+
+
+def test_init_from_starts_from_the_given_weights(synth_tiny, tmp_path):
+  config = load_config(TINY, synth_tiny)
+  source = models.build_model(config.model, nnx.Rngs(123))  # not the run's seed
+  checkpoint.save_model(tmp_path / "init", source, config)
+  config.init_from = str(tmp_path / "init")
+  config.optim.lr = 0.0  # SGD with lr 0 (and its weight decay scaled by lr) leaves params alone
+  config.num_steps = 1
+  config.eval.bootstrap = 0
+  train.train_and_evaluate(config, tmp_path / "run")
+  got = _params(tmp_path / "run", 1)
+  want = {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(source).items()}
+  params = [k for k in want if k.endswith(("kernel", "scale", "bias"))]
+  assert params
+  for k in params:
+    np.testing.assert_array_equal(got[k], want[k], err_msg=k)

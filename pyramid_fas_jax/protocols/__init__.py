@@ -37,3 +37,10 @@ def qualified(dataset: str, name: str) -> str:
 def sources(name: str) -> tuple[str, ...]:
   """The stored datasets that dataset `name` reads: its own, or a virtual dataset's SOURCES."""
   return tuple(getattr(for_dataset(name), "SOURCES", (name,)))
+
+
+def has_dev(dataset: str, protocol: str) -> bool:
+  """Whether `protocol` of `dataset` has a dev split (which the dev-EER threshold needs)."""
+  module = for_dataset(dataset)
+  rule = getattr(module, "has_dev", None)
+  return rule(protocol) if rule else getattr(module, "HAS_DEV", True)

@@ -25,6 +25,7 @@ from typing import Iterable, Mapping
 from pyramid_fas_jax.protocols import _common as common
 
 SPLITS = common.SPLITS
+HAS_DEV = False  # the official protocols have train and test only
 SPECIES = ("live", "print", "replay")
 QUALITIES = ("low", "normal", "high")
 ATTACKS = ("warped", "cut", "video")

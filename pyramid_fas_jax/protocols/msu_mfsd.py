@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 from pyramid_fas_jax.protocols import _common as common
 
 SPLITS = common.SPLITS
+HAS_DEV = False  # the official protocols have train and test only
 SPECIES = ("live", "print", "replay")
 PROTOCOLS = ("official",)
 # train_sub_list.txt and test_sub_list.txt of the MSU-MFSD release.

@@ -21,6 +21,7 @@ from typing import Iterable, Mapping
 from pyramid_fas_jax.protocols import _common as common
 
 SPLITS = common.SPLITS
+HAS_DEV = False  # the official protocols have train and test only
 # Species (the folder of each attack type, the file-name prefix) in the paper's table order.
 FOLDERS = {
     "replay": ("Replay", "Replay"),
