@@ -10,17 +10,30 @@ calls after a compile and a warm-up call, on the default JAX backend.
 """
 
 import argparse
+import pathlib
 import statistics
 import time
 
 import jax
+import numpy as np
 from flax import nnx
 
 from pyramid_fas_jax import models, train_step
-from train_step import fake_batch, load_config  # benchmarks/train_step.py
+from pyramid_fas_jax.demo import load_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 CONFIGS = ("resnet50_ps", "vgg16_ps", "densenet121_ps", "shufflenet_v2_ps", "mobilenet_v2_ps",
            "cdcn_ps", "depthnet_ps", "cdcnpp_ps")
+
+
+def fake_batch(n, size):
+  rng = np.random.default_rng(0)
+  label = np.arange(n, dtype=np.int32) % 2
+  mask = np.broadcast_to(label[:, None, None], (n, size, size)).astype(np.float32)
+  return {"image": rng.normal(size=(n, size, size, 3)).astype(np.float32), "mask": mask,
+          "depth": mask * rng.uniform(size=(n, size, size)).astype(np.float32), "label": label,
+          "species": (1 - label).astype(np.int32)}
 
 
 def flops(compiled):
@@ -41,7 +54,7 @@ def median_seconds(f, *args, steps):
 
 
 def bench(name, batch_size, steps):
-  config = load_config(name)
+  config = load_config(REPO / "configs" / f"{name}.py")
   batch = fake_batch(batch_size, config.input.size)
   graphdef, state = train_step.create_train_state(config)
   model, _ = nnx.merge(graphdef, state)

@@ -1,6 +1,6 @@
 """Helpers every dataset's protocol module uses: the split names and the accepted inputs."""
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 SPLITS = ("train", "dev", "test")
 
@@ -26,3 +26,15 @@ def unknown_protocol(dataset: str, protocol: str, known) -> ValueError:
 
 def bad_name(dataset: str, name: str, expected: str) -> ValueError:
   return ValueError(f"{name!r} is not a {dataset} video name; expected {expected}")
+
+
+def select(videos: Iterable[str | Mapping], split: str, parse: Callable[[str], dict],
+           keep: Callable[[dict], bool]) -> list[str]:
+  """Sorted names whose parsed stored split is `split` and that `keep` accepts."""
+  check_split(split)
+  out = []
+  for name in video_names(videos):
+    v = parse(name)
+    if v["split"] == split and keep(v):
+      out.append(name)
+  return sorted(out)

@@ -39,6 +39,11 @@ def _by_dataset(videos: Iterable[Mapping], sources) -> dict[str, list[str]]:
   return out
 
 
+def has_dev(protocol: str) -> bool:
+  """Only the `/source_dev` variants have a dev set (the sources' dev splits)."""
+  return protocol.endswith("/source_dev")
+
+
 def split_videos(train_test: Mapping[str, tuple[tuple[str, ...], str]], sources,
                  protocol: str, split: str, videos: Iterable[str | Mapping]) -> list[str]:
   """Qualified names of `split` under `protocol` of a cross-dataset module.

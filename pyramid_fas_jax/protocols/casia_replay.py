@@ -22,9 +22,7 @@ TRAIN_TEST = {"to_replay_attack": (("casia_mfsd",), "replay_attack"),
 PROTOCOLS = tuple(TRAIN_TEST) + tuple(f"{p}/source_dev" for p in TRAIN_TEST)
 
 
-def has_dev(protocol: str) -> bool:
-  """Only the `/source_dev` variants have a dev set (the sources' dev splits)."""
-  return protocol.endswith("/source_dev")
+has_dev = _cross_dataset.has_dev
 
 
 def split_videos(protocol: str, split: str, videos: Iterable[str | Mapping]) -> list[str]:

@@ -76,10 +76,4 @@ def _keep(protocol: str, split: str):
 def split_videos(protocol: str, split: str, videos: Iterable[str | Mapping]) -> list[str]:
   """Names (from names or metadata dicts) of split `split` under `protocol`, sorted."""
   common.check_split(split)
-  keep = _keep(protocol, split)
-  out = []
-  for name in common.video_names(videos):
-    v = parse(name)
-    if v["split"] == split and keep(v):
-      out.append(name)
-  return sorted(out)
+  return common.select(videos, split, parse, _keep(protocol, split))

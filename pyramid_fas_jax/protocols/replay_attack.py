@@ -95,11 +95,4 @@ def _keep(protocol: str):
 
 def split_videos(protocol: str, split: str, videos: Iterable[str | Mapping]) -> list[str]:
   """Names of split `split` under `protocol`, sorted."""
-  common.check_split(split)
-  keep = _keep(protocol)
-  out = []
-  for name in common.video_names(videos):
-    v = parse(name)
-    if v["split"] == split and keep(v):
-      out.append(name)
-  return sorted(out)
+  return common.select(videos, split, parse, _keep(protocol))
