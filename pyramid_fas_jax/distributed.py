@@ -21,10 +21,27 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     if num_processes > 1:
       jax.distributed.initialize(coordinator_address, num_processes, process_id)
   elif _multi_process_cluster():
-    jax.distributed.initialize()
+    jax.distributed.initialize(local_device_ids=slurm_local_device_ids(os.environ))
   logging.info("JAX process %d/%d, %d local / %d global devices (%s)", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].device_kind)
+
+
+def slurm_local_device_ids(env) -> list[int] | None:
+  """The GPUs of a SLURM task that is alone on its node: all it sees; else None (JAX's default).
+
+  JAX's SLURM detection has local process i drive GPU i, which is right for one task per GPU
+  but would leave a one-task-per-node job on its first GPU (jax-ml/jax#16788). Ordinals count
+  the visible GPUs, whatever CUDA_VISIBLE_DEVICES maps them to.
+  """
+  tasks_on_node = env.get("SLURM_STEP_TASKS_PER_NODE", env.get("SLURM_TASKS_PER_NODE", ""))
+  visible = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+  # SLURM writes e.g. "1(x4)" for four nodes with one task each, "8(x2),4" for uneven nodes.
+  alone = bool(tasks_on_node) and all(n.split("(")[0] == "1" for n in tasks_on_node.split(","))
+  if int(env.get("SLURM_NTASKS", "1")) > 1 and alone and visible:
+    return list(range(len(visible)))
+  return None
+
 
 def _multi_process_cluster() -> bool:
   if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
