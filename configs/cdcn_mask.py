@@ -1,7 +1,7 @@
 r"""CDCN with (pyramid) binary-mask supervision (Table II, second-to-last block): CDCN's map
 predictor ends in a sigmoid instead of a ReLU; coarser masks average-pool its logits; BCE per scale.
 
-  pyramid-fas train --config=configs/cdcn_mask.py:oulu_npu/Protocol_4 --workdir=runs/cdcn_mask
+  pyramid-fas train --config=configs/cdcn_mask.py:oulu_npu/Protocol_4_1 --workdir=runs/cdcn_mask
   # single 32x32 mask: ,single_scale; more scales: --config.model.scales='(32,16,8)'
 
 Paper (OULU-NPU Protocol 4): multi-scale masks help CDCN over 32x32 alone, but depth supervision

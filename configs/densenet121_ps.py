@@ -6,7 +6,7 @@ batch 32, 80 epochs, ImageNet initialisation.
 
   pyramid-fas import-weights --format=torchvision-densenet121 --input=densenet121-a639ec97.pth \
       --config=configs/densenet121_ps.py --output=weights/densenet121_imagenet
-  pyramid-fas train --config=configs/densenet121_ps.py:oulu_npu/Protocol_4 \
+  pyramid-fas train --config=configs/densenet121_ps.py:oulu_npu/Protocol_4_1 \
       --workdir=runs/densenet121_ps --config.init_from=weights/densenet121_imagenet
 
 The importer reads both key styles (torchvision's hosted file has `denselayer1.norm.1.weight`,

@@ -5,7 +5,7 @@ convolutions (theta = 0), as the official CDCN code's baseline. 256x256 input ->
 ReLU); D16 = AvgPool2(D32); L = sum_{s in 32,16} MSE + CDL. Adam lr 1e-4, wd 5e-5, batch 8, 800
 epochs, lr halved at epoch 500, from scratch.
 
-  pyramid-fas train --config=configs/depthnet_ps.py:oulu_npu/Protocol_4 --workdir=runs/depthnet_ps
+  pyramid-fas train --config=configs/depthnet_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/depthnet_ps
 
 Weights of the official code's CDCN(theta=0) import with `--format=official-cdcn`. Paper (Fig. 5,
 OULU-NPU Protocol 4): two scales lower both the mean and the standard deviation of DepthNet's

@@ -6,7 +6,7 @@ momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
 
   pyramid-fas import-weights --format=torchvision-mobilenet_v2 --input=mobilenet_v2-b0353104.pth \
       --config=configs/mobilenet_v2_ps.py --output=weights/mobilenet_v2_imagenet
-  pyramid-fas train --config=configs/mobilenet_v2_ps.py:oulu_npu/Protocol_4 \
+  pyramid-fas train --config=configs/mobilenet_v2_ps.py:oulu_npu/Protocol_4_1 \
       --workdir=runs/mobilenet_v2_ps --config.init_from=weights/mobilenet_v2_imagenet
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers MobileNetV2's ACER against 8x8 mask

@@ -1,6 +1,6 @@
 r"""ResNet50 with binary-score supervision only (Table II, 1st row): GAP + linear + BCE.
 
-  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4 --workdir=runs/r50bin \
+  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4_1 --workdir=runs/r50bin \
       --config.init_from=weights/resnet50_imagenet
 
 Paper (OULU-NPU Protocol 4): binary mask supervision sharply improves on this baseline

@@ -1,7 +1,7 @@
 r"""ResNet50 with (pyramid) depth-map supervision (Table II, 2nd block): a 1x1 conv + ReLU on F8
 predicts an 8x8 depth map; coarser maps are its average pools; MSE + CDL per scale.
 
-  pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4 --workdir=runs/r50d
+  pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4_1 --workdir=runs/r50d
   # the pyramid rows of Table II: --config.model.scales='(8,4)' or '(8,4,2)'
 
 Paper (OULU-NPU Protocol 4): depth supervision is the worst of ResNet50's supervisions; 8x8+4x4

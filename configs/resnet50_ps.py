@@ -6,11 +6,11 @@ SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation
 
   pyramid-fas import-weights --format=torchvision-resnet50 --input=resnet50-11ad3fa6.pth \
       --config=configs/resnet50_ps.py --output=weights/resnet50_imagenet
-  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4 --workdir=runs/r50ps \
+  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps \
       --config.init_from=weights/resnet50_imagenet
 
 Paper (OULU-NPU Protocol 4, Table II/III): the four-scale pyramid lowers ACER by 1.9 +- 1.0
-points against single-scale 8x8 mask supervision, which `:oulu_npu/Protocol_4,single_scale`
+points against single-scale 8x8 mask supervision, which `:oulu_npu/Protocol_4_1,single_scale`
 trains (ResNet50_8x8). `,runlocal` swaps in a CPU-sized ResNet at 64x64 input that keeps the 8x8
 feature map and every pyramid scale.
 """

@@ -1,7 +1,7 @@
 r"""ResNet50 with spatial pyramid pooling (Table II, SPP rows): F8 average-pooled to every scale,
 concatenated (5x, 21x or 85x GAP's 2048 features) into one linear layer; binary label only.
 
-  pyramid-fas train --config=configs/resnet50_spp.py:oulu_npu/Protocol_4 --workdir=runs/spp
+  pyramid-fas train --config=configs/resnet50_spp.py:oulu_npu/Protocol_4_1 --workdir=runs/spp
   # the other SPP rows: --config.model.scales='(4,2,1)' or '(8,4,2,1)'
 
 Paper (OULU-NPU Protocol 4): 2x2+1x1 SPP helps slightly, more scales hurt (overfitting); the

@@ -7,7 +7,7 @@ epochs, ImageNet initialisation.
   pyramid-fas import-weights --format=torchvision-shufflenet_v2_x1_0 \
       --input=shufflenetv2_x1-5666bf0f80.pth --config=configs/shufflenet_v2_ps.py \
       --output=weights/shufflenet_v2_imagenet
-  pyramid-fas train --config=configs/shufflenet_v2_ps.py:oulu_npu/Protocol_4 \
+  pyramid-fas train --config=configs/shufflenet_v2_ps.py:oulu_npu/Protocol_4_1 \
       --workdir=runs/shufflenet_v2_ps --config.init_from=weights/shufflenet_v2_imagenet
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers ShuffleNetV2's ACER against 8x8 mask

@@ -6,11 +6,11 @@ mask head of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e
 
   pyramid-fas import-weights --format=torchvision-vgg16 --input=vgg16-397923af.pth \
       --config=configs/vgg16_ps.py --output=weights/vgg16_imagenet
-  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4 --workdir=runs/vgg16_ps \
+  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/vgg16_ps \
       --config.init_from=weights/vgg16_imagenet
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers VGG16's ACER against 8x8 mask
-supervision alone, which `:oulu_npu/Protocol_4,single_scale` trains. `,runlocal` swaps in a
+supervision alone, which `:oulu_npu/Protocol_4_1,single_scale` trains. `,runlocal` swaps in a
 CPU-sized VGG (4 convs, 3 pools: stride 8) at 64x64 input, keeping the 8x8 map and every scale.
 """
 

@@ -54,9 +54,9 @@ def test_every_config_is_expected():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_full_size_settings(name):
   head, scales, optimiser = EXPECTED[name]
-  full = load(name, "oulu_npu/Protocol_4")
-  single = load(name, "oulu_npu/Protocol_4,single_scale")
-  assert full.data.name == "oulu_npu" and full.data.protocol == "Protocol_4"
+  full = load(name, "oulu_npu/Protocol_4_1")
+  single = load(name, "oulu_npu/Protocol_4_1,single_scale")
+  assert full.data.name == "oulu_npu" and full.data.protocol == "Protocol_4_1"
   assert full.input.size == 256 and full.num_steps == 0
   assert full.model.head == head and tuple(full.model.scales) == scales
   assert full.optim.name == optimiser
