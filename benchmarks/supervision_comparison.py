@@ -56,7 +56,7 @@ def main():
       rows.append((protocol, head, tests[0]["threshold_source"].split(" ")[0], stats))
       print(protocol, head, stats, flush=True)
   print(f"\n{args.steps} steps, seeds {args.seeds}, SynthFAS small, test split, mean +- std (%)")
-  print(f"| protocol | supervision | threshold | ACER | HTER | AUC |\n|---|---|---|---|---|---|")
+  print("| protocol | supervision | threshold | ACER | HTER | AUC |\n|---|---|---|---|---|---|")
   for protocol, head, thr, s in rows:
     print(f"| {protocol} | {head} | {thr} | " + " | ".join(
         f"{s[k][0]:.1f} +- {s[k][1]:.1f}" for k in ("ACER", "HTER", "AUC")) + " |")

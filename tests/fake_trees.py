@@ -98,7 +98,7 @@ def msu_mfsd_tree(root: pathlib.Path) -> list[str]:
   """16 videos of subjects 3 (train) and 1 (test), with the subject lists."""
   names = [n for s in MSU_SUBJECTS for n in msu_mfsd.subject_videos(s)]
   rel = [f"{n}{msu_mfsd.EXTENSIONS['android' if '_android_' in n else 'laptop']}" for n in names]
-  upside_down = {f"scene01/real/real_client003_android_SD_scene01.mp4"}
+  upside_down = {"scene01/real/real_client003_android_SD_scene01.mp4"}
   (root / "train_sub_list.txt").parent.mkdir(parents=True, exist_ok=True)
   (root / "train_sub_list.txt").write_text(
       "\n".join(f"{s:02d}" for s in msu_mfsd.TRAIN_SUBJECTS))

@@ -2,7 +2,6 @@
 face-mesh depth; frame sampling, box smoothing, the model cache, `pyramid-fas preprocess`."""
 
 import json
-import pathlib
 
 import cv2
 import numpy as np

@@ -7,7 +7,6 @@ import json
 import pathlib
 import sys
 
-import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 

@@ -4,3 +4,6 @@ intervals, sub-protocol tables and plots. `evaluate_scores` is the one entry poi
 from pyramid_fas_jax.evaluation.report import evaluate_scores, format_report, write_json
 from pyramid_fas_jax.evaluation.scorefile import ScoreError, ScoreSet, aggregate_videos
 from pyramid_fas_jax.evaluation.scorefile import read_scores, write_scores
+
+__all__ = ["ScoreError", "ScoreSet", "aggregate_videos", "evaluate_scores", "format_report",
+           "read_scores", "write_json", "write_scores"]

@@ -9,7 +9,6 @@ convolution, as fast as a plain one. Other geometries fall back to the two-convo
 """
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from pyramid_fas_jax.models.layers import torch_bias_init, torch_default_init
