@@ -4,6 +4,7 @@ jax.distributed.initialize() detects TPU pods and SLURM jobs by itself; elsewher
 address, process count and id are given explicitly (several processes on 127.0.0.1 in tests).
 """
 
+import importlib.util
 import os
 
 import jax
@@ -46,8 +47,11 @@ def slurm_local_device_ids(env) -> list[int] | None:
 def _multi_process_cluster() -> bool:
   if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
     return True
-  hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
-  if "," in hosts:
+  if "," in os.environ.get("TPU_WORKER_HOSTNAMES", ""):
+    return True
+  # A Cloud TPU VM (jax[tpu] brings libtpu): jax.distributed finds the slice's hosts from the
+  # VM's metadata, which need not show in the environment; on one host it is a no-op.
+  if importlib.util.find_spec("libtpu") is not None:
     return True
   return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
 
