@@ -160,4 +160,9 @@ def train_and_evaluate(config, workdir) -> dict:
     ckpt.wait()
     ckpt.close()
     writer.close()
+  if not results and start_step >= total_steps:
+    # Rerunning a finished run: nothing left to train, so report its final model again.
+    logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
+    model, _ = nnx.merge(graphdef, state)
+    results = evaluate.evaluate_model(config, model, workdir, start_step, mesh)
   return results

@@ -74,6 +74,13 @@ def test_run_writes_every_output(reference_run, synth_tiny):
   assert again["test"]["ACER"] == test["ACER"]
 
 
+def test_rerunning_a_finished_run_reports_it_again(reference_run, synth_tiny):
+  workdir, results = reference_run
+  again = train.train_and_evaluate(load_config(TINY, synth_tiny), workdir)
+  assert again["step"] == 8 and again["test"]["ACER"] == results["test"]["ACER"]
+  assert sorted(_losses(workdir)) == [2, 4, 6, 8]  # nothing was trained again
+
+
 def test_sharded_step_equals_single_device_step(synth_tiny):
   config = load_config(TINY, synth_tiny)
   rng = np.random.default_rng(0)
