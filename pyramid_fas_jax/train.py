@@ -61,8 +61,9 @@ class _Progress:
     self.last_step, self.last_time = step, now
     eta = (self.total - step) / max(rate, 1e-9)
     loss = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in scalars.items() if "loss" in k)
-    logging.info("step %d/%d  %s  %.2f steps/s  %.1f img/s  ETA %s", step, self.total, loss, rate,
-                 rate * self.batch, time.strftime("%H:%M:%S", time.gmtime(eta)))
+    if jax.process_index() == 0:
+      logging.info("step %d/%d  %s  %.2f steps/s  %.1f img/s  ETA %s", step, self.total, loss,
+                   rate, rate * self.batch, time.strftime("%H:%M:%S", time.gmtime(eta)))
     return {"train/steps_per_s": rate, "train/images_per_s": rate * self.batch}
 
 
