@@ -30,6 +30,8 @@ def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
   """Frame-level ScoreSet of protocol split `split` (every example exactly once)."""
   model.eval()
   graphdef, state = nnx.split(model)
+  # Replicated on the mesh beside the sharded images, wherever the model was restored to.
+  state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
   scores, index, valid = [], [], []
   for batch in pipeline.make_eval_iterator(config, split):
     images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]

@@ -81,6 +81,17 @@ def test_rerunning_a_finished_run_reports_it_again(reference_run, synth_tiny):
   assert sorted(_losses(workdir)) == [2, 4, 6, 8]  # nothing was trained again
 
 
+def test_evaluate_command_reproduces_the_run(reference_run):
+  workdir, results = reference_run
+  p = _cli(["evaluate", f"--workdir={workdir}", "--step=8"])  # the run's own config.json
+  out, err = p.communicate(timeout=300)
+  assert p.returncode == 0, err[-3000:]
+  again = json.loads((workdir / "results.json").read_text())
+  assert again["test"]["ACER"] == results["test"]["ACER"] and "ACER" in out
+  assert {pathlib.Path(f).name for f in again["plots"]} == {"roc.png", "det.png", "hist_dev.png",
+                                                            "hist_test.png"}
+
+
 def test_sharded_step_equals_single_device_step(synth_tiny):
   config = load_config(TINY, synth_tiny)
   rng = np.random.default_rng(0)

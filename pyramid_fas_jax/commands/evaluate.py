@@ -1,7 +1,9 @@
-"""pyramid-fas evaluate --config=... --workdir=DIR [--step=N | --best]
+"""pyramid-fas evaluate --workdir=DIR [--config=...] [--step=N | --best]
 
 Scores the protocol's dev and test splits with a checkpoint of DIR (the latest unless --step or
---best) and writes results.json, the score files and the ROC/DET/histogram plots into DIR.
+--best) and writes results.json, the score files and the ROC/DET/histogram plots into DIR. The
+config defaults to the run's own (DIR/config.json); --config (with overrides) replaces it, e.g.
+to score the same model on another protocol.
 """
 
 import sys
@@ -14,7 +16,7 @@ _CONFIG = common.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "training directory")
 _STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest)")
 _BEST = flags.DEFINE_bool("best", False, "use the checkpoint with the best dev metric")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 common.define_distributed_flags()
 
 
@@ -22,9 +24,10 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas evaluate: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import evaluate, evaluation  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, evaluate, evaluation  # pylint: disable=g-import-not-at-top
   try:
-    results = evaluate.evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, step=_STEP.value,
+    config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
+    results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                           best=_BEST.value)
   except (ValueError, FileNotFoundError) as e:
     print(f"pyramid-fas evaluate: {e}", file=sys.stderr)
