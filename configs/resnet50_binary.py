@@ -5,6 +5,9 @@ r"""ResNet50 with binary-score supervision only (Table II, 1st row): GAP + linea
 
 Paper (OULU-NPU Protocol 4): binary mask supervision sharply improves on this baseline
 (Table II, 1st vs 5th/8th rows). The SynthFAS comparison against resnet50_ps is in the README.
+
+SynthFAS, CPU scale (the demo's ResNet at 64x64, 300 steps, 2 seeds; README, "Binary score vs
+pyramid mask"): test ACER 33.9 +- 1.8% intra, 42.9 +- 3.6% on the unseen lowlight domain (AUC 90.3 / 78.4%).
 """
 
 from pyramid_fas_jax import config as fas

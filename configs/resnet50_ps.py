@@ -13,6 +13,9 @@ Paper (OULU-NPU Protocol 4, Table II/III): the four-scale pyramid lowers ACER by
 points against single-scale 8x8 mask supervision, which `:oulu_npu/Protocol_4_1,single_scale`
 trains (ResNet50_8x8). `,runlocal` swaps in a CPU-sized ResNet at 64x64 input that keeps the 8x8
 feature map and every pyramid scale.
+
+SynthFAS, CPU scale (the demo's ResNet at 64x64, 300 steps, 2 seeds; README, "Binary score vs
+pyramid mask"): test ACER 36.6 +- 5.4% intra, 42.9 +- 0.0% on the unseen lowlight domain (AUC 87.4 / 86.1%).
 """
 
 from pyramid_fas_jax import config as fas
