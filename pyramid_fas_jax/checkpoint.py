@@ -154,8 +154,7 @@ class TrainCheckpointer:
     import grain  # pylint: disable=g-import-not-at-top
 
     def abstract(module):
-      return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=getattr(
-          x, "sharding", None)), nnx.to_pure_dict(nnx.state(module)))
+      return jax.tree.map(_restore_target, nnx.to_pure_dict(nnx.state(module)))
 
     restored = self.manager.restore(step, args=ocp.args.Composite(
         model=ocp.args.StandardRestore(abstract(model)),

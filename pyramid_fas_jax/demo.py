@@ -137,13 +137,9 @@ def run_demo(workdir="runs/demo", config=None) -> dict:
                  num_workers=2)
   logging.info("data ready after %.0f s; training", time.time() - start)
   train.train_and_evaluate(config, workdir)
-  model_dir = evaluate.checkpoint_dir(workdir, best=(workdir / "best").exists())
-  from pyramid_fas_jax import checkpoint, models  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
-  model = models.build_model(config.model, nnx.Rngs(0))
-  checkpoint.restore_into(model, model_dir)
-  mesh = distributed.make_mesh()
-  results = evaluate.evaluate_model(config, model, workdir, int(model_dir.name), mesh, plots=True)
+  model, step = evaluate.restore_checkpoint(config, workdir, best=(workdir / "best").exists())
+  results = evaluate.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
+                                    plots=True)
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])
   seconds = time.time() - start
   results["wall_time_s"] = round(seconds, 1)

@@ -118,11 +118,16 @@ def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> path
   return root / str(step)
 
 
-def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
-  """Evaluate a training checkpoint of `workdir` with plots; writes results.json there."""
+def restore_checkpoint(config, workdir, step: int | None = None, best: bool = False):
+  """(model, step) of a training checkpoint of `workdir` (see `checkpoint_dir`)."""
   from pyramid_fas_jax import checkpoint, models  # pylint: disable=g-import-not-at-top
   path = checkpoint_dir(workdir, step, best)
   model = models.build_model(config.model, nnx.Rngs(0))
   checkpoint.restore_into(model, path)
-  mesh = distributed.make_mesh()
-  return evaluate_model(config, model, workdir, int(path.name), mesh, plots=True)
+  return model, int(path.name)
+
+
+def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
+  """Evaluate a training checkpoint of `workdir` with plots; writes results.json there."""
+  model, step = restore_checkpoint(config, workdir, step, best)
+  return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True)
