@@ -16,7 +16,7 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pyramid_fas_jax import (checkpoint, distributed, evaluate, metric_writers, models, optim,
+from pyramid_fas_jax import (checkpoint, distributed, evaluate, metric_writers, optim,
                              train_step)
 from pyramid_fas_jax.data import pipeline
 
@@ -97,13 +97,9 @@ def train_and_evaluate(config, workdir) -> dict:
   logging.info("%d steps (%d per epoch), global batch %d on %d devices", total_steps,
                steps_per_epoch, config.batch_size, jax.device_count())
 
-  model = models.build_model(config.model, nnx.Rngs(config.seed))
+  model, optimizer = train_step.create_model_and_optimizer(config, steps_per_epoch)
   if config.init_from:
-    checkpoint.restore_into(model, config.init_from)
     logging.info("initialised the model from %s", config.init_from)
-  model.train()
-  optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optim, steps_per_epoch),
-                            wrt=nnx.Param)
   ckpt = checkpoint.TrainCheckpointer(workdir, keep=config.keep_checkpoints)
   start_step, best = 0, None
   if ckpt.latest_step() is not None:

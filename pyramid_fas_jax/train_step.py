@@ -9,19 +9,27 @@ import jax
 import optax
 from flax import nnx
 
-from pyramid_fas_jax import losses, models, optim
+from pyramid_fas_jax import checkpoint, losses, models, optim
 
 # The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
 BATCH_KEYS = ("image", "mask", "depth", "label", "species")
 
 
-def create_train_state(config, steps_per_epoch: int = 1):
-  """(graphdef, state) of (model in train mode, nnx.Optimizer over its Params)."""
+def create_model_and_optimizer(config, steps_per_epoch: int = 1):
+  """The model in train mode (from config.init_from where set) and an nnx.Optimizer over its
+  Params."""
   model = models.build_model(config.model, nnx.Rngs(config.seed))
+  if config.get("init_from"):
+    checkpoint.restore_into(model, config.init_from)
   model.train()
   optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optim, steps_per_epoch),
                             wrt=nnx.Param)
-  return nnx.split((model, optimizer))
+  return model, optimizer
+
+
+def create_train_state(config, steps_per_epoch: int = 1):
+  """(graphdef, state) of create_model_and_optimizer's pair."""
+  return nnx.split(create_model_and_optimizer(config, steps_per_epoch))
 
 
 def train_step(graphdef, state, batch, *, model_cfg):
