@@ -6,7 +6,9 @@ Each row is a config's full-size model with pyramid supervision (backbone + head
 XLA's cost analysis of the jitted inference forward, per image (XLA counts a multiply-add as two
 FLOPs). Train images/s: the jitted train step (forward, loss, backward, optimizer update, BN
 statistics); inference images/s: the jitted eval-mode forward; both the median of `steps` timed
-calls after a compile and a warm-up call, on the default JAX backend.
+calls after a compile and a warm-up call, on the default JAX backend. Train-step memory is XLA's
+compile-time account of the jitted step (arguments + outputs - donated aliases + temporaries), the
+device memory one step needs at this batch size.
 """
 
 import argparse
@@ -43,6 +45,14 @@ def flops(compiled):
   return float(analysis.get("flops", float("nan")))
 
 
+def memory_bytes(compiled):
+  m = compiled.memory_analysis()
+  if m is None:  # a backend without the analysis
+    return float("nan")
+  return (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+          + m.temp_size_in_bytes)
+
+
 def median_seconds(f, *args, steps):
   jax.block_until_ready(f(*args))
   times = []
@@ -69,6 +79,7 @@ def bench(name, batch_size, steps):
 
   step = train_step.jit_train_step(graphdef, config.model)
   compiled_step = step.lower(state, batch).compile()
+  step_mib = memory_bytes(compiled_step) / 2**20
   state, _ = compiled_step(state, batch)  # warm-up; the state is donated, so keep the new one
   times = []
   for _ in range(steps):
@@ -78,7 +89,7 @@ def bench(name, batch_size, steps):
     times.append(time.perf_counter() - t0)
   train_s = statistics.median(times)
   return (f"| {name} | {config.model.backbone} | {n_params / 1e6:.2f} M | {gflops:.2f} | "
-          f"{batch_size / train_s:.1f} | {batch_size / infer_s:.1f} |")
+          f"{batch_size / train_s:.1f} | {batch_size / infer_s:.1f} | {step_mib:.0f} |")
 
 
 def main():
@@ -89,8 +100,9 @@ def main():
   args = p.parse_args()
   print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), batch "
         f"{args.batch_size}, 256x256, float32, median of {args.steps} steps")
-  print("| config | backbone | params | GFLOPs/image | train img/s | inference img/s |")
-  print("|---|---|---:|---:|---:|---:|")
+  print("| config | backbone | params | GFLOPs/image | train img/s | inference img/s | "
+        "train step MiB |")
+  print("|---|---|---:|---:|---:|---:|---:|")
   for name in args.configs.split(","):
     print(bench(name, args.batch_size, args.steps), flush=True)
 
