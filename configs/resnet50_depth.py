@@ -1,5 +1,6 @@
-r"""ResNet50 with (pyramid) depth-map supervision (Table II, 2nd block): a 1x1 conv + ReLU on F8
-predicts an 8x8 depth map; coarser maps are its average pools; MSE + CDL per scale.
+r"""ResNet50 with (pyramid) depth-map supervision (Table II, 2nd block): a 1x1 conv + sigmoid on
+F8 predicts an 8x8 depth map; coarser maps are its average pools; MSE + CDL per scale. (The paper
+does not name the activation; CDCN's ReLU dies on this bare 1x1 conv: models/heads.py.)
 
   pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4_1 --workdir=runs/r50d
   # the pyramid rows of Table II: --config.model.scales='(8,4)' or '(8,4,2)'

@@ -9,7 +9,7 @@ from flax import nnx
 
 import torch_reference as ref
 from pyramid_fas_jax import config as fas
-from pyramid_fas_jax import models
+from pyramid_fas_jax import models, train_step
 from pyramid_fas_jax.models import densenet, heads, layers, mobilenet, resnet, shufflenet, vgg
 
 # torchvision.models.resnet50().parameters(), summed: a published, well-known figure.
@@ -229,3 +229,34 @@ def test_channel_shuffle_is_torchvisions():
   want = ref.channel_shuffle(x.transpose(0, 3, 1, 2), 2).transpose(0, 2, 3, 1)
   np.testing.assert_array_equal(got, want)
   np.testing.assert_array_equal(got[0, 0, 0], [0, 4, 1, 5, 2, 6, 3, 7])
+
+
+def test_classification_depth_head_keeps_learning():
+  # With a ReLU after the bare 1x1 conv, a few Adam steps on mostly-attack batches (zero
+  # targets) push every position negative: the map is dead, the score constant (AUC 0.5). The
+  # sigmoid map keeps its gradient and its scores keep depending on the input.
+  config = fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
+                                     head="pyramid_depth", scales=(8, 4))
+  config.optim = fas.adam_config(lr=1e-3, schedule="constant")
+  graphdef, state = train_step.create_train_state(config)
+  step = train_step.jit_train_step(graphdef, config.model)
+  rng = np.random.default_rng(0)
+  label = np.array([1, 0, 0, 0] * 2, np.int32)
+  depth = np.broadcast_to(label[:, None, None] * 0.6, (8, 64, 64)).astype(np.float32)
+  for _ in range(12):
+    batch = {"image": rng.normal(size=(8, 64, 64, 3)).astype(np.float32), "mask": depth > 0,
+             "depth": depth, "label": label, "species": 1 - label}
+    state, _ = step(state, batch)
+  model, _ = nnx.merge(graphdef, state)
+  assert model.head.depth_activation == "sigmoid"
+  model.eval()
+  scores = np.asarray(model(rng.normal(size=(16, 64, 64, 3)).astype(np.float32))["score"])
+  assert scores.std() > 1e-4, scores
+  fcn = models.build_model(fas.model_config(backbone="cdcn_tiny", head="pyramid_depth",
+                                            scales=(8, 4), map_size=8,
+                                            predictor_widths=(32, 16)), rngs=nnx.Rngs(0))
+  assert fcn.head.depth_activation == "relu"  # CDCN's official last layer
+
+def test_dense_head_rejects_unknown_depth_activation():
+  with pytest.raises(ValueError, match="depth_activation"):
+    heads.DenseMapHead(heads.Conv1x1MapPredictor(3, rngs=nnx.Rngs(0)), "depth", (8,), "tanh")

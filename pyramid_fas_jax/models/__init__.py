@@ -74,7 +74,8 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
     head = heads.PyramidMaskHead(c, scales, rngs=rngs)
   elif cfg.head in ("pyramid_depth", "dense_mask"):
     kind = "depth" if cfg.head == "pyramid_depth" else "mask"
-    head = heads.DenseMapHead(_map_predictor(cfg, backbone, family, rngs), kind, scales)
+    head = heads.DenseMapHead(_map_predictor(cfg, backbone, family, rngs), kind, scales,
+                              depth_activation="relu" if family == "fcn" else "sigmoid")
   elif cfg.head == "binary":
     head = heads.BinaryHead(c, rngs=rngs)
   elif cfg.head == "spp":

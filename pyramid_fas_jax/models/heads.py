@@ -74,20 +74,34 @@ class Conv1x1MapPredictor(nnx.Module):
     return self.conv(x)[..., 0]
 
 
+_DEPTH_ACTIVATIONS = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}
+
+
 class DenseMapHead(nnx.Module):
   """A dense map at the feature resolution, and coarser scales by average pooling (sec. III-B).
 
-  kind='depth': ReLU map (as CDCN's last layer), D_s = AvgPool(D); the score is the mean of the
-  predicted maps over all scales (the paper's test-time rule).
+  kind='depth': D = activation(map), D_s = AvgPool(D); the score is the mean of the predicted
+  maps over all scales (the paper's test-time rule). CDCN's predictor ends in a ReLU (the official
+  code, so imported weights match). A bare 1x1 conv on a classification backbone's features must
+  not: those features are non-negative and shared across positions, so its output often starts
+  negative everywhere, and attacks (zero targets, most of the data) push it there; a ReLU then
+  passes no gradient and the score stays constant (the runlocal ResNet dies within a dozen Adam
+  steps; tests/test_models.py). A sigmoid keeps D in the labels' [0, 1] and always passes
+  gradient.
   kind='mask': the map is a logit; coarser logits are average-pooled, masks are their sigmoids;
   the score is the mean live-probability over all scales.
   The first scale must be the predictor's resolution.
   """
 
-  def __init__(self, predictor: nnx.Module, kind: str, scales=(32, 16)):
+  def __init__(self, predictor: nnx.Module, kind: str, scales=(32, 16),
+               depth_activation: str = "relu"):
     if kind not in ("depth", "mask"):
       raise ValueError(f"DenseMapHead kind must be 'depth' or 'mask', got {kind!r}")
+    if depth_activation not in _DEPTH_ACTIVATIONS:
+      raise ValueError(f"depth_activation must be one of {sorted(_DEPTH_ACTIVATIONS)}, got "
+                       f"{depth_activation!r}")
     self.predictor, self.kind = predictor, kind
+    self.depth_activation = depth_activation
     self.scales = tuple(int(s) for s in scales)
 
   def __call__(self, features):
@@ -98,7 +112,7 @@ class DenseMapHead(nnx.Module):
     out, means = {}, []
     for s in self.scales:
       if self.kind == "depth":
-        out[f"depth_{s}"] = _pool_to(jax.nn.relu(full), s)
+        out[f"depth_{s}"] = _pool_to(_DEPTH_ACTIVATIONS[self.depth_activation](full), s)
         means.append(out[f"depth_{s}"].mean(axis=(1, 2)))
       else:
         out[f"mask_logit_{s}"] = _pool_to(full, s)
