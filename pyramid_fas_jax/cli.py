@@ -10,7 +10,7 @@ COMMANDS = {
     "train": ("train", "train (and periodically evaluate) an experiment config; resumes"),
     "evaluate": ("evaluate", "score dev/test with a checkpoint; results.json, plots"),
     "import-weights": ("import_weights", "convert a PyTorch state dict into an Orbax checkpoint"),
-    "predict": ("predict", "run a checkpoint on an input and write the named outputs to .npz"),
+    "predict": ("predict", "score images, videos or a .npy with a checkpoint; outputs to .npz"),
     "preprocess": ("preprocess", "face crops and pseudo depth of a video or image, as builds make"),
     "score": ("score", "metrics from dev/test score files (APCER, BPCER, ACER, HTER, EER, AUC)"),
 }

@@ -1,8 +1,20 @@
 """pyramid-fas predict --checkpoint=DIR --input=PATH --output=OUT.npz [--config=...]
 
 Writes every named output of the model (score, logit, mask_<s>, depth_<s>, features, ...) to an
-.npz. A .npy input is a float32 NHWC array (or one HWC image) fed to the network exactly as given,
-i.e. already normalised.
+.npz, one row per image. --input is one of:
+  a .npy           float32 NHWC array (or one HWC image) fed to the network exactly as given,
+                   i.e. already normalised;
+  an image or a video (.png, .jpg, .jpeg, .bmp, ...; .avi, .mov, .mp4, ...), or a directory of
+                   them: every sampled frame (--frame_step, --max_frames) gets the dataset
+                   builders' face crop (MTCNN box smoothed over frames, 1.5 x context) and then
+                   evaluation's crop and normalisation (data.pipeline.eval_image), so it is
+                   scored as evaluation scores a stored example (data/media.py).
+For images and videos the .npz also holds, per row, `source` (the file) and `frame` (its frame
+index, 0 for an image); per file with at least one face, `video_source` and `video_score` (the
+mean of its frame scores, or the median where config.eval.video_agg is 'median'); and
+`no_face_source` / `no_face_frame`: the sampled frames in which no face was found, which have no
+row. A line per file (frames scored, frames without a face, its score) is printed, and the
+frames without a face in a warning.
 """
 
 import pathlib
@@ -13,22 +25,26 @@ from absl import flags
 from ml_collections import config_flags
 
 from pyramid_fas_jax import checkpoint, inference
+from pyramid_fas_jax.data import media as media_lib
+from pyramid_fas_jax.data import preprocess
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "model config; defaults to the one stored in the checkpoint", lock_config=True)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "model checkpoint directory")
-_INPUT = flags.DEFINE_string("input", None, "input .npy (float32, NHWC, normalised)")
+_INPUT = flags.DEFINE_string(
+    "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
+    "images and videos")
 _OUTPUT = flags.DEFINE_string("output", None, "output .npz")
 _BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass")
+# The defaults are the 'default' build's sampling: a video is scored on the frames a build of it
+# would store.
+_STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame")
+_MAX = flags.DEFINE_integer("max_frames", 30,
+                            "videos: at most this many frames, spread evenly (0 = all)")
 flags.mark_flags_as_required(["checkpoint", "input", "output"])
 
 
-def _load_input(path: pathlib.Path, size: int) -> np.ndarray:
-  if not path.exists():
-    raise FileNotFoundError(f"input {path} does not exist")
-  if path.suffix.lower() != ".npy":
-    raise ValueError(f"input {path}: only .npy arrays are supported so far (float32 NHWC, "
-                     "normalised); images and videos come with the face-crop preprocessing")
+def _load_npy(path: pathlib.Path, size: int) -> np.ndarray:
   images = np.load(path)
   if images.ndim == 3:
     images = images[None]
@@ -40,15 +56,50 @@ def _load_input(path: pathlib.Path, size: int) -> np.ndarray:
   return images.astype(np.float32)
 
 
+def _media_outputs(media: media_lib.Media, scores: np.ndarray, how: str) -> dict:
+  video_source, video_score = media_lib.per_source(media, scores, how)
+  return dict(
+      source=media.sources, frame=media.frames, video_source=video_source,
+      video_score=video_score,
+      no_face_source=np.asarray([f for f, _ in media.no_face], dtype=str),
+      no_face_frame=np.asarray([i for _, i in media.no_face], np.int32))
+
+
+def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
+  scores = dict(zip(outputs["video_source"].tolist(), outputs["video_score"].tolist()))
+  for file in media.files:
+    scored = int((media.sources == file).sum())
+    score = f"{how} score {scores[file]:.4f}" if file in scores else "no score"
+    print(f"{file}: {scored} frames scored, {len(media.missing(file))} without a face, {score}")
+  if media.no_face:
+    listed = "; ".join(f"{file} frames {media.missing(file)}" for file in media.files
+                       if media.missing(file))
+    print(f"predict: warning: no face found in {len(media.no_face)} frames (no rows): {listed}",
+          file=sys.stderr)
+
+
 def main(argv):
   del argv
+  path = pathlib.Path(_INPUT.value)
+  media = None
   try:
     model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
-    images = _load_input(pathlib.Path(_INPUT.value), config.input.size)
-  except (ValueError, FileNotFoundError) as e:
+    if not path.exists():
+      raise FileNotFoundError(f"input {path} does not exist")
+    if path.is_file() and path.suffix.lower() == ".npy":
+      images = _load_npy(path, config.input.size)
+    else:
+      how = media_lib.video_aggregation(config)
+      settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)
+      media = media_lib.load(path, config.input, settings)
+      images = media.images
+  except (ValueError, OSError) as e:  # OSError: missing files, unreadable images and videos
     print(f"predict: {e}", file=sys.stderr)
     sys.exit(2)
   outputs = inference.predict(model, images, _BATCH.value)
+  if media is not None:
+    outputs |= _media_outputs(media, outputs["score"], how)
+    _summarise(media, outputs, how)
   out = pathlib.Path(_OUTPUT.value)
   out.parent.mkdir(parents=True, exist_ok=True)
   np.savez(out, **outputs)

@@ -51,28 +51,43 @@ def warp(example: dict, matrix: np.ndarray, size: int) -> tuple[np.ndarray, ...]
   Returns image uint8 (size, size, 3), depth float32 in [0, 1], mask float32 in {0, 1}.
   Pixels beyond the stored crop repeat its border, which keeps a live mask all-live.
   """
+  depth, mask = warp_labels(example, matrix, size)
+  return warp_image(example["image"], matrix, size), depth, mask
+
+
+def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+  """The image part of `warp`: uint8 (size, size, 3), bilinear, border repeated."""
+  return _warp_map(image, matrix, size, cv2.INTER_AREA, cv2.INTER_LINEAR)
+
+
+def warp_labels(example: dict, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+  """The depth and mask part of `warp`; checks they are aligned with the image."""
   image = example["image"]
   depth = example["depth"][..., 0] if example["depth"].ndim == 3 else example["depth"]
   mask = example["mask"][..., 0] if example["mask"].ndim == 3 else example["mask"]
   if not image.shape[:2] == depth.shape == mask.shape:
     raise ValueError(f"image {image.shape}, depth {depth.shape} and mask {mask.shape} of "
                      f"{example.get('video_id', '?')} are not aligned")
+  depth = _warp_map(depth, matrix, size, cv2.INTER_AREA, cv2.INTER_LINEAR)
+  mask = _warp_map(mask, matrix, size, cv2.INTER_NEAREST, cv2.INTER_NEAREST)
+  return depth.astype(np.float32) / 255.0, (mask >= 128).astype(np.float32)
+
+
+def _warp_map(x: np.ndarray, matrix: np.ndarray, size: int, shrink_interp: int,
+              interp: int) -> np.ndarray:
+  """One map through the affine. Each map is warped on its own, but maps of one shape take the
+  same pre-shrink and the same adjusted matrix, so image, depth and mask stay aligned."""
   k = abs(matrix[0, 0])
   if k < 0.6:  # shrinking a lot: area-average first, bilinear alone would alias
-    h, w = image.shape[:2]
+    h, w = x.shape[:2]
     pre = max(k * 1.25, size / max(h, w))
-    image = cv2.resize(image, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
-    depth = cv2.resize(depth, None, fx=pre, fy=pre, interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(mask, None, fx=pre, fy=pre, interpolation=cv2.INTER_NEAREST)
-    fy, fx = image.shape[0] / h, image.shape[1] / w
-    # Index i' of the smaller image sits at original index (i' + 0.5) / f - 0.5.
+    x = cv2.resize(x, None, fx=pre, fy=pre, interpolation=shrink_interp)
+    fy, fx = x.shape[0] / h, x.shape[1] / w
+    # Index i' of the smaller map sits at original index (i' + 0.5) / f - 0.5.
     small_to_src = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
     matrix = (np.vstack([matrix, [0, 0, 1]]) @ small_to_src)[:2]
-  args = dict(dsize=(size, size), borderMode=cv2.BORDER_REPLICATE)
-  image = cv2.warpAffine(image, matrix, flags=cv2.INTER_LINEAR, **args)
-  depth = cv2.warpAffine(depth, matrix, flags=cv2.INTER_LINEAR, **args)
-  mask = cv2.warpAffine(mask, matrix, flags=cv2.INTER_NEAREST, **args)
-  return image, depth.astype(np.float32) / 255.0, (mask >= 128).astype(np.float32)
+  return cv2.warpAffine(x, matrix, dsize=(size, size), flags=interp,
+                        borderMode=cv2.BORDER_REPLICATE)
 
 
 def colour_jitter(image: np.ndarray, rng: np.random.Generator, p: AugmentParams) -> np.ndarray:

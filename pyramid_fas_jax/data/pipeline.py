@@ -151,6 +151,33 @@ class _Records:
     return example
 
 
+def eval_image(params, image: np.ndarray, face_box) -> np.ndarray:
+  """What evaluation feeds the network for a stored crop: float32 (size, size, 3).
+
+  `params` has the fields of config.input (size, mean, std, eval_scale); `image` is a uint8 RGB
+  crop and `face_box` its (ymin, xmin, ymax, xmax) in [0, 1], as builders store them. The crop is
+  input.eval_scale x the box's longer side, centred on it, unflipped. `pyramid-fas predict` calls
+  this on its own face crops, so what it scores cannot drift from what evaluation scores.
+  """
+  matrix = _eval_matrix(params, image.shape[:2], face_box)
+  return _normalise(params, _to_unit(augment.warp_image(image, matrix, int(params.size))))
+
+
+def _eval_matrix(params, shape, face_box) -> np.ndarray:
+  return augment.crop_matrix(face_box, shape, float(params.eval_scale), int(params.size),
+                             flip=False)
+
+
+def _to_unit(image: np.ndarray) -> np.ndarray:
+  return image.astype(np.float32) / 255.0
+
+
+def _normalise(params, image: np.ndarray) -> np.ndarray:
+  """RGB in [0, 1] -> (x - mean) / std, float32."""
+  mean = np.asarray(params.mean, np.float32)
+  return ((image - mean) / np.asarray(params.std, np.float32)).astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Transform:
   """Decoded TFDS example -> batch row. Plain fields only: it is pickled to grain workers."""
@@ -162,28 +189,29 @@ class _Transform:
   aug: augment.AugmentParams | None  # None: deterministic evaluation crop
 
   def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
-    train = self.aug is not None
-    if train:
-      scale = rng.uniform(*self.aug.scale_range)
-      flip = bool(self.aug.flip and rng.random() < 0.5)
+    if self.aug is None:
+      image = eval_image(self, example["image"], example["face_box"])
+      matrix = _eval_matrix(self, example["image"].shape[:2], example["face_box"])
+      depth, mask = augment.warp_labels(example, matrix, self.size)
     else:
-      scale, flip = self.eval_scale, False
-    matrix = augment.crop_matrix(example["face_box"], example["image"].shape[:2], scale,
-                                 self.size, flip)
-    image, depth, mask = augment.warp(example, matrix, self.size)
-    image = image.astype(np.float32) / 255.0
-    mean = np.asarray(self.mean, np.float32)
-    if train:
-      image = augment.colour_jitter(image, rng, self.aug)
-      image = augment.cutout(image, rng, self.aug, mean)
-    image = (image - mean) / np.asarray(self.std, np.float32)
+      image, depth, mask = self._augmented(example, rng)
     species = int(example["species"])
     return {
-        "image": image.astype(np.float32), "depth": depth, "mask": mask,
+        "image": image, "depth": depth, "mask": mask,
         "label": np.int32(example["label"]), "species": np.int32(species),
         "video_id": _text(example["video_id"]), "species_name": self.species[species],
         "frame": np.int32(example["frame"]), "valid": np.bool_(True),
     }
+
+  def _augmented(self, example: dict, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    scale = rng.uniform(*self.aug.scale_range)
+    flip = bool(self.aug.flip and rng.random() < 0.5)
+    matrix = augment.crop_matrix(example["face_box"], example["image"].shape[:2], scale,
+                                 self.size, flip)
+    image, depth, mask = augment.warp(example, matrix, self.size)
+    image = augment.colour_jitter(_to_unit(image), rng, self.aug)
+    image = augment.cutout(image, rng, self.aug, np.asarray(self.mean, np.float32))
+    return _normalise(self, image), depth, mask
 
 
 def _transform(config, species, train: bool) -> _Transform:

@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Containers OpenCV's FFmpeg backend reads; what the datasets ship (.avi, .mov, .mp4) included.
+VIDEO_SUFFIXES = (".avi", ".mov", ".mp4", ".m4v", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
+                  ".flv", ".3gp")
 
 # Name -> function applied to each RGB frame of a video stored with that defect.
 FIXES = {
@@ -40,6 +43,10 @@ def sample_indices(num_frames: int, frame_step: int = 1, max_frames: int = 0) ->
 
 def is_image(path) -> bool:
   return pathlib.Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_video(path) -> bool:
+  return pathlib.Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 def _open(path: pathlib.Path) -> cv2.VideoCapture:

@@ -1,0 +1,101 @@
+"""Images, videos and directories of them -> the network inputs evaluation would make of them.
+
+Every sampled frame gets the dataset builders' face crop (preprocess.Preprocessor: MTCNN box
+smoothed over frames, context crop) and then evaluation's crop and normalisation
+(pipeline.eval_image), so a file is scored as evaluation scores the examples a build stores of
+it. Frames without a face get no row and are listed. Used by `pyramid-fas predict`.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.data import video as video_lib
+
+VIDEO_AGGREGATIONS = ("mean", "median")
+
+
+@dataclasses.dataclass
+class Media:
+  """Network inputs of the face frames of some files, and what could not be scored."""
+  images: np.ndarray        # float32 (N, size, size, 3), normalised
+  sources: np.ndarray       # (N,) str: the file of each row
+  frames: np.ndarray        # (N,) int32: frame index in that file (0 for an image)
+  files: list[str]          # every file read, in order
+  no_face: list[tuple[str, int]]   # (file, frame index) of sampled frames without a face
+
+  def missing(self, file: str) -> list[int]:
+    """Sampled frames of `file` in which no face was found."""
+    return [i for f, i in self.no_face if f == file]
+
+
+def is_media(path) -> bool:
+  return video_lib.is_image(path) or video_lib.is_video(path)
+
+
+def media_files(path) -> list[pathlib.Path]:
+  """The image and video files `path` names: itself, or those directly inside it (sorted; other
+  files there are passed over)."""
+  path = pathlib.Path(path)
+  kinds = (f"images ({' '.join(video_lib.IMAGE_SUFFIXES)}) and videos "
+           f"({' '.join(video_lib.VIDEO_SUFFIXES)})")
+  if path.is_dir():
+    files = sorted(p for p in path.iterdir() if p.is_file() and is_media(p))
+    if not files:
+      raise ValueError(f"input {path}: the directory holds none of the {kinds} predict reads")
+    return files
+  if not path.exists():
+    raise FileNotFoundError(f"input {path} does not exist")
+  if not is_media(path):
+    raise ValueError(f"input {path}: unsupported extension {path.suffix or '(none)'!r}; predict "
+                     f"reads .npy arrays, {kinds}, and directories of them")
+  return [path]
+
+
+def load(path, input_params, settings: preprocess.Settings = preprocess.Settings()) -> Media:
+  """Evaluation's input for every sampled frame with a face of the files `path` names.
+
+  `input_params` has the fields of config.input (size, mean, std, eval_scale).
+
+  Raises:
+    ValueError: if `path` names no image or video, or no sampled frame has a face.
+    OSError: if a file cannot be read.
+  """
+  files = media_files(path)
+  pre = preprocess.Preprocessor(settings, depth=False)
+  images, sources, frames, no_face = [], [], [], []
+  for file in files:
+    for frame in pre.frames(file, live=False):
+      if frame.crop is None:
+        no_face.append((str(file), frame.index))
+        continue
+      images.append(pipeline.eval_image(input_params, frame.crop.image, frame.crop.face_box))
+      sources.append(str(file))
+      frames.append(frame.index)
+  if not images:
+    raise ValueError(f"input {path}: no face found in any frame ({len(no_face)} sampled from "
+                     f"{len(files)} file{'s' if len(files) > 1 else ''})")
+  return Media(np.stack(images), np.asarray(sources), np.asarray(frames, np.int32),
+               [str(f) for f in files], no_face)
+
+
+def video_aggregation(config) -> str:
+  """How evaluation scores a video from its frames (config.eval.video_agg); configs that score
+  frames (None), or have no eval section, get the mean."""
+  how = config.get("eval", {}).get("video_agg", "mean") or "mean"
+  if how not in VIDEO_AGGREGATIONS:
+    raise ValueError(f"config.eval.video_agg={how!r} is not 'mean', 'median' or None")
+  return how
+
+
+def per_source(media: Media, scores: np.ndarray, how: str = "mean") -> tuple[np.ndarray, ...]:
+  """(files with at least one face, the mean or median of their frame scores), input order."""
+  if how not in VIDEO_AGGREGATIONS:
+    raise ValueError(f"video aggregation {how!r} is not one of {VIDEO_AGGREGATIONS}")
+  agg = np.median if how == "median" else np.mean
+  names = [f for f in media.files if (media.sources == f).any()]
+  values = [agg(scores[media.sources == f]) for f in names]
+  return np.asarray(names), np.asarray(values, np.float32)
