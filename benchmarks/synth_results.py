@@ -11,7 +11,8 @@ budget that learns from scratch, is the same for every entry so rows compare: Ad
 (constant), batch 32, `--steps` steps, no ImageNet initialisation (the demo's recipe). The test
 split is scored per video at the protocol's default threshold (dev EER where there is a dev
 split); the table gives mean +- std over seeds in %. Runs already finished in the workdir are
-re-evaluated, not retrained, so an interrupted sweep resumes where it stopped.
+re-evaluated, not retrained, so an interrupted sweep resumes where it stopped; min/run (training
+and evaluation, wall clock) counts the runs this call trained.
 """
 
 import argparse
@@ -74,15 +75,18 @@ def main():
       tests, seconds = [], []
       for seed in seeds:
         out = workdir / protocol.replace("/", "_") / f"{entry}_seed{seed}"
+        trains = not (out / "checkpoints" / str(args.steps)).exists()  # else: re-evaluation only
         t0 = time.perf_counter()
         tests.append(train.train_and_evaluate(
             budget_config(entry, protocol, seed, args.steps, data_dir), out)["test"])
-        seconds.append(time.perf_counter() - t0)
+        if trains:
+          seconds.append(time.perf_counter() - t0)
       stats = {k: (100 * np.mean([t[k] for t in tests]), 100 * np.std([t[k] for t in tests]))
                for k in METRICS}
       row = {"protocol": protocol, "config": entry, "seeds": seeds, "steps": args.steps,
              "threshold": tests[0]["threshold_source"].split(" ")[0],
-             "minutes_per_run": float(np.mean(seconds)) / 60,
+             # training + evaluation, over the runs this call trained (None: all were done)
+             "minutes_per_run": float(np.mean(seconds)) / 60 if seconds else None,
              **{k: stats[k][0] for k in METRICS}, **{f"{k}_std": stats[k][1] for k in METRICS}}
       rows.append(row)
       with open(workdir / "results.jsonl", "a", encoding="utf-8") as f:
@@ -94,7 +98,8 @@ def main():
   print("|---|---|---|---|---|---|---|")
   for r in rows:
     print(f"| {r['protocol']} | `{r['config']}` | {r['threshold']} | " + " | ".join(
-        f"{r[k]:.1f} +- {r[k + '_std']:.1f}" for k in METRICS) + f" | {r['minutes_per_run']:.1f} |")
+        f"{r[k]:.1f} +- {r[k + '_std']:.1f}" for k in METRICS) + " | " + (
+            "-" if r["minutes_per_run"] is None else f"{r['minutes_per_run']:.1f}") + " |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ predictor ends in a sigmoid instead of a ReLU; coarser masks average-pool its lo
 
 Paper (OULU-NPU Protocol 4): multi-scale masks help CDCN over 32x32 alone, but depth supervision
 (cdcn_ps) remains better for CDCN.
+
+SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 18.8 +- 3.6%,
+HTER 8.3 +- 1.1%, AUC 95.2 +- 0.5% per video at the dev-EER threshold.
 """
 
 from pyramid_fas_jax import config as fas

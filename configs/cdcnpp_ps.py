@@ -12,6 +12,10 @@ Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs, lr halved at epoch 500.
 The paper does not train CDCN++; this config extends its CDCN-PS recipe. `,single_scale` trains
 32x32 depth alone, as the official code does. `,runlocal` uses a quarter-width CDCN++ at 64x64
 input with 8x8 and 4x4 depth maps.
+
+SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 20.1 +- 2.2%,
+HTER 12.5 +- 0.4%, AUC 93.7 +- 1.1% per video at the dev-EER threshold.
 """
 
 from pyramid_fas_jax import config as fas
