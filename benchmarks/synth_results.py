@@ -28,9 +28,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pyramid_fas_jax import config as fas  # pylint: disable=wrong-import-position
-from pyramid_fas_jax import train  # pylint: disable=wrong-import-position
+from pyramid_fas_jax import reproduce, train  # pylint: disable=wrong-import-position
 from pyramid_fas_jax.data import builders  # pylint: disable=wrong-import-position
-from pyramid_fas_jax.demo import load_config  # pylint: disable=wrong-import-position
 
 CONFIGS = ("resnet50_binary", "resnet50_ps", "resnet50_depth", "resnet50_multiclass",
            "resnet50_spp", "vgg16_ps", "densenet121_ps", "shufflenet_v2_ps", "mobilenet_v2_ps",
@@ -43,16 +42,11 @@ def budget_config(entry, protocol, seed, steps, data_dir):
   path = REPO / "configs" / f"{name}.py"
   if not path.exists():
     raise SystemExit(f"--configs: no config {path}")
-  config = load_config(path, ",".join([f"synth_fas/{protocol}", "runlocal", *options]))
-  config.data.data_dir = data_dir
+  config = reproduce.load(path, ",".join([f"synth_fas/{protocol}", "runlocal", *options]),
+                          data_dir, {"batch_size": 32, "seed": seed, "num_steps": steps,
+                                     "log_every_steps": max(steps // 4, 1), "eval_every_steps": 0,
+                                     "checkpoint_every_steps": steps, "eval.bootstrap": 0})
   config.optim = fas.adam_config(lr=1e-3, schedule="constant")
-  config.batch_size = 32
-  config.seed = seed
-  config.num_steps = steps
-  config.log_every_steps = max(steps // 4, 1)
-  config.eval_every_steps = 0
-  config.checkpoint_every_steps = steps
-  config.eval.bootstrap = 0
   return config
 
 

@@ -32,12 +32,7 @@ def load(config_path, arg: str, data_dir, overrides: Mapping | None = None):
   config = demo.load_config(demo.REPO / config_path if not pathlib.Path(config_path).is_absolute()
                             else config_path, arg)
   config.data.data_dir = str(data_dir)
-  for key, value in (overrides or {}).items():
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  config.update_from_flattened_dict(dict(overrides or {}))
   return config
 
 

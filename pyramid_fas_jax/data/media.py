@@ -14,9 +14,7 @@ import numpy as np
 from pyramid_fas_jax.data import pipeline
 from pyramid_fas_jax.data import preprocess
 from pyramid_fas_jax.data import video as video_lib
-
-VIDEO_AGGREGATIONS = ("mean", "median")
-
+from pyramid_fas_jax.evaluation import scorefile
 
 @dataclasses.dataclass
 class Media:
@@ -86,16 +84,16 @@ def video_aggregation(config) -> str:
   """How evaluation scores a video from its frames (config.eval.video_agg); configs that score
   frames (None), or have no eval section, get the mean."""
   how = config.get("eval", {}).get("video_agg", "mean") or "mean"
-  if how not in VIDEO_AGGREGATIONS:
+  if how not in scorefile.VIDEO_AGGREGATIONS:
     raise ValueError(f"config.eval.video_agg={how!r} is not 'mean', 'median' or None")
   return how
 
 
 def per_source(media: Media, scores: np.ndarray, how: str = "mean") -> tuple[np.ndarray, ...]:
   """(files with at least one face, the mean or median of their frame scores), input order."""
-  if how not in VIDEO_AGGREGATIONS:
-    raise ValueError(f"video aggregation {how!r} is not one of {VIDEO_AGGREGATIONS}")
-  agg = np.median if how == "median" else np.mean
-  names = [f for f in media.files if (media.sources == f).any()]
-  values = [agg(scores[media.sources == f]) for f in names]
-  return np.asarray(names), np.asarray(values, np.float32)
+  # Evaluation's own per-video aggregation, with each file as a video (labels are unknown here).
+  videos = scorefile.aggregate_videos(scorefile.ScoreSet.from_arrays(
+      scores, np.ones(len(scores), np.int64), video_ids=media.sources), how)
+  by_file = dict(zip(videos.video_ids.tolist(), videos.scores.tolist()))
+  names = [f for f in media.files if f in by_file]
+  return np.asarray(names), np.asarray([by_file[f] for f in names], np.float32)

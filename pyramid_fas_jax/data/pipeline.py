@@ -159,13 +159,16 @@ def eval_image(params, image: np.ndarray, face_box) -> np.ndarray:
   input.eval_scale x the box's longer side, centred on it, unflipped. `pyramid-fas predict` calls
   this on its own face crops, so what it scores cannot drift from what evaluation scores.
   """
-  matrix = _eval_matrix(params, image.shape[:2], face_box)
-  return _normalise(params, _to_unit(augment.warp_image(image, matrix, int(params.size))))
+  return _eval_image(params, image, _eval_matrix(params, image.shape[:2], face_box))
 
 
 def _eval_matrix(params, shape, face_box) -> np.ndarray:
   return augment.crop_matrix(face_box, shape, float(params.eval_scale), int(params.size),
                              flip=False)
+
+
+def _eval_image(params, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+  return _normalise(params, _to_unit(augment.warp_image(image, matrix, int(params.size))))
 
 
 def _to_unit(image: np.ndarray) -> np.ndarray:
@@ -190,8 +193,8 @@ class _Transform:
 
   def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
     if self.aug is None:
-      image = eval_image(self, example["image"], example["face_box"])
       matrix = _eval_matrix(self, example["image"].shape[:2], example["face_box"])
+      image = _eval_image(self, example["image"], matrix)  # = eval_image, matrix made once
       depth, mask = augment.warp_labels(example, matrix, self.size)
     else:
       image, depth, mask = self._augmented(example, rng)
