@@ -28,10 +28,12 @@ def require_datasets(data_dir, names: Sequence[str], builder_config: str = "defa
 
 
 def load(config_path, arg: str, data_dir, overrides: Mapping | None = None):
-  """The config of `--config=config_path:arg --config.data.data_dir=... --config.k=v ...`."""
+  """The config of `--config=config_path:arg --config.data.data_dir=... --config.k=v ...`, locked
+  like the command line's: an unknown override key raises KeyError."""
   config = demo.load_config(demo.REPO / config_path if not pathlib.Path(config_path).is_absolute()
                             else config_path, arg)
   config.data.data_dir = str(data_dir)
+  config.lock()  # as the command line's lock_config: a mistyped override key is an error
   config.update_from_flattened_dict(dict(overrides or {}))
   return config
 

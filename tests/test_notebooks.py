@@ -101,3 +101,7 @@ def test_reproduce_load_applies_data_dir_and_overrides(tmp_path):
   assert (config.data.data_dir, config.batch_size) == (str(tmp_path), 16)
   assert (config.data.protocol, config.data.builder_config) == ("Protocol_2", "small")
   assert tuple(config.model.scales) == (32,)
+  with pytest.raises(KeyError, match="batch_sise"):
+    reproduce.load("configs/cdcn_ps.py", "oulu_npu/Protocol_2", tmp_path, {"batch_sise": 16})
+  with pytest.raises(KeyError, match="dta"):
+    reproduce.load("configs/cdcn_ps.py", "oulu_npu/Protocol_2", tmp_path, {"dta.data_dir": "x"})
