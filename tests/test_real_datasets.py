@@ -76,6 +76,7 @@ def test_face_report_lists_every_video(real_tiny, name):
     assert summary["videos"] == sum(EXPECTED[name][split].values())
     assert summary["frames_stored"] == summary["frames_sampled"] == 2 * summary["videos"]
     assert summary["frames_without_face"] == 0 and summary["videos_without_frames"] == []
+    assert summary["videos_with_low_face_rate"] == []
 
 
 def test_metadata_is_official(real_tiny):
@@ -102,6 +103,8 @@ def test_msu_rotated_video_is_turned_upright(real_tiny):
   report = json.loads((pathlib.Path(data_dir) / "msu_mfsd/tiny/1.0.0/face_report.json").read_text())
   stats = report["train"]["per_video"]["scene01/real/real_client003_android_SD_scene01"]
   assert stats["stored"] == 2 and not stats["no_face"] and not stats["no_depth"]
+  # Untagged (OpenCV writes no rotation tag), so the listed fix applies.
+  assert stats["orientation"] == {"rotation_tag": 0, "fix": "rotate_180", "fix_applied": True}
 
 
 def _builder(name, tmp_path):

@@ -10,8 +10,10 @@ captured with both cameras). Licensed: request it from Michigan State University
   tfds build datasets/msu_mfsd --manual_dir=/data/MSU-MFSD --file_format=array_record
 
 Splits train/test are the release's train_sub_list.txt (15 subjects) and test_sub_list.txt
-(20); there is no dev set. Six real Android videos are stored upside down and are turned
-upright (ROTATED). Protocol (official): pyramid_fas_jax/protocols/msu_mfsd.py.
+(20); there is no dev set. Six real Android videos are listed as stored upside down (ROTATED)
+and turned 180 degrees, but only if their container carries no rotation tag: a tagged one is
+shown as its tag says, the fix is skipped, and the log and face_report.json say so
+(pyramid_fas_jax/data/video.py). Protocol (official): pyramid_fas_jax/protocols/msu_mfsd.py.
 """
 
 import pathlib
@@ -21,7 +23,10 @@ import tensorflow_datasets as tfds
 from pyramid_fas_jax.data import real_builder
 from pyramid_fas_jax.protocols import msu_mfsd
 
-# Stored rotated by 180 degrees (Idiap's bob.db.msu_mfsd_mod, rotated_videos.txt).
+# Stored rotated by 180 degrees according to Idiap's bob.db.msu_mfsd_mod (rotated_videos.txt),
+# whose FFmpeg reader, as far as we know, ignored rotation tags: so either these files have
+# upside-down pixels and no tag (the fix applies) or a 180-degree tag that a tag-aware reader
+# already honours (the fix is skipped: turning them again would put them upside down).
 ROTATED = tuple(f"scene01/real/real_client{c:03d}_android_SD_scene01"
                 for c in (3, 5, 6, 7, 8, 9))
 SUBJECT_LISTS = {"train_sub_list.txt": msu_mfsd.TRAIN_SUBJECTS,
@@ -50,7 +55,8 @@ class Builder(real_builder.Builder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names; "
-                            "six upside-down Android videos turned upright."}
+                            "videos shown as their rotation tags say; six Android videos "
+                            "listed as upside down turned upright unless tagged."}
   SPECIES = msu_mfsd.SPECIES
   SPLITS = ("train", "test")
   HOMEPAGE = "https://biometrics.cse.msu.edu/Publications/Databases/MSUMobileFaceSpoofing/"

@@ -4,7 +4,11 @@ Runs the dataset builders' face preprocessing on one file and writes what traini
   DIR/crops/NNNNNN.jpg   the context crop of frame NNNNNN (MTCNN box, smoothed over frames)
   DIR/depth/NNNNNN.png   with --depth: its face-mesh pseudo depth (the face treated as live)
   DIR/frames.json        {"frames": [{"index": i, "box": [x0, y0, x1, y1] or null, ...}, ...]}
-Boxes are in source-frame pixels; frames without a face have box null and no crop.
+Boxes are in the pixels of the upright frame (the container's rotation tag applied, then
+--fix if the video has no tag); frames without a face have box null and no crop. frames.json
+also holds the orientation findings a build reports (`orientation`, `low_face_rate`: see
+preprocess.Preprocessor.orientation_checks), and a face in fewer than half the frames is
+printed with the quarter turn that finds more.
 """
 
 import dataclasses
@@ -27,7 +31,7 @@ _SIZE = flags.DEFINE_integer("crop_size", 320, "side of the crops, pixels")
 _CONTEXT = flags.DEFINE_float("context", 1.5, "crop side / the face box's longer side")
 _SMOOTH = flags.DEFINE_integer("smooth", 5, "median window over detected frames (odd; 1 = off)")
 _FIX = flags.DEFINE_enum("fix", None, sorted(video_lib.FIXES),
-                         "undo a stored rotation or mirroring first")
+                         "undo a stored rotation or mirroring (a video without a rotation tag)")
 flags.mark_flags_as_required(["input", "output"])
 
 
@@ -59,13 +63,15 @@ def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, 
         cv2.imwrite(str(out / "depth" / f"{name}.png"), frame.depth)
         entry["depth"] = f"depth/{name}.png"
     frames.append(entry)
+  missing = [f["index"] for f in frames if f["box"] is None]
   summary = {
       "source": str(source),
       "settings": dataclasses.asdict(settings) | {"depth": depth, "fix": fix},
       "frames": frames,
-      "frames_without_face": [f["index"] for f in frames if f["box"] is None],
+      "frames_without_face": missing,
       "frames_without_depth": [f["index"] for f in frames
                                if depth and "crop" in f and "depth" not in f],
+      **pre.orientation_checks(source, fix, len(frames), len(frames) - len(missing)),
   }
   (out / "frames.json").write_text(json.dumps(summary, indent=1))
   return summary
@@ -90,3 +96,5 @@ def main(argv):
         + (f"; no face in frames {missing}" if missing else "")
         + (f"; no depth in frames {summary['frames_without_depth']}"
            if summary["frames_without_depth"] else ""))
+  for line in preprocess.orientation_warnings(str(source), summary):
+    print(f"warning: {line}")

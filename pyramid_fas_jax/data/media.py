@@ -3,7 +3,8 @@
 Every sampled frame gets the dataset builders' face crop (preprocess.Preprocessor: MTCNN box
 smoothed over frames, context crop) and then evaluation's crop and normalisation
 (pipeline.eval_image), so a file is scored as evaluation scores the examples a build stores of
-it. Frames without a face get no row and are listed. Used by `pyramid-fas predict`.
+it. Videos are read upright, their container's rotation tag honoured (video.read_frames). Frames
+without a face get no row and are listed. Used by `pyramid-fas predict`.
 """
 
 import dataclasses

@@ -4,6 +4,8 @@ crops and, for live faces, face-mesh pseudo depth aligned with each crop.
 Shared by the dataset builders and `pyramid-fas preprocess`, so a user can look at exactly the
 crops and depth maps a build stores. Frames without a face, and live frames whose face the
 mesh model rejects, are listed in the result (`missing`, `no_depth`) and produce no crop.
+Frames are read upright (video.read_frames: rotation tag, then an untagged video's fix);
+`Preprocessor.orientation_checks` reports a video that still looks turned.
 """
 
 import collections
@@ -15,6 +17,13 @@ import numpy as np
 from pyramid_fas_jax.data import face as face_lib
 from pyramid_fas_jax.data import face_mesh
 from pyramid_fas_jax.data import video as video_lib
+
+# A video with a face in fewer than this share of its sampled frames is reported, with the
+# quarter turn that finds more faces on up to ROTATION_PROBE_FRAMES of them (spread evenly).
+LOW_FACE_RATE = 0.5
+ROTATION_PROBE_FRAMES = 8
+# Clockwise degrees on top of how an untagged, unfixed video was read -> the fix that does it.
+_FIX_FOR_TURN = {90: "rotate_90_cw", 180: "rotate_180", 270: "rotate_90_ccw"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +103,48 @@ class Preprocessor:
     while pending:
       yield self._finish(*pending.popleft(), geometries, live)
 
+  def orientation_checks(self, path, fix: str | None, sampled: int, faces: int) -> dict:
+    """What a build's face report says of the orientation of video `path`, read with `fix`, in
+    which `faces` of the `sampled` frames had a face; {} when there is nothing to say.
+
+    `orientation`, for a video with a rotation tag or a listed fix: {rotation_tag (clockwise
+    degrees), fix, fix_applied} (a fix is skipped on a tagged video). `low_face_rate`, for a
+    video with faces in fewer than LOW_FACE_RATE of its sampled frames: {faces, sampled,
+    frames_tried, faces_by_rotation: faces found on the tried frames turned 0/90/180/270 degrees
+    clockwise on top of how they were read, suggested_rotation: the turn that finds the most,
+    None if none beats the frames as read, suggested_fix: the `video.FIXES` entry that does it,
+    where a fix can (an untagged video without one)}.
+    """
+    # Nothing is turned here: a build stores the frames as read and the report tells the user.
+    # A model trained on silently re-rotated data would hide a broken archive (a wrong tag, a
+    # bad decode, a mislabelled file) that is better fixed, and listed, at its source.
+    tag = video_lib.rotation_tag(path)
+    checks = {}
+    if tag or fix:
+      checks["orientation"] = dict(rotation_tag=tag, fix=fix,
+                                   fix_applied=video_lib.applied_fix(tag, fix) is not None)
+    if sampled and faces < LOW_FACE_RATE * sampled:
+      found = self._faces_by_rotation(path, fix, sampled)
+      best = max(video_lib.ROTATIONS[1:], key=lambda r: found[r])
+      turn = best if found[best] > found[0] else None
+      checks["low_face_rate"] = dict(
+          faces=faces, sampled=sampled, frames_tried=min(sampled, ROTATION_PROBE_FRAMES),
+          faces_by_rotation={str(r): n for r, n in found.items()}, suggested_rotation=turn,
+          suggested_fix=_FIX_FOR_TURN.get(turn) if tag == 0 and fix is None else None)
+    return checks
+
+  def _faces_by_rotation(self, path, fix, sampled: int) -> dict[int, int]:
+    s = self.settings
+    tried = set(np.linspace(0, sampled - 1, min(sampled, ROTATION_PROBE_FRAMES)).round()
+                .astype(int).tolist())
+    found = dict.fromkeys(video_lib.ROTATIONS, 0)
+    for position, (_, rgb) in enumerate(video_lib.read_frames(path, s.frame_step, s.max_frames,
+                                                              fix)):
+      if position in tried:
+        for r in video_lib.ROTATIONS:
+          found[r] += self.detector.detect(video_lib.rotate(rgb, r)) is not None
+    return found
+
   def _finish(self, frame: Frame, rank, rgb, geometries, live: bool) -> Frame:
     if rank is None:
       return frame
@@ -113,3 +164,26 @@ class Preprocessor:
     depth = face_mesh.rasterize_depth(frame.crop.to_crop(points), self.mesh.triangles,
                                       self.settings.crop_size)
     return np.round(depth * 255).astype(np.uint8)
+
+
+def orientation_warnings(name: str, checks: dict) -> list[str]:
+  """One line per finding of `Preprocessor.orientation_checks` on video `name`."""
+  lines = []
+  o = checks.get("orientation")
+  if o and o["fix"] and not o["fix_applied"]:
+    lines.append(f"{name}: its container's {o['rotation_tag']}-degree rotation tag is honoured "
+                 f"and the fix {o['fix']} skipped (fixes apply to untagged videos only)")
+  low = checks.get("low_face_rate")
+  if low:
+    line = f"{name}: a face in only {low['faces']} of {low['sampled']} sampled frames; "
+    turn = low["suggested_rotation"]
+    if turn is None:
+      line += "no quarter turn of the frames finds more"
+    else:
+      line += (f"turned {turn} degrees clockwise, {low['faces_by_rotation'][str(turn)]} of "
+               f"{low['frames_tried']} tried frames have one (as read: "
+               f"{low['faces_by_rotation']['0']}): is it stored rotated?")
+      if low["suggested_fix"]:
+        line += f" (the fix {low['suggested_fix']} does it)"
+    lines.append(line)
+  return lines

@@ -10,7 +10,9 @@ per-pixel annotations.
 
 Frames without a face (or, for live videos, without a face-mesh fit) are not stored. Each
 build writes `face_report.json` next to dataset_info.json: per split and per video the sampled
-frame indices without a face or depth, and the videos without any stored frame.
+frame indices without a face or depth, the videos without any stored frame, and per video its
+orientation findings (a rotation tag honoured over a listed fix; a face in fewer than half the
+sampled frames, with the quarter turn that finds more: `Preprocessor.orientation_checks`).
 """
 
 import abc
@@ -68,7 +70,7 @@ class Video:
   subject: str
   domain: str
   device: str
-  fix: str | None = None  # a video_lib.FIXES key for videos stored rotated or mirrored
+  fix: str | None = None  # a video_lib.FIXES key for an untagged video stored turned
 
 
 _WORKER = {}
@@ -117,8 +119,13 @@ def _process_video(args) -> tuple[str, list, dict]:
   if sampled == 0:
     raise RuntimeError(f"{video.path} ({video.video_id}) yielded no frame although its first "
                        "frame decoded in the archive check")
+  # Tag honoured / fix skipped, or too few faces (with the turn that finds more): named here.
+  checks = _preprocessor(settings).orientation_checks(video.path, video.fix, sampled,
+                                                      sampled - len(missing))
+  for line in preprocess.orientation_warnings(video.video_id, checks):
+    logging.warning("%s", line)
   return video.video_id, examples, dict(sampled=sampled, stored=len(examples),
-                                        no_face=missing, no_depth=no_depth)
+                                        no_face=missing, no_depth=no_depth, **checks)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -205,6 +212,7 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         frames_without_face=sum(len(r["no_face"]) for r in report.values()),
         frames_without_depth=sum(len(r["no_depth"]) for r in report.values()),
         videos_without_frames=sorted(v for v, r in report.items() if r["stored"] == 0),
+        videos_with_low_face_rate=sorted(v for v, r in report.items() if "low_face_rate" in r),
         per_video=report)
     path = pathlib.Path(self.data_path) / "face_report.json"
     full = json.loads(path.read_text()) if path.exists() else {}
@@ -217,3 +225,8 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if summary["videos_without_frames"]:
       logging.warning("%s %s: no frame stored for %d video(s): %s", self.name, split,
                       len(summary["videos_without_frames"]), summary["videos_without_frames"])
+    if summary["videos_with_low_face_rate"]:
+      logging.warning("%s %s: a face in fewer than half the sampled frames of %d video(s), see "
+                      "low_face_rate in %s: %s", self.name, split,
+                      len(summary["videos_with_low_face_rate"]), path,
+                      summary["videos_with_low_face_rate"])

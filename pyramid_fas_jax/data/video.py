@@ -1,9 +1,20 @@
-"""Reading the frames of a video (or one image): frame sampling and per-video orientation fixes.
+"""Reading the frames of a video (or one image) upright: rotation tags, per-video fixes and
+frame sampling.
 
-Frames are read as stored: OpenCV's automatic rotation from container metadata is switched off,
-so what a builder sees does not depend on the OpenCV build, and a dataset's known orientation
-defects are undone explicitly with `FIXES` (the lists of such videos were made from the raw
-stored frames).
+Orientation, in this order:
+1. The container's rotation tag (the display matrix a phone writes, e.g. "rotate 90 degrees
+   clockwise to display") is honoured: every frame is turned as a player would show it.
+   Videos are opened with OpenCV's FFmpeg backend, which reads the tag
+   (CAP_PROP_ORIENTATION_META: clockwise degrees); its own auto-rotation is switched off and
+   the tag applied here, so the pixels depend neither on that setting's default nor on which
+   backend a given OpenCV build would pick (not every backend reads tags).
+2. A dataset's per-video fix (`FIXES`) is applied on top, and only to a video whose container
+   carries no rotation tag. The fix lists were made with readers that ignored tags, so for a
+   tagged video a listed fix may undo what the tag already did (a 180-degree tag plus
+   `rotate_180` is upside down again); for such a video the tag is honoured, the fix skipped,
+   and the builders say so (`preprocess.Preprocessor.orientation_checks`). A fix is meant for
+   pixels that are wrong whatever the tag says.
+Images are read by cv2.imread, which already applies their EXIF orientation.
 """
 
 import pathlib
@@ -17,11 +28,22 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".avi", ".mov", ".mp4", ".m4v", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
                   ".flv", ".3gp")
 
-# Name -> function applied to each RGB frame of a video stored with that defect.
+# Clockwise degrees -> cv2.rotate code.
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
+              270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+ROTATIONS = (0, 90, 180, 270)
+
+
+def rotate(frame: np.ndarray, degrees: int) -> np.ndarray:
+  """`frame` turned `degrees` (0, 90, 180 or 270) clockwise."""
+  return frame if degrees % 360 == 0 else cv2.rotate(frame, _ROTATIONS[degrees % 360])
+
+
+# Name -> function applied to each RGB frame of an untagged video stored with that defect.
 FIXES = {
-    "rotate_180": lambda f: cv2.rotate(f, cv2.ROTATE_180),
-    "rotate_90_cw": lambda f: cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE),
-    "rotate_90_ccw": lambda f: cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    "rotate_180": lambda f: rotate(f, 180),
+    "rotate_90_cw": lambda f: rotate(f, 90),
+    "rotate_90_ccw": lambda f: rotate(f, 270),
     "flip_horizontal": lambda f: cv2.flip(f, 1),
     "flip_vertical": lambda f: cv2.flip(f, 0),
 }
@@ -49,12 +71,40 @@ def is_video(path) -> bool:
   return pathlib.Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _open(path: pathlib.Path) -> cv2.VideoCapture:
-  cap = cv2.VideoCapture(str(path))
+def _open(path: pathlib.Path) -> tuple[cv2.VideoCapture, int]:
+  """The capture of `path`, auto-rotation off, and its rotation tag (clockwise degrees)."""
+  if not cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
+    raise IOError(f"cannot read video {path}: this OpenCV ({cv2.__version__}) has no FFmpeg "
+                  "backend, which videos are read with; install opencv-python-headless")
+  cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
   if not cap.isOpened():
     raise IOError(f"OpenCV cannot open video {path}")
-  cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-  return cap
+  if not cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0):  # else its own turn would add to ours
+    cap.release()
+    raise IOError(f"cannot read video {path} upright: this OpenCV ({cv2.__version__}) cannot "
+                  "switch off its auto-rotation; use opencv-python-headless >= 4.8")
+  tag = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
+  if tag not in ROTATIONS:
+    cap.release()
+    raise IOError(f"video {path} has a rotation tag of {tag} degrees; only quarter turns are "
+                  "supported: re-encode it upright (ffmpeg -i IN OUT does)")
+  return cap, tag
+
+
+def rotation_tag(path) -> int:
+  """Clockwise degrees (0, 90, 180, 270) the container of video `path` says to turn its stored
+  frames by for display; 0 for an image or an untagged video."""
+  if is_image(path):
+    return 0
+  cap, tag = _open(pathlib.Path(path))
+  cap.release()
+  return tag
+
+
+def applied_fix(tag: int, fix: str | None) -> str | None:
+  """The per-video fix that applies to a video with rotation tag `tag`: `fix` if the container
+  carries no tag; None if it does (the tag is honoured instead; see the module docstring)."""
+  return fix if tag == 0 else None
 
 
 def check_readable(path) -> str | None:
@@ -64,10 +114,11 @@ def check_readable(path) -> str | None:
     return "missing"
   if is_image(path):
     return None if cv2.imread(str(path)) is not None else "not a readable image"
-  cap = cv2.VideoCapture(str(path))
   try:
-    if not cap.isOpened():
-      return "OpenCV cannot open it"
+    cap, _ = _open(path)  # what read_frames opens, so a tag it refuses is named here
+  except IOError as e:
+    return str(e)
+  try:
     ok, _ = cap.read()
     return None if ok else "no decodable frame"
   finally:
@@ -76,22 +127,30 @@ def check_readable(path) -> str | None:
 
 def read_frames(path, frame_step: int = 1, max_frames: int = 0,
                 fix: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
-  """(frame index, uint8 RGB frame) of the sampled frames of a video, or (0, image).
+  """(frame index, uint8 RGB frame) of the sampled frames of a video, upright, or (0, image).
 
+  Each frame is turned by the container's rotation tag, then `fix` (a `FIXES` key) is applied
+  if the video has no tag (`applied_fix`). Indices count stored frames, whatever the rotation.
   The sample comes from the header's frame count (counted by reading when the header has
   none); a video that ends before its count yields the sampled frames it has.
   """
   path = pathlib.Path(path)
   if fix is not None and fix not in FIXES:
     raise ValueError(f"unknown fix {fix!r} for {path}; expected one of {sorted(FIXES)}")
-  apply = FIXES[fix] if fix else (lambda f: f)
   if is_image(path):
     bgr = cv2.imread(str(path))
     if bgr is None:
       raise IOError(f"cannot read image {path}")
-    yield 0, apply(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    yield 0, FIXES[fix](rgb) if fix else rgb
     return
-  cap = _open(path)
+  cap, tag = _open(path)
+  fix = applied_fix(tag, fix)
+
+  def upright(bgr):
+    rgb = rotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), tag)
+    return FIXES[fix](rgb) if fix else rgb
+
   try:
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if count <= 0:  # some containers do not say: count by grabbing, then rewind
@@ -99,7 +158,7 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0,
       while cap.grab():
         count += 1
       cap.release()
-      cap = _open(path)
+      cap, _ = _open(path)
     wanted = sample_indices(count, frame_step, max_frames)
     position = 0
     for index in wanted:
@@ -111,6 +170,6 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0,
       if not ok:
         return
       position += 1
-      yield index, apply(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+      yield index, upright(bgr)
   finally:
     cap.release()
