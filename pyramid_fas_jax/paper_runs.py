@@ -109,7 +109,7 @@ def markdown_table() -> str:
   head = ("| `dataset/protocol` | train videos "
           f"| SGD, batch {sgd['batch']}: steps/epoch | {sgd['epochs']} epochs: steps "
           f"| Adam, batch {adam['batch']}: steps/epoch | {adam['epochs']} epochs: steps "
-          f"| lr halved after step ({adam['lr_step_epochs']} epochs) |")
+          f"| Adam: lr halved after step (epoch {adam['lr_step_epochs']}) |")
   lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
   for r in table:
     s, a = r["recipes"]
