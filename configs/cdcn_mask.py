@@ -4,6 +4,10 @@ predictor ends in a sigmoid instead of a ReLU; coarser masks average-pool its lo
   pyramid-fas train --config=configs/cdcn_mask.py:oulu_npu/Protocol_4_1 --workdir=runs/cdcn_mask
   # single 32x32 mask: ,single_scale; more scales: --config.model.scales='(32,16,8)'
 
+Trained as cdcn_ps: Adam, batch 8, 800 epochs of one random stored frame per training video
+(data.epoch_unit 'video'), lr halved after epoch 500: on OULU-NPU Protocol_4_1 75 steps per
+epoch, 60,000 in all, lr halved after step 37,500.
+
 Paper (OULU-NPU Protocol 4): multi-scale masks help CDCN over 32x32 alone, but depth supervision
 (cdcn_ps) remains better for CDCN.
 

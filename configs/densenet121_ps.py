@@ -3,6 +3,9 @@ r"""DenseNet121-PS: DenseNet121 with four-scale pyramid binary-mask supervision 
 relu(DenseNet121 `features`) (1024x8x8 at 256x256 input, after norm5) -> the pyramid mask head
 of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3, momentum 0.9, wd 5e-5,
 batch 32, 80 epochs, ImageNet initialisation.
+An epoch is one random stored frame of every training video (data.epoch_unit 'video'): on
+OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
+paper run").
 
   pyramid-fas import-weights --format=torchvision-densenet121 --input=densenet121-a639ec97.pth \
       --config=configs/densenet121_ps.py --output=weights/densenet121_imagenet

@@ -3,6 +3,9 @@ r"""MobileNetV2-PS: MobileNetV2 with four-scale pyramid binary-mask supervision 
 MobileNetV2's `features` (ending in the 1x1 conv to 1280 channels: 1280x8x8 at 256x256 input) ->
 the pyramid mask head of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3,
 momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
+An epoch is one random stored frame of every training video (data.epoch_unit 'video'): on
+OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
+paper run").
 
   pyramid-fas import-weights --format=torchvision-mobilenet_v2 --input=mobilenet_v2-b0353104.pth \
       --config=configs/mobilenet_v2_ps.py --output=weights/mobilenet_v2_imagenet

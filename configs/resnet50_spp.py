@@ -4,6 +4,10 @@ concatenated (5x, 21x or 85x GAP's 2048 features) into one linear layer; binary 
   pyramid-fas train --config=configs/resnet50_spp.py:oulu_npu/Protocol_4_1 --workdir=runs/spp
   # the other SPP rows: --config.model.scales='(4,2,1)' or '(8,4,2,1)'
 
+SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, as resnet50_ps; an epoch is one random
+stored frame of every training video (data.epoch_unit 'video'): on OULU-NPU Protocol_4_1 (600
+videos) 19 steps per epoch, 1,520 in all (README, "Steps of a paper run").
+
 Paper (OULU-NPU Protocol 4): 2x2+1x1 SPP helps slightly, more scales hurt (overfitting); the
 pyramid mask with the same scales beats SPP by 1.0, 2.4 and 4.5 points ACER.
 

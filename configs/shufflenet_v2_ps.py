@@ -3,6 +3,9 @@ r"""ShuffleNetV2-PS: ShuffleNetV2 1.0x with four-scale pyramid binary-mask super
 ShuffleNetV2 up to conv5 (1024x8x8 at 256x256 input) -> the pyramid mask head of ResNet50-PS:
 masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80
 epochs, ImageNet initialisation.
+An epoch is one random stored frame of every training video (data.epoch_unit 'video'): on
+OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
+paper run").
 
   pyramid-fas import-weights --format=torchvision-shufflenet_v2_x1_0 \
       --input=shufflenetv2_x1-5666bf0f80.pth --config=configs/shufflenet_v2_ps.py \

@@ -63,7 +63,8 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   """Every field but `model` and `optim`: data, input, augmentation (data/config.py documents
   them), the training schedule, checkpointing, logging and evaluation.
 
-  num_epochs / num_steps   length of training; num_steps > 0 overrides num_epochs
+  num_epochs / num_steps   length of training; num_steps > 0 overrides num_epochs. An epoch
+                           is data.epoch_unit's: every training video once by default
   log_every_steps          console + metrics.jsonl + TensorBoard cadence
   eval_every_steps         dev/test evaluation cadence (0: only at the end)
   checkpoint_every_steps   checkpoint cadence (also at the end and on SIGTERM)

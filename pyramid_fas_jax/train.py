@@ -49,10 +49,10 @@ class _Preemption:
 
 
 class _Progress:
-  """Console progress: steps/s, images/s and ETA since the last report."""
+  """Console progress: the step and epoch, steps/s, images/s and ETA since the last report."""
 
-  def __init__(self, total_steps, batch_size, start_step):
-    self.total, self.batch = total_steps, batch_size
+  def __init__(self, total_steps, batch_size, start_step, steps_per_epoch):
+    self.total, self.batch, self.steps_per_epoch = total_steps, batch_size, steps_per_epoch
     self.last_step, self.last_time = start_step, time.perf_counter()
 
   def report(self, step, scalars):
@@ -60,11 +60,14 @@ class _Progress:
     rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
     self.last_step, self.last_time = step, now
     eta = (self.total - step) / max(rate, 1e-9)
+    epoch = step / self.steps_per_epoch  # epochs completed, in data.epoch_unit
     loss = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in scalars.items() if "loss" in k)
     if jax.process_index() == 0:
-      logging.info("step %d/%d  %s  %.2f steps/s  %.1f img/s  ETA %s", step, self.total, loss,
-                   rate, rate * self.batch, time.strftime("%H:%M:%S", time.gmtime(eta)))
-    return {"train/steps_per_s": rate, "train/images_per_s": rate * self.batch}
+      logging.info("step %d/%d epoch %.1f/%g  %s  %.2f steps/s  %.1f img/s  ETA %s", step,
+                   self.total, epoch, round(self.total / self.steps_per_epoch, 1), loss, rate,
+                   rate * self.batch, time.strftime("%H:%M:%S", time.gmtime(eta)))
+    return {"train/epoch": epoch, "train/steps_per_s": rate,
+            "train/images_per_s": rate * self.batch}
 
 
 def _stop_if_non_finite(finite, checked: int, step: int, ckpt) -> int:
@@ -94,8 +97,9 @@ def train_and_evaluate(config, workdir) -> dict:
   train_iter = pipeline.make_train_iterator(config)
   steps_per_epoch = pipeline.steps_per_epoch(config)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
-  logging.info("%d steps (%d per epoch), global batch %d on %d devices", total_steps,
-               steps_per_epoch, config.batch_size, jax.device_count())
+  logging.info("%d steps, %d per epoch (%d training %ss, data.epoch_unit), global batch %d on "
+               "%d devices", total_steps, steps_per_epoch, pipeline.epoch_size(config),
+               config.data.epoch_unit, config.batch_size, jax.device_count())
 
   model, optimizer = train_step.create_model_and_optimizer(config, steps_per_epoch)
   if config.init_from:
@@ -112,7 +116,7 @@ def train_and_evaluate(config, workdir) -> dict:
   state = jax.device_put(state, replicated)
   step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding)
   writer = metric_writers.make_writer(workdir)
-  progress = _Progress(total_steps, config.batch_size, start_step)
+  progress = _Progress(total_steps, config.batch_size, start_step, steps_per_epoch)
   # All-steps-finite flag kept on device: reading it costs a sync, so it is read only before
   # logging and saving, never per step.
   finite, checked = jnp.bool_(True), start_step

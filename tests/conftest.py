@@ -21,6 +21,21 @@ def synth_tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def synth_frames(tmp_path_factory):
+  """SynthFAS 'tiny' with 3 stored frames per video (24 videos, 72 frames per split), built
+  once per test session; returns data_dir. Its builder config is named 'frames3'."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import builders  # pylint: disable=g-import-not-at-top
+
+  tiny = builders.load_builder("synth_fas").builder_configs["tiny"]
+  config = dataclasses.replace(tiny, name="frames3", frames_per_video=3, crop_size=48,
+                               description="tiny, 3 frames per video")
+  data_dir = str(tmp_path_factory.mktemp("tfds_frames"))
+  builders.build("synth_fas", data_dir, config=config)
+  return data_dir
+
+
+@pytest.fixture(scope="session")
 def real_tiny(tmp_path_factory):
   """build(name) -> (data_dir, archive root): the fake archive of a real dataset
   (tests/fake_trees.py), built with config 'tiny' once per session into a shared data_dir."""

@@ -61,6 +61,10 @@ def test_run_writes_every_output(reference_run, synth_tiny):
   assert json.loads((workdir / "results.json").read_text())["step"] == 8
   assert json.loads((workdir / "config.json").read_text())["data"]["data_dir"] == synth_tiny
   assert sorted(_losses(workdir)) == [2, 4, 6, 8]
+  # tiny: 24 training videos, batch 8 -> 3 steps per video epoch.
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert {r["step"]: r["train/epoch"] for r in rows if "train/epoch" in r} == {
+      s: s / 3 for s in (2, 4, 6, 8)}
   assert len(list((workdir / "tb").iterdir())) == 1
   assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [4, 6, 8]
   assert [p.name for p in (workdir / "best").iterdir()] == ["8"]

@@ -19,6 +19,11 @@ def default_data_config() -> ml_collections.ConfigDict:
   data.protocol        protocol string, e.g. 'intra', 'cross_domain/lowlight',
                        'Protocol_4_2', 'leave_out/partial_paper', 'to_msu_mfsd' (see the
                        protocol module's PROTOCOLS)
+  data.epoch_unit      what an epoch is, for num_epochs, steps_per_epoch and the lr schedule:
+                       'video' (default, as the official CDCN training and the paper's
+                       epochs): every training video once, at one of its stored frames drawn
+                       at random, ceil(videos / batch_size) steps; 'frame': every stored frame
+                       once, floor(frames / batch_size) steps (about 30x more on real data)
   data.num_workers     grain worker processes per JAX process; 0 decodes in-process (with
                        threads). The batch order depends on it: resume with the same value
   data.prefetch        batches each worker keeps ready
@@ -42,7 +47,7 @@ def default_data_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.data = ml_collections.ConfigDict(dict(
       name="synth_fas", builder_config="small", data_dir=None, protocol="intra",
-      num_workers=0, prefetch=2))
+      epoch_unit="video", num_workers=0, prefetch=2))
   c.input = ml_collections.ConfigDict(dict(
       size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_scale=1.0))
   c.aug = ml_collections.ConfigDict(dict(

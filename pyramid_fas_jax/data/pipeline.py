@@ -266,37 +266,127 @@ def _plain_arrays(batch: dict) -> dict:
   return {k: np.array(v) for k, v in batch.items()}
 
 
+EPOCH_UNITS = ("video", "frame")
+
+
+def _epoch_unit(config) -> str:
+  unit = config.data.epoch_unit
+  if unit not in EPOCH_UNITS:
+    raise ValueError(f"data.epoch_unit={unit!r} is not one of {EPOCH_UNITS}: 'video' = one "
+                     "stored frame of every training video per epoch, 'frame' = every frame")
+  return unit
+
+
+def _videos(config, picked) -> list[tuple[int, ...]]:
+  """Each training video's stored frames, as positions in `picked` (select()'s list), videos in
+  the order their first frame is stored. A video is what the protocol names one."""
+  d = config.data
+  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
+  virtual = _is_virtual(d.name)
+  by_key = {((r["dataset"], r["split"]), r["index"]): r for r in records}
+  frames = {}
+  for position, key in enumerate(picked):
+    frames.setdefault(_video_key(by_key[key], virtual), []).append(position)
+  return [tuple(f) for f in frames.values()]
+
+
+@dataclasses.dataclass(frozen=True)
+class _FrameOfVideo:
+  """A video (the positions of its stored frames in `examples`) -> one frame drawn uniformly at
+  random, transformed. grain seeds `rng` from (seed, position in the stream); the draw comes
+  first and the augmentation goes on with the same generator, so the two are independent."""
+  examples: _Records
+  transform: _Transform
+
+  def __call__(self, frames: tuple[int, ...], rng: np.random.Generator) -> dict:
+    return self.transform(self.examples[frames[int(rng.integers(len(frames)))]], rng)
+
+
+def _epoch_steps(units: int, global_batch: int) -> int:
+  """Optimizer steps per epoch of `units` videos: ceil, as the official DataLoader (batch
+  global_batch, drop_last=False) takes ceil(videos / batch) steps per epoch."""
+  return -(-units // global_batch)
+
+
+def _train_stream(examples, transform, seed: int, global_batch: int,
+                  videos: list[tuple[int, ...]] | None = None) -> grain.MapDataset:
+  """The global training stream, one example per position, endless; `examples` is random
+  access to the split's stored frames and `transform(example, rng)` makes a batch row.
+
+  videos=None (epoch_unit 'frame'): every stored frame once per epoch, in an order reshuffled
+  every epoch from `seed`; the stream runs across epoch boundaries.
+
+  Otherwise (epoch_unit 'video', `videos` from _videos): as the official CDCN training
+  (Spoofing_train: one item per video of the protocol list, one of its frames drawn uniformly at
+  random each time; DataLoader(shuffle=True) every epoch) each epoch visits every video once,
+  in an order reshuffled every epoch from `seed`, at a frame drawn from the position's
+  generator. Where we must differ: the jitted step has one batch shape, so there is no short last
+  batch (the official loader's drop_last=False); the epoch is instead ceil(videos / batch) whole
+  global batches, the videos in order, then the first ceil(videos / batch) * batch - videos of
+  that order again, each at a frame drawn anew. So an epoch has the official number of optimizer
+  steps, every epoch starts on a batch boundary, and step s is in epoch s // steps_per_epoch for
+  the data and the lr schedule alike. The frame is drawn among the frames the build stored (up to
+  30 spread over the video with builder config `default`); the official code draws among every
+  frame it extracted.
+  """
+  if videos is None:
+    ds = grain.MapDataset.source(examples).shuffle(seed=seed).repeat(None)
+    return ds.random_map(transform, seed=seed)
+  order = grain.MapDataset.source(videos).shuffle(seed=seed)
+  # grain's concatenation and slices read epoch e of `order` in epoch e of the result, so every
+  # part of an epoch follows that epoch's order.
+  whole, rest = divmod(_epoch_steps(len(videos), global_batch) * global_batch, len(videos))
+  epoch = grain.MapDataset.concatenate([order] * whole + ([order[:rest]] if rest else []))
+  return epoch.repeat(None).random_map(_FrameOfVideo(examples, transform), seed=seed)
+
+
 def make_train_iterator(config, *, process_index: int | None = None,
                         process_count: int | None = None) -> grain.DatasetIterator:
   """Infinite iterator of this process's training batches (config.batch_size / processes).
 
-  The stream is defined globally: one order of the protocol's train split, reshuffled every
-  epoch from config.seed, cut into global batches; process p takes rows [p * b, (p + 1) * b) of
-  each. Augmentation draws from a generator seeded by (seed, position in the global stream). So
-  the global batch of every step is the same whatever the number of processes, and
-  `get_state()` / `set_state()` resume the exact same batches. Batches are formed before the
-  worker processes deal them out, so data.num_workers does not change the stream, but it does
-  shape the saved state: restore a state with the num_workers that saved it.
+  The stream is defined globally (see _train_stream): data.epoch_unit 'video' visits every
+  training video of the protocol once per epoch at one stored frame drawn at random, 'frame'
+  every stored frame; the order is reshuffled every epoch from config.seed, cut into global
+  batches, and process p takes rows [p * b, (p + 1) * b) of each. The frame drawn and the
+  augmentation come from a generator seeded by (seed, position in the global stream). So the
+  global batch of every step is the same whatever the number of processes, and `get_state()` /
+  `set_state()` resume the exact same batches. Batches are formed before the worker processes
+  deal them out, so data.num_workers does not change the stream, but it does shape the saved
+  state: restore a state with the num_workers that saved it.
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")
+  unit = _epoch_unit(config)
   records, species = select(config, "train")
-  if len(records) < pc * per:
+  if unit == "frame" and len(records) < pc * per:
     raise ValueError(f"train split of {_dataset_name(config)} / {config.data.protocol} has "
                      f"{len(records)} examples, fewer than one global batch ({pc * per})")
   source = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
-  ds = grain.MapDataset.source(source)
-  ds = ds.shuffle(seed=int(config.seed)).repeat(None)
-  ds = ds.random_map(_transform(config, species, train=True), seed=int(config.seed))
+  videos = _videos(config, records) if unit == "video" else None
+  ds = _train_stream(source, _transform(config, species, train=True), int(config.seed), pc * per,
+                     videos)
   # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
   ds = ds.batch(per, drop_remainder=True)[pi::pc]
   return iter(_prefetch(ds.to_iter_dataset(), config))
 
 
-def steps_per_epoch(config) -> int:
-  """Global batches per pass over the protocol's train split."""
+def epoch_size(config) -> int:
+  """What one epoch visits: training videos (epoch_unit 'video') or stored frames ('frame')."""
   records, _ = select(config, "train")
-  return max(len(records) // int(config.batch_size), 1)
+  return len(_videos(config, records)) if _epoch_unit(config) == "video" else len(records)
+
+
+def steps_per_epoch(config) -> int:
+  """Global batches per epoch, the unit of num_epochs and of the lr schedule's epochs.
+
+  'video': ceil(videos / batch_size), the official CDCN training's optimizer steps per epoch
+  (the last batch is filled up, see _train_stream). 'frame': floor(frames / batch_size), at
+  least 1; that stream runs on across epoch boundaries.
+  """
+  batch = int(config.batch_size)
+  if _epoch_unit(config) == "video":
+    return _epoch_steps(epoch_size(config), batch)
+  return max(epoch_size(config) // batch, 1)
 
 
 def split_examples(config, split: str) -> list[dict]:
