@@ -5,8 +5,8 @@ predictor ends in a sigmoid instead of a ReLU; coarser masks average-pool its lo
   # single 32x32 mask: ,single_scale; more scales: --config.model.scales='(32,16,8)'
 
 Trained as cdcn_ps: Adam, batch 8, 800 epochs of one random stored frame per training video
-(data.epoch_unit 'video'), lr halved after epoch 500: on OULU-NPU Protocol_4_1 75 steps per
-epoch, 60,000 in all, lr halved after step 37,500.
+(data.epoch_unit 'video'), lr halved from the 500th epoch: on OULU-NPU Protocol_4_1 75 steps per
+epoch, 60,000 in all, lr halved from step 37,425.
 
 Paper (OULU-NPU Protocol 4): multi-scale masks help CDCN over 32x32 alone, but depth supervision
 (cdcn_ps) remains better for CDCN.

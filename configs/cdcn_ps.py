@@ -3,10 +3,10 @@ r"""CDCN-PS: CDCN (theta 0.7) with two-scale pyramid depth supervision (paper se
 256x256 input -> CDCN -> D32 (32x32 depth, ReLU); D16 = AvgPool2(D32). Labels: pseudo depth
 (live, [0, 1] over the face; attacks all 0) average-pooled to 32 and 16.
 L = sum_{s in 32,16} MSE(D_s, Y_s) + CDL(D_s, Y_s); test score = mean of the predicted maps.
-Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs, lr halved after epoch 500, from scratch. An epoch
-is one random stored frame of every training video (data.epoch_unit 'video', as the official
+Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs, lr halved from the 500th epoch, from scratch. An
+epoch is one random stored frame of every training video (data.epoch_unit 'video', as the official
 code): on OULU-NPU Protocol_1 (1,200 videos) 150 steps per epoch, 120,000 in all, lr halved
-after step 75,000 (README, "Steps of a paper run").
+from step 74,850 (README, "Steps of a paper run").
 
   pyramid-fas train --config=configs/cdcn_ps.py:oulu_npu/Protocol_1 --workdir=runs/cdcn_ps
 

@@ -4,8 +4,8 @@ CDCN++ (Yu et al., CVPR 2020) is CDCN with NAS-searched block widths and a spati
 on each block's output before the multi-level fusion; its map predictor is CDC 128 -> CDC 1.
 256x256 input -> D32; D16 = AvgPool2(D32); L = sum_{s in 32,16} MSE + CDL. Trained as CDCN-PS:
 Adam lr 1e-4, wd 5e-5, batch 8, 800 epochs of one random stored frame per training video
-(data.epoch_unit 'video'), lr halved after epoch 500: on OULU-NPU Protocol_1 150 steps per
-epoch, 120,000 in all, lr halved after step 75,000.
+(data.epoch_unit 'video'), lr halved from the 500th epoch: on OULU-NPU Protocol_1 150 steps per
+epoch, 120,000 in all, lr halved from step 74,850.
 
   pyramid-fas import-weights --format=official-cdcnpp --input=CDCNpp.pth \
       --config=configs/cdcnpp_ps.py --output=weights/cdcnpp

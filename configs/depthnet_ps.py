@@ -3,9 +3,9 @@ r"""DepthNet-PS: DepthNet with two-scale pyramid depth supervision (paper Fig. 5
 DepthNet is the multi-scale FCN that CDCN is built on: CDCN's architecture with plain
 convolutions (theta = 0), as the official CDCN code's baseline. 256x256 input -> D32 (32x32 depth,
 ReLU); D16 = AvgPool2(D32); L = sum_{s in 32,16} MSE + CDL. Adam lr 1e-4, wd 5e-5, batch 8, 800
-epochs, lr halved after epoch 500, from scratch. An epoch is one random stored frame of every
+epochs, lr halved from the 500th epoch, from scratch. An epoch is one random stored frame of every
 training video (data.epoch_unit 'video'): on OULU-NPU Protocol_4_1 (600 videos) 75 steps per
-epoch, 60,000 in all, lr halved after step 37,500.
+epoch, 60,000 in all, lr halved from step 37,425.
 
   pyramid-fas train --config=configs/depthnet_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/depthnet_ps
 

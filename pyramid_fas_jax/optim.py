@@ -9,12 +9,20 @@ import optax
 
 
 def make_schedule(cfg, steps_per_epoch: int):
-  """Learning rate per step: 'constant', or 'step' (multiply by `lr_decay` every `lr_step_epochs`,
-  like torch.optim.lr_scheduler.StepLR stepped once per epoch)."""
+  """Learning rate per step: 'constant', or 'step' (multiply by `lr_decay` every
+  `lr_step_epochs` epochs, as torch.optim.lr_scheduler.StepLR in the official CDCN loop).
+
+  That loop calls scheduler.step() at the START of each epoch, so epoch e (0-based) runs at
+  lr * decay ** ((e + 1) // lr_step_epochs): the 500th epoch is already halved, the paper's "lr
+  halves at the 500th epoch". optax's staircase decay counts completed transitions, hence the
+  schedule is read one epoch ahead.
+  """
   if cfg.schedule == "constant":
     return optax.constant_schedule(cfg.lr)
   if cfg.schedule == "step":
-    return lambda step: cfg.lr * cfg.lr_decay ** ((step // steps_per_epoch) // cfg.lr_step_epochs)
+    decay = optax.exponential_decay(cfg.lr, transition_steps=cfg.lr_step_epochs * steps_per_epoch,
+                                    decay_rate=cfg.lr_decay, staircase=True)
+    return lambda step: decay(step + steps_per_epoch)
   raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; choose 'constant' or 'step'")
 
 

@@ -93,7 +93,8 @@ def rows() -> list[dict]:
       row = dict(dataset=dataset, protocols=label, videos=videos, recipes=[])
       for cfg in _recipes(dataset, first):
         per_epoch = -(-videos // cfg.batch_size)  # = pipeline.steps_per_epoch for 'video'
-        lr_step = (cfg.optim.lr_step_epochs * per_epoch if cfg.optim.schedule == "step"
+        # optim.make_schedule: the lr steps down at the start of epoch lr_step_epochs (1-based).
+        lr_step = ((cfg.optim.lr_step_epochs - 1) * per_epoch if cfg.optim.schedule == "step"
                    else None)
         row["recipes"].append(dict(batch=cfg.batch_size, epochs=cfg.num_epochs,
                                    steps_per_epoch=per_epoch, steps=cfg.num_epochs * per_epoch,
@@ -109,7 +110,7 @@ def markdown_table() -> str:
   head = ("| `dataset/protocol` | train videos "
           f"| SGD, batch {sgd['batch']}: steps/epoch | {sgd['epochs']} epochs: steps "
           f"| Adam, batch {adam['batch']}: steps/epoch | {adam['epochs']} epochs: steps "
-          f"| Adam: lr halved after step (epoch {adam['lr_step_epochs']}) |")
+          f"| Adam: lr halved from epoch {adam['lr_step_epochs']}, after step |")
   lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
   for r in table:
     s, a = r["recipes"]

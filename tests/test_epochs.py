@@ -222,7 +222,7 @@ def test_paper_run_steps_by_hand():
   sgd, adam = row["recipes"]
   # 1200 videos: ceil(1200 / 32) = 38 SGD steps per epoch; 1200 / 8 = 150 Adam steps.
   assert (sgd["steps_per_epoch"], sgd["steps"], sgd["lr_step"]) == (38, 38 * 80, None)
-  assert (adam["steps_per_epoch"], adam["steps"], adam["lr_step"]) == (150, 120_000, 75_000)
+  assert (adam["steps_per_epoch"], adam["steps"], adam["lr_step"]) == (150, 120_000, 499 * 150)
   labels = [r["protocols"] for r in paper_runs.rows() if r["dataset"] == "oulu_npu"]
   assert labels == ["Protocol_1", "Protocol_2", "Protocol_3_{1,2,3,4,5,6}",
                     "Protocol_4_{1,2,3,4,5,6}", "all"]

@@ -97,8 +97,11 @@ def test_optimizer_matches_pytorch_update_rule(name):
 
 
 def test_step_schedule_halves_at_epoch_500():
+  # The official loop steps StepLR(step_size=500, gamma=0.5) before each epoch: PyTorch's lr in
+  # epoch e (0-based) is 1e-4 * 0.5 ** ((e + 1) // 500), so epoch 499, the 500th, is halved.
   sched = optim.make_schedule(fas.adam_config(), steps_per_epoch=10)
   assert float(sched(0)) == pytest.approx(1e-4)
-  assert float(sched(4999)) == pytest.approx(1e-4)
-  assert float(sched(5000)) == pytest.approx(5e-5)
+  assert float(sched(4989)) == pytest.approx(1e-4)   # last step of epoch 498
+  assert float(sched(4990)) == pytest.approx(5e-5)   # first step of epoch 499
   assert float(sched(7999)) == pytest.approx(5e-5)
+  assert float(sched(9990)) == pytest.approx(2.5e-5)  # epoch 999: (999 + 1) // 500 = 2
