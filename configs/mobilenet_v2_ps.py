@@ -4,10 +4,12 @@ MobileNetV2's `features` (ending in the 1x1 conv to 1280 channels: 1280x8x8 at 2
 the pyramid mask head of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3,
 momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
 
-  pyramid-fas import-weights --format=torchvision-mobilenet_v2 --input=mobilenet_v2-b0353104.pth \
-      --config=configs/mobilenet_v2_ps.py --output=weights/mobilenet_v2_imagenet
   pyramid-fas train --config=configs/mobilenet_v2_ps.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/mobilenet_v2_ps --config.init_from=weights/mobilenet_v2_imagenet
+      --workdir=runs/mobilenet_v2_ps
+
+The backbone starts from torchvision's ImageNet weights (mobilenet_v2-b0353104.pth,
+IMAGENET1K_V1, fetched on first use and cached), the head from scratch;
+`--config.init_from=''` trains it all from scratch.
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers MobileNetV2's ACER against 8x8 mask
 supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized MobileNetV2 (4 stages of

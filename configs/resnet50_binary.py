@@ -1,7 +1,9 @@
 r"""ResNet50 with binary-score supervision only (Table II, 1st row): GAP + linear + BCE.
 
-  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/r50bin --config.init_from=weights/resnet50_imagenet
+  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4_1 --workdir=runs/r50bin
+
+ImageNet-initialised as resnet50_ps (torchvision's weights, fetched on first use; the linear
+head from scratch).
 
 Paper (OULU-NPU Protocol 4): binary mask supervision sharply improves on this baseline
 (Table II, 1st vs 5th/8th rows). The SynthFAS comparison against resnet50_ps is in the README.

@@ -3,6 +3,9 @@ the sample's attack species (OULU-NPU: live / print / replay); score = mean live
 
   pyramid-fas train --config=configs/resnet50_multiclass.py:oulu_npu/Protocol_4_1 --workdir=runs/mc
 
+ImageNet-initialised as resnet50_ps (torchvision's weights, fetched on first use; the head from
+scratch).
+
 Paper (OULU-NPU Protocol 4): no gain over the binary 8x8 mask. `model.num_classes` is the
 dataset's species count (SynthFAS: 5).
 

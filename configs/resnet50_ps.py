@@ -4,10 +4,11 @@ F8 (2048x8x8 at 256x256 input) -> AvgPool 1/2/4/8 -> unshared 1x1 conv + sigmoid
 masks 8x8, 4x4, 2x2, 1x1 -> concatenated -> linear -> binary logit. L = sum_s BCE_s + BCE_binary.
 SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
 
-  pyramid-fas import-weights --format=torchvision-resnet50 --input=resnet50-11ad3fa6.pth \
-      --config=configs/resnet50_ps.py --output=weights/resnet50_imagenet
-  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps \
-      --config.init_from=weights/resnet50_imagenet
+  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps
+
+The backbone starts from torchvision's ImageNet weights (resnet50-0676ba61.pth, IMAGENET1K_V1,
+fetched on first use and cached: pyramid_fas_jax/pretrained.py), the head from scratch;
+`--config.init_from=''` trains it all from scratch.
 
 Paper (OULU-NPU Protocol 4, Table II/III): the four-scale pyramid lowers ACER by 1.9 +- 1.0
 points against single-scale 8x8 mask supervision, which `:oulu_npu/Protocol_4_1,single_scale`

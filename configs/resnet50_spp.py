@@ -4,6 +4,9 @@ concatenated (5x, 21x or 85x GAP's 2048 features) into one linear layer; binary 
   pyramid-fas train --config=configs/resnet50_spp.py:oulu_npu/Protocol_4_1 --workdir=runs/spp
   # the other SPP rows: --config.model.scales='(4,2,1)' or '(8,4,2,1)'
 
+ImageNet-initialised as resnet50_ps (torchvision's weights, fetched on first use; the head from
+scratch).
+
 Paper (OULU-NPU Protocol 4): 2x2+1x1 SPP helps slightly, more scales hurt (overfitting); the
 pyramid mask with the same scales beats SPP by 1.0, 2.4 and 4.5 points ACER.
 

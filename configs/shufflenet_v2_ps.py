@@ -4,11 +4,12 @@ ShuffleNetV2 up to conv5 (1024x8x8 at 256x256 input) -> the pyramid mask head of
 masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80
 epochs, ImageNet initialisation.
 
-  pyramid-fas import-weights --format=torchvision-shufflenet_v2_x1_0 \
-      --input=shufflenetv2_x1-5666bf0f80.pth --config=configs/shufflenet_v2_ps.py \
-      --output=weights/shufflenet_v2_imagenet
   pyramid-fas train --config=configs/shufflenet_v2_ps.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/shufflenet_v2_ps --config.init_from=weights/shufflenet_v2_imagenet
+      --workdir=runs/shufflenet_v2_ps
+
+The backbone starts from torchvision's ImageNet weights (shufflenetv2_x1-5666bf0f80.pth,
+IMAGENET1K_V1, fetched on first use and cached), the head from scratch;
+`--config.init_from=''` trains it all from scratch.
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers ShuffleNetV2's ACER against 8x8 mask
 supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized ShuffleNetV2 (widths

@@ -4,10 +4,11 @@ VGG16's `features` (13 3x3 convs, five 2x2 max pools: 512x8x8 at 256x256 input) 
 mask head of ResNet50-PS: masks 8x8, 4x4, 2x2, 1x1 and a binary logit. SGD lr 1e-3, momentum
 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
 
-  pyramid-fas import-weights --format=torchvision-vgg16 --input=vgg16-397923af.pth \
-      --config=configs/vgg16_ps.py --output=weights/vgg16_imagenet
-  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/vgg16_ps \
-      --config.init_from=weights/vgg16_imagenet
+  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/vgg16_ps
+
+The backbone starts from torchvision's ImageNet weights (vgg16-397923af.pth, IMAGENET1K_V1,
+fetched on first use and cached), the head from scratch; `--config.init_from=''` trains it all
+from scratch.
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers VGG16's ACER against 8x8 mask
 supervision alone, which `:oulu_npu/Protocol_4_1,single_scale` trains. `,runlocal` swaps in a
