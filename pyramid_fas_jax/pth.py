@@ -148,7 +148,7 @@ def _materialise(tensor: _Tensor, path) -> np.ndarray:
   # numpy has no bfloat16 of its own: such weights come back as float32, exactly. A contiguous
   # tensor in native byte order stays a read-only view of the file's bytes, without a copy.
   out = np.float32 if dtype == ml_dtypes.bfloat16 else dtype.newbyteorder("=")
-  return np.ascontiguousarray(view, dtype=out)
+  return np.asarray(view, dtype=out, order="C")
 
 
 def _resolve(obj, path):
@@ -245,8 +245,8 @@ def _load_legacy(path: pathlib.Path, raw: bytes):
 
 def load(path):
   """The object torch.save wrote to `path` (a state dict, or a dict holding one), its tensors as
-  read-only numpy arrays in their stored dtype (bfloat16 as float32). Raises PthError for
-  anything else."""
+  C-contiguous numpy arrays in their stored dtype (bfloat16 as float32; read-only where they are
+  views of the file's bytes). Raises PthError for anything else."""
   path = pathlib.Path(path)
   try:
     if zipfile.is_zipfile(path):
