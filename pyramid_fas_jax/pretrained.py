@@ -18,9 +18,9 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
+import uuid
 
 from tqdm import tqdm
 
@@ -103,14 +103,15 @@ def _download(source: str, path: pathlib.Path, prefix: str, progress: bool) -> N
   processes starting together never read a partial file and a bad download leaves nothing."""
   if progress:
     print(f"downloading {source} to {path}", file=sys.stderr)
-  fd, part = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+  # A unique name per process; not mkstemp, whose 0600 mode would keep a shared cache private.
+  part = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
   try:
     digest = hashlib.sha256()
     request = urllib.request.Request(source, headers={"User-Agent": "pyramid-fas-jax"})
-    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as r:
+    with open(part, "xb") as out, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as r:
       size = int(r.headers.get("Content-Length") or 0) or None
       with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                desc=f"downloading {path.name}", disable=not progress, mininterval=1) as bar:
+                desc=path.name, disable=not progress, mininterval=1) as bar:
         for chunk in iter(lambda: r.read(_CHUNK), b""):
           out.write(chunk)
           digest.update(chunk)
@@ -121,8 +122,7 @@ def _download(source: str, path: pathlib.Path, prefix: str, progress: bool) -> N
           f"(torch.hub's check): refused and deleted; check the mirror (${URL_ENV})")
     os.replace(part, path)
   finally:
-    if os.path.exists(part):
-      os.remove(part)
+    part.unlink(missing_ok=True)
 
 
 def load_backbone(model, backbone: str, path: pathlib.Path) -> str:

@@ -1,13 +1,16 @@
 """PyTorch's .pth/.pt files read without PyTorch, and without running anything from the file.
 
 torch.save writes a pickle whose tensors point into raw storages: members of a zip archive
-(`<name>/data.pkl` and `<name>/data/<key>`; torch >= 1.6, e.g. torchvision's re-saved ResNets)
-or, in the legacy format (torch < 1.6: torchvision's VGG, DenseNet, MobileNetV2 and ShuffleNetV2
-ImageNet files), a stream of pickles followed by the storages' bytes. Our unpickler knows only
-the globals a tensor state dict needs (OrderedDict, torch's tensor rebuild functions, the storage
-and tensor types) and refuses any other with one line naming it, so a file cannot make it call
-anything: the safe way to read an untrusted checkpoint, as torch.load(weights_only=True) is.
-The legacy .tar format of torch < 0.1.10 is not read.
+(`<name>/data.pkl` and `<name>/data/<key>`; torch >= 1.6) or, in the legacy format of torch < 1.6
+(which wrote torchvision's VGG16, DenseNet121, MobileNetV2 and ShuffleNetV2 ImageNet files of
+2017-2019, never re-saved since), a stream of pickles followed by the storages' bytes. Tensors of
+torch < 1.0 (rebuilt by _rebuild_tensor, or a FloatTensor given its state) and its storage views
+are read too; the .tar format of torch < 0.1.10 is not.
+
+Our unpickler knows only the globals a tensor state dict needs (OrderedDict, torch's tensor
+rebuild functions, the storage and tensor types) and refuses any other with one line naming it,
+so a file cannot make it call anything: the safe way to read an untrusted checkpoint, as
+torch.load(weights_only=True) is.
 """
 
 import collections
@@ -174,7 +177,8 @@ def _load_zip(path: pathlib.Path, archive: zipfile.ZipFile):
   if len(pickles) != 1:
     raise PthError(f"{path} is a zip archive but not one torch.save wrote (no <name>/data.pkl)")
   prefix = pickles[0][:-len("data.pkl")]
-  big = prefix + "byteorder" in archive.namelist() and archive.read(prefix + "byteorder") == b"big"
+  names = set(archive.namelist())
+  big = prefix + "byteorder" in names and archive.read(prefix + "byteorder") == b"big"
   storages = {}
 
   def storage(storage_type, key, numel, view):
@@ -188,7 +192,7 @@ def _load_zip(path: pathlib.Path, archive: zipfile.ZipFile):
   obj = _Unpickler(io.BytesIO(archive.read(pickles[0])), path, storage).load()
   for key, s in storages.items():
     name = f"{prefix}data/{key}"
-    if name not in archive.namelist():
+    if name not in names:
       raise PthError(f"{path}: storage {name} is missing from the archive")
     _set_bytes(s, archive.read(name), path, key)
   return obj
@@ -254,6 +258,7 @@ def load(path):
         obj = _load_zip(path, archive)
     else:
       obj = _load_legacy(path, path.read_bytes())
-  except (pickle.UnpicklingError, EOFError, KeyError, TypeError, struct.error) as e:
+  except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError,
+          struct.error) as e:
     raise PthError(f"{path} is not a readable tensor state dict: {type(e).__name__}: {e}") from e
   return _resolve(obj, path)

@@ -68,10 +68,9 @@ def test_full_size_settings(name):
     assert full.init_from == pretrained.IMAGENET and full.model.backbone in pretrained.WEIGHTS
     assert single.init_from == pretrained.IMAGENET
   else:
-    assert full.init_from == ""
-  else:
     assert (full.optim.lr, full.batch_size, full.num_epochs, full.optim.lr_step_epochs) == (
         1e-4, 8, 800, 500)
+    assert full.init_from == ""
   assert full.optim.weight_decay == 5e-5
 
 
