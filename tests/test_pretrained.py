@@ -18,7 +18,6 @@ import types
 
 import numpy as np
 import pytest
-from flax import nnx
 
 import tiny_train_config
 from pyramid_fas_jax import checkpoint, convert, models, pretrained, train_step
