@@ -65,6 +65,7 @@ def median_seconds(f, *args, steps):
 
 def bench(name, batch_size, steps):
   config = load_config(REPO / "configs" / f"{name}.py")
+  config.init_from = ""  # speed does not depend on the weights: no ImageNet download
   batch = fake_batch(batch_size, config.input.size)
   graphdef, state = train_step.create_train_state(config)
   model, _ = nnx.merge(graphdef, state)

@@ -7,13 +7,14 @@ An epoch is one random stored frame of every training video (data.epoch_unit 'vi
 OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
 paper run").
 
-  pyramid-fas import-weights --format=torchvision-densenet121 --input=densenet121-a639ec97.pth \
-      --config=configs/densenet121_ps.py --output=weights/densenet121_imagenet
   pyramid-fas train --config=configs/densenet121_ps.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/densenet121_ps --config.init_from=weights/densenet121_imagenet
+      --workdir=runs/densenet121_ps
 
-The importer reads both key styles (torchvision's hosted file has `denselayer1.norm.1.weight`,
-current torchvision `denselayer1.norm1.weight`). Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid
+The backbone starts from torchvision's ImageNet weights (densenet121-a639ec97.pth,
+IMAGENET1K_V1, fetched on first use and cached), the head from scratch;
+`--config.init_from=''` trains it all from scratch. The importer reads both key styles
+(torchvision's hosted file has `denselayer1.norm.1.weight`, current torchvision
+`denselayer1.norm1.weight`). Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid
 lowers DenseNet121's ACER against 8x8 mask supervision alone (`,single_scale`). `,runlocal` swaps
 in a CPU-sized DenseNet (growth 8, 2 layers per block, no stem downsampling: stride 8) at 64x64
 input, keeping the 8x8 map and every scale.

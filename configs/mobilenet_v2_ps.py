@@ -7,10 +7,12 @@ An epoch is one random stored frame of every training video (data.epoch_unit 'vi
 OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
 paper run").
 
-  pyramid-fas import-weights --format=torchvision-mobilenet_v2 --input=mobilenet_v2-b0353104.pth \
-      --config=configs/mobilenet_v2_ps.py --output=weights/mobilenet_v2_imagenet
   pyramid-fas train --config=configs/mobilenet_v2_ps.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/mobilenet_v2_ps --config.init_from=weights/mobilenet_v2_imagenet
+      --workdir=runs/mobilenet_v2_ps
+
+The backbone starts from torchvision's ImageNet weights (mobilenet_v2-b0353104.pth,
+IMAGENET1K_V1, fetched on first use and cached), the head from scratch;
+`--config.init_from=''` trains it all from scratch.
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers MobileNetV2's ACER against 8x8 mask
 supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized MobileNetV2 (4 stages of

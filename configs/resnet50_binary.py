@@ -1,7 +1,9 @@
 r"""ResNet50 with binary-score supervision only (Table II, 1st row): GAP + linear + BCE.
 
-  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4_1 \
-      --workdir=runs/r50bin --config.init_from=weights/resnet50_imagenet
+  pyramid-fas train --config=configs/resnet50_binary.py:oulu_npu/Protocol_4_1 --workdir=runs/r50bin
+
+ImageNet-initialised as resnet50_ps (torchvision's weights, fetched on first use; the linear
+head from scratch).
 
 SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, as resnet50_ps; an epoch is one random
 stored frame of every training video (data.epoch_unit 'video'): on OULU-NPU Protocol_4_1 (600

@@ -3,7 +3,8 @@ the sample's attack species (OULU-NPU: live / print / replay); score = mean live
 
   pyramid-fas train --config=configs/resnet50_multiclass.py:oulu_npu/Protocol_4_1 --workdir=runs/mc
 
-SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, as resnet50_ps; an epoch is one random
+SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet-initialised as resnet50_ps
+(torchvision's weights, fetched on first use; the head from scratch); an epoch is one random
 stored frame of every training video (data.epoch_unit 'video'): on OULU-NPU Protocol_4_1 (600
 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a paper run").
 

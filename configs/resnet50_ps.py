@@ -7,10 +7,11 @@ An epoch is one random stored frame of every training video (data.epoch_unit 'vi
 OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
 paper run").
 
-  pyramid-fas import-weights --format=torchvision-resnet50 --input=resnet50-11ad3fa6.pth \
-      --config=configs/resnet50_ps.py --output=weights/resnet50_imagenet
-  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps \
-      --config.init_from=weights/resnet50_imagenet
+  pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps
+
+The backbone starts from torchvision's ImageNet weights (resnet50-0676ba61.pth, IMAGENET1K_V1,
+fetched on first use and cached: pyramid_fas_jax/pretrained.py), the head from scratch;
+`--config.init_from=''` trains it all from scratch.
 
 Paper (OULU-NPU Protocol 4, Table II/III): the four-scale pyramid lowers ACER by 1.9 +- 1.0
 points against single-scale 8x8 mask supervision, which `:oulu_npu/Protocol_4_1,single_scale`

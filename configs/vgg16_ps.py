@@ -7,10 +7,11 @@ An epoch is one random stored frame of every training video (data.epoch_unit 'vi
 OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a
 paper run").
 
-  pyramid-fas import-weights --format=torchvision-vgg16 --input=vgg16-397923af.pth \
-      --config=configs/vgg16_ps.py --output=weights/vgg16_imagenet
-  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/vgg16_ps \
-      --config.init_from=weights/vgg16_imagenet
+  pyramid-fas train --config=configs/vgg16_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/vgg16_ps
+
+The backbone starts from torchvision's ImageNet weights (vgg16-397923af.pth, IMAGENET1K_V1,
+fetched on first use and cached), the head from scratch; `--config.init_from=''` trains it all
+from scratch.
 
 Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers VGG16's ACER against 8x8 mask
 supervision alone, which `:oulu_npu/Protocol_4_1,single_scale` trains. `,runlocal` swaps in a

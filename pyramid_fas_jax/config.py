@@ -2,6 +2,7 @@
 
 import ml_collections
 
+from pyramid_fas_jax import pretrained
 from pyramid_fas_jax.data.config import IMAGENET_MEAN, IMAGENET_STD, default_data_config
 
 
@@ -69,8 +70,11 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   eval_every_steps         dev/test evaluation cadence (0: only at the end)
   checkpoint_every_steps   checkpoint cadence (also at the end and on SIGTERM)
   keep_checkpoints         latest checkpoints kept (the best-on-dev model is kept apart)
-  init_from                model checkpoint to start from (import-weights output, or a step
-                           directory of another run); "" = random initialisation
+  init_from                what the model starts from: "imagenet" = the backbone's torchvision
+                           ImageNet weights (IMAGENET1K_V1, fetched on first use and cached; the
+                           head starts from scratch: pyramid_fas_jax/pretrained.py), a model
+                           checkpoint directory (import-weights output, or a step directory of
+                           another run), or "" = random initialisation (seed)
   eval.threshold           'dev_eer' (default where the protocol has a dev split), 'test_eer'
                            (chosen on the test set: the paper's cross-dataset HTER, the default
                            without a dev split; reports say so) or a number
@@ -117,12 +121,13 @@ def num_species(dataset: str) -> int:
 def classification_config(arg, backbone: str, runlocal_backbone: str, *, head: str = "pyramid_mask",
                           scales=(8, 4, 2, 1)) -> ml_collections.ConfigDict:
   """An ImageNet-initialised classification backbone (ResNet50, VGG16, ...) as the paper trains
-  them (sec. IV-B): a head on the stride-32 map of a 256x256 input (8x8), SGD lr 1e-3, momentum
-  0.9, wd 5e-5, batch 32, 80 epochs, ImageNet statistics.
+  them (sec. IV-B): the backbone from torchvision's ImageNet weights (init_from 'imagenet'), a
+  head from scratch on the stride-32 map of a 256x256 input (8x8), SGD lr 1e-3, momentum 0.9,
+  wd 5e-5, batch 32, 80 epochs, ImageNet statistics.
 
   Options: `single_scale` keeps the first scale alone (the '_8x8' baselines of Table III and
   Fig. 5); `runlocal` swaps in `runlocal_backbone`, a CPU-sized stride-8 variant, at 64x64 input,
-  which keeps the 8x8 map and so every scale.
+  which keeps the 8x8 map and so every scale, and has no ImageNet weights: it starts from scratch.
   """
   dataset, protocol, options = parse_options(arg, ("runlocal", "single_scale"))
   config = base_config(dataset, protocol, options["runlocal"])
@@ -134,7 +139,9 @@ def classification_config(arg, backbone: str, runlocal_backbone: str, *, head: s
   config.optim = sgd_config()
   config.batch_size = 32
   config.num_epochs = 80
+  config.init_from = pretrained.IMAGENET
   if options["runlocal"]:
+    config.init_from = ""
     config.model.backbone = runlocal_backbone
     config.input.size = 64
     config.batch_size = 8

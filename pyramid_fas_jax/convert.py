@@ -13,6 +13,7 @@ import re
 import jax.numpy as jnp
 import numpy as np
 
+from pyramid_fas_jax import pth
 from pyramid_fas_jax.checkpoint import flat_state
 
 FORMATS = ("torchvision-resnet50", "torchvision-vgg16", "torchvision-densenet121",
@@ -27,25 +28,21 @@ class WeightImportError(ValueError):
 
 
 def read_state_dict(path) -> dict[str, np.ndarray]:
-  """A PyTorch state dict as numpy arrays from .pth/.pt (torch, weights_only), .safetensors or
-  .npz. A 'state_dict'/'model' wrapper and DataParallel's 'module.' prefix are removed."""
+  """A PyTorch state dict as numpy arrays from .pth/.pt/.bin (read by pth.load, without torch),
+  .safetensors or .npz. A 'state_dict'/'model' wrapper and DataParallel's 'module.' prefix are
+  removed."""
   path = pathlib.Path(path)
   if not path.exists():
     raise FileNotFoundError(f"weights file {path} does not exist")
   suffix = path.suffix.lower()
   if suffix in (".pth", ".pt", ".bin"):
-    try:
-      import torch  # pylint: disable=g-import-not-at-top
-    except ModuleNotFoundError as e:
-      raise ModuleNotFoundError(
-          f"reading {path} needs PyTorch: pip install 'pyramid-fas-jax[torch]', or convert the "
-          "file to .safetensors/.npz elsewhere") from e
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = pth.load(path)
     for key in ("state_dict", "model", "model_state_dict"):
       if isinstance(obj, dict) and isinstance(obj.get(key), dict):
         obj = obj[key]
-    tensors = {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.numpy()
-               for k, v in obj.items() if hasattr(v, "numpy")}
+    if not isinstance(obj, dict):
+      raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    tensors = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
   elif suffix == ".safetensors":
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
     tensors = load_file(str(path))
@@ -53,7 +50,8 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
     with np.load(path) as z:
       tensors = {k: z[k] for k in z.files}
   else:
-    raise ValueError(f"{path}: unknown weights format {suffix!r}; use .pth/.pt, .safetensors or .npz")
+    raise ValueError(f"{path}: unknown weights format {suffix!r}; use .pth/.pt, .safetensors or "
+                     ".npz")
   if not tensors:
     raise ValueError(f"{path} holds no tensors")
   return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v)

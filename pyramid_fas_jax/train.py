@@ -101,10 +101,10 @@ def train_and_evaluate(config, workdir) -> dict:
                "%d devices", total_steps, steps_per_epoch, pipeline.epoch_size(config),
                config.data.epoch_unit, config.batch_size, jax.device_count())
 
-  model, optimizer = train_step.create_model_and_optimizer(config, steps_per_epoch)
-  if config.init_from:
-    logging.info("initialised the model from %s", config.init_from)
   ckpt = checkpoint.TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+  # A resumed run takes everything from its checkpoint: init_from is neither fetched nor loaded.
+  model, optimizer = train_step.create_model_and_optimizer(
+      config, steps_per_epoch, initialise=ckpt.latest_step() is None)
   start_step, best = 0, None
   if ckpt.latest_step() is not None:
     start_step = ckpt.latest_step()

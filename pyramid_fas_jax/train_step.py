@@ -7,20 +7,33 @@ BatchNorm) is closed over.
 
 import jax
 import optax
+from absl import logging
 from flax import nnx
 
-from pyramid_fas_jax import checkpoint, losses, models, optim
+from pyramid_fas_jax import checkpoint, losses, models, optim, pretrained
 
 # The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
 BATCH_KEYS = ("image", "mask", "depth", "label", "species")
 
 
-def create_model_and_optimizer(config, steps_per_epoch: int = 1):
-  """The model in train mode (from config.init_from where set) and an nnx.Optimizer over its
-  Params."""
+def create_model_and_optimizer(config, steps_per_epoch: int = 1, *, initialise: bool = True):
+  """The model in train mode and an nnx.Optimizer over its Params. With `initialise` (False when
+  a run resumes, its checkpoint replacing everything) the model starts from config.init_from and
+  the log says from what: 'imagenet', the backbone's torchvision ImageNet weights (fetched
+  before the model is built, so a failed download costs nothing); a model checkpoint directory;
+  or '', the seeded random initialisation."""
+  init_from = config.get("init_from", "") if initialise else ""
+  weights = pretrained.fetch(config.model.backbone) if init_from == pretrained.IMAGENET else None
   model = models.build_model(config.model, nnx.Rngs(config.seed))
-  if config.get("init_from"):
-    checkpoint.restore_into(model, config.init_from)
+  if weights is not None:
+    message = pretrained.load_backbone(model, config.model.backbone, weights)
+  elif init_from:
+    checkpoint.restore_into(model, init_from)
+    message = f"initialised the model from the checkpoint {init_from}"
+  else:
+    message = "initialised the model from scratch"
+  if initialise:
+    logging.info("%s", message)
   model.train()
   optimizer = nnx.Optimizer(model, optim.make_optimizer(config.optim, steps_per_epoch),
                             wrt=nnx.Param)

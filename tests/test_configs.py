@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 from pyramid_fas_jax import config as fas
-from pyramid_fas_jax import models, train_step
+from pyramid_fas_jax import models, pretrained, train_step
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[1] / "configs").glob(
     "*.py"))
@@ -62,12 +62,15 @@ def test_full_size_settings(name):
   assert full.optim.name == optimiser
   assert tuple(single.model.scales) == scales[:1]
   assert single.model.backbone == full.model.backbone
-  if optimiser == "sgd":
+  if optimiser == "sgd":  # fine-tuning an ImageNet backbone; the FCNs train from scratch
     assert (full.optim.lr, full.optim.momentum, full.batch_size, full.num_epochs) == (
         1e-3, 0.9, 32, 80)
+    assert full.init_from == pretrained.IMAGENET and full.model.backbone in pretrained.WEIGHTS
+    assert single.init_from == pretrained.IMAGENET
   else:
     assert (full.optim.lr, full.batch_size, full.num_epochs, full.optim.lr_step_epochs) == (
         1e-4, 8, 800, 500)
+    assert full.init_from == ""
   assert full.optim.weight_decay == 5e-5
 
 
@@ -75,6 +78,7 @@ def test_full_size_settings(name):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_runlocal_model_runs(name, option):
   config = load(name, f"synth_fas/intra,{option}")
+  assert config.init_from == ""  # the CPU-sized backbones have no ImageNet weights
   model = models.build_model(config.model, nnx.Rngs(config.seed))
   model.eval()
   size = config.input.size

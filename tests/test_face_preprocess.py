@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pyramid_fas_jax import cli
+from pyramid_fas_jax import cache, cli
 from pyramid_fas_jax.data import face
 from pyramid_fas_jax.data import face_mesh
 from pyramid_fas_jax.data import preprocess
@@ -185,7 +185,7 @@ def test_context_crop_pads_beyond_the_frame():
 
 def test_model_cache_is_verified(tmp_path, monkeypatch):
   path = face_mesh.model_path()  # fetched (pip) on first use, verified since
-  assert face_mesh._sha256(path) == face_mesh.ASSETS["face_landmark.tflite"][1]
+  assert cache.sha256(path) == face_mesh.ASSETS["face_landmark.tflite"][1]
   monkeypatch.setenv("PYRAMID_FAS_CACHE", str(tmp_path))
   with pytest.raises(FileNotFoundError, match="is not there; run .*--fetch"):
     face_mesh.model_path(fetch=False)

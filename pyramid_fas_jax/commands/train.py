@@ -21,9 +21,13 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import train  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import pretrained, train  # pylint: disable=g-import-not-at-top
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except pretrained.WeightsUnavailableError as e:  # an input we could not get: what to do instead
+    logging.error("%s", e)
+    print(f"pyramid-fas train: {e}", file=sys.stderr)
+    sys.exit(2)
   except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:
     logging.error("%s", e)
     print(f"pyramid-fas train: {e}", file=sys.stderr)

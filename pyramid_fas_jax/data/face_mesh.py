@@ -29,6 +29,8 @@ import zipfile
 import cv2
 import numpy as np
 
+from pyramid_fas_jax import cache
+
 MEDIAPIPE_VERSION = "0.10.21"
 # File in the cache -> (member of the wheel, sha256).
 ASSETS = {
@@ -48,18 +50,9 @@ ROI_SCALE = 1.5
 
 
 def cache_dir() -> pathlib.Path:
-  """$PYRAMID_FAS_CACHE, else $XDG_CACHE_HOME/pyramid_fas_jax, else ~/.cache/pyramid_fas_jax;
-  then mediapipe-<version>/."""
-  if os.environ.get("PYRAMID_FAS_CACHE"):
-    base = pathlib.Path(os.environ["PYRAMID_FAS_CACHE"])
-  else:
-    base = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
-    base = base / "pyramid_fas_jax"
-  return base / f"mediapipe-{MEDIAPIPE_VERSION}"
-
-
-def _sha256(path: pathlib.Path) -> str:
-  return hashlib.sha256(path.read_bytes()).hexdigest()
+  """mediapipe-<version>/ in the cache (pyramid_fas_jax.cache.root: $PYRAMID_FAS_CACHE, else
+  ~/.cache/pyramid_fas_jax)."""
+  return cache.root() / f"mediapipe-{MEDIAPIPE_VERSION}"
 
 
 def fetch_assets(dest: pathlib.Path | None = None) -> pathlib.Path:
@@ -94,7 +87,7 @@ def fetch_assets(dest: pathlib.Path | None = None) -> pathlib.Path:
 def asset_path(name: str, fetch: bool = True) -> pathlib.Path:
   """The verified cached copy of ASSETS[name]; fetched on first use unless `fetch` is False."""
   path = cache_dir() / name
-  if path.is_file() and _sha256(path) == ASSETS[name][1]:
+  if path.is_file() and cache.sha256(path) == ASSETS[name][1]:
     return path
   if not fetch:
     problem = "has the wrong sha256" if path.is_file() else "is not there"
