@@ -27,6 +27,7 @@ evaluation to count as failures to acquire.
 
 import dataclasses
 import functools
+import os
 
 from absl import flags
 import grain
@@ -260,6 +261,19 @@ def _per_process(global_batch: int, pc: int, what: str) -> int:
   return global_batch // pc
 
 
+def _read_options(config, per_element: int = 1) -> grain.ReadOptions:
+  """Reading threads (the cores, shared among data.num_workers processes, at most grain's 16)
+  and read-ahead (data.prefetch batches of `per_element` examples, or one element per thread).
+
+  grain's default read-ahead is 500 elements; an element of the training stream is a whole
+  batch, so it would decode 500 batches ahead: minutes of CPU at start-up, taken from the first
+  compile, and gigabytes of memory at 256x256.
+  """
+  threads = max(1, min(16, (os.cpu_count() or 1) // max(int(config.data.num_workers), 1)))
+  ahead = max(max(int(config.data.prefetch), 1) * per_element, threads)
+  return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=ahead)
+
+
 def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
   workers = int(config.data.num_workers)
   if workers < 0:
@@ -305,7 +319,7 @@ def make_train_iterator(config, *, process_index: int | None = None,
   ds = ds.random_map(_transform(config, species, train=True), seed=int(config.seed))
   # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
   ds = ds.batch(per, drop_remainder=True)[pi::pc]
-  return iter(_prefetch(ds.to_iter_dataset(), config))
+  return iter(_prefetch(ds.to_iter_dataset(_read_options(config)), config))
 
 
 def steps_per_epoch(config) -> int:
@@ -399,7 +413,7 @@ def make_eval_iterator(config, split: str, *, process_index: int | None = None,
   records = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
   source = _Padded(records, positions, n)
   ds = grain.MapDataset.source(source).map(_EvalTransform(_transform(config, species, False)))
-  ds = ds.to_iter_dataset().batch(per, drop_remainder=False)
+  ds = ds.to_iter_dataset(_read_options(config, per)).batch(per, drop_remainder=False)
   return iter(_prefetch(ds, config))
 
 
