@@ -95,8 +95,9 @@ def write(builder, unacquired: dict[str, list[dict]] | None = None) -> None:
                  shard_lengths=list(split_info.shard_lengths), columns=columns,
                  unacquired=videos)
     path(builder.data_dir, split).write_text(json.dumps(index, separators=(",", ":")) + "\n")
-    logging.info("%s %s: metadata index of %d examples (%d videos without a stored frame)",
-                 builder.name, split, len(records), len(videos))
+    logging.info("%s %s: metadata index of %d examples; %d videos without a stored frame, "
+                 "which evaluation counts as failures to acquire", builder.name, split,
+                 len(records), len(videos))
 
 
 def _problem(index: dict, source, split: str) -> str | None:

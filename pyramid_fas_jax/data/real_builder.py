@@ -236,10 +236,9 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     full[split] = summary
     path.write_text(json.dumps(full, indent=1, sort_keys=True))
     logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face (not "
-                 "stored), %d stored without depth", self.name, split, len(report), summary["frames_stored"],
-                 summary["frames_sampled"], summary["frames_without_face"],
-                 summary["frames_without_depth"])
+                 "stored), %d stored without depth", self.name, split, len(report),
+                 summary["frames_stored"], summary["frames_sampled"],
+                 summary["frames_without_face"], summary["frames_without_depth"])
     if summary["videos_without_frames"]:
-      logging.warning("%s %s: no face in any sampled frame of %d video(s), counted as failures "
-                      "to acquire in evaluation: %s", self.name, split,
+      logging.warning("%s %s: no frame stored for %d video(s): %s", self.name, split,
                       len(summary["videos_without_frames"]), summary["videos_without_frames"])
