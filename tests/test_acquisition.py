@@ -33,6 +33,9 @@ class _MeshFailsOn:
   def __init__(self, inner, video: str):
     self._inner, self._video = inner, video
 
+  def __getattr__(self, name):  # everything else as the real preprocessor does it
+    return getattr(self._inner, name)
+
   def frames(self, path, **kwargs):
     for frame in self._inner.frames(path, **kwargs):
       if pathlib.Path(path).with_suffix("").as_posix().endswith(self._video):
