@@ -82,6 +82,13 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   eval.mode                'iso' metrics, or 'cdcn' (the official CDCN performances())
   eval.bootstrap           bootstrap resamples for the test intervals (0 = none)
   eval.best_metric         dev metric (lower is better) that picks the best checkpoint
+  eval.failure_to_acquire  videos without a face in any sampled frame (so no stored frame, no
+                           score): 'reject' (default) counts each as a presentation classified
+                           as an attack at every threshold (a bona fide one is a BPCER error,
+                           an attack one a correct rejection); 'exclude' leaves them out of the
+                           rates. Either way results.json and the report give their counts and
+                           BPNRR/APNRR, and the threshold, EER and AUC use the scored videos only
+                           (pyramid_fas_jax/evaluation/acquisition.py)
 
   `runlocal` shrinks the run to a CPU smoke test: SynthFAS 'small', 20 steps.
   """
@@ -102,7 +109,8 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   threshold = "dev_eer" if protocols.has_dev(dataset, protocol) else "test_eer"
   config.eval = ml_collections.ConfigDict({
       "threshold": threshold, "video_agg": "mean", "mode": "iso",
-      "bootstrap": 200 if runlocal else 1000, "best_metric": "EER"})
+      "bootstrap": 200 if runlocal else 1000, "best_metric": "EER",
+      "failure_to_acquire": "reject"})
   if runlocal:
     config.eval_batch_size = 32
   return config

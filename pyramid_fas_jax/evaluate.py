@@ -3,7 +3,9 @@
 Frame scores come from a jitted forward over the mesh; every process scores its share and the
 scores are gathered by their position in the split, so metadata never crosses processes. The
 metrics are pyramid_fas_jax.evaluation's: threshold from dev (never from test unless the config
-asks for `test_eer`), video-level scores where the protocol is video-based.
+asks for `test_eer`), video-level scores where the protocol is video-based. Videos of a split
+without any stored frame (no face found) are counted as failures to acquire by the rule
+config.eval.failure_to_acquire (evaluation/acquisition.py).
 """
 
 import functools
@@ -63,15 +65,22 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
     raise ValueError(f"protocol {config.data.protocol!r} has no dev split, so the default "
                      "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "
                      "(reported as chosen on the test set) or a fixed value")
+  unacquired = {s: evaluation.Unacquired.from_videos(pipeline.unacquired_videos(config, s))
+                for s in sets}
   results = evaluation.evaluate_scores(
       dev, sets["test"], threshold=threshold, mode=config.eval.mode,
       video_agg=config.eval.video_agg,
       n_bootstrap=config.eval.bootstrap, seed=config.seed,
-      plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None)
+      plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None,
+      unacquired=unacquired,
+      # Configs saved before the field existed (checkpoints' config.json) get the default.
+      failure_to_acquire=config.eval.get("failure_to_acquire", "reject"))
   results["step"] = step
   if jax.process_index() == 0:
     out = workdir / "scores"
     out.mkdir(parents=True, exist_ok=True)
+    # Score files hold scored presentations only: a failure to acquire has no score, so it is
+    # no row; results.json lists those videos under each set's "failure_to_acquire".
     for split, frames in sets.items():
       evaluation.write_scores(out / f"{split}_frames_step{step}.txt", frames)
       if frames.video_ids is not None:

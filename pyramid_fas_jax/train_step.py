@@ -13,7 +13,7 @@ from flax import nnx
 from pyramid_fas_jax import checkpoint, losses, models, optim, pretrained
 
 # The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
-BATCH_KEYS = ("image", "mask", "depth", "label", "species")
+BATCH_KEYS = ("image", "mask", "depth", "label", "species", "depth_valid")
 
 
 def create_model_and_optimizer(config, steps_per_epoch: int = 1, *, initialise: bool = True):

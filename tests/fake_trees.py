@@ -25,8 +25,10 @@ def face_patch() -> np.ndarray:
   return cv2.resize(head, (58, 64), interpolation=cv2.INTER_AREA)
 
 
-def write_video(path: pathlib.Path, seed: int, frames: int = FRAMES, upside_down: bool = False):
-  """A few frames of the face on a plain background, drifting a little between frames."""
+def write_video(path: pathlib.Path, seed: int, frames: int = FRAMES, upside_down: bool = False,
+                face: bool = True):
+  """A few frames of the face on a plain background, drifting a little between frames (or,
+  with face=False, the background alone: a video in which no face can be found)."""
   rng = np.random.default_rng(seed)
   h, w = FRAME
   patch = face_patch()
@@ -42,7 +44,8 @@ def write_video(path: pathlib.Path, seed: int, frames: int = FRAMES, upside_down
     frame = np.empty((h, w, 3), np.uint8)
     frame[:] = background
     dy, dx = y + i, x + 2 * i
-    frame[dy:dy + ph, dx:dx + pw] = patch
+    if face:
+      frame[dy:dy + ph, dx:dx + pw] = patch
     if upside_down:
       frame = cv2.rotate(frame, cv2.ROTATE_180)
     writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -89,6 +92,23 @@ def replay_names() -> list[str]:
 
 def replay_attack_tree(root: pathlib.Path) -> list[str]:
   return _write_all(root, [f"{n}.mov" for n in replay_names()])
+
+
+# Replay-Attack with failures to acquire (replay_attack_fta_tree): a blank bona fide video in
+# the test set and a blank print attack in the devel set; the builder test makes the face mesh
+# fail on every frame of NO_MESH_VIDEO, so it is stored without depth.
+FTA_BONA_FIDE = "test/real/client007_session01_webcam_authenticate_controlled_2"
+FTA_ATTACK = "devel/attack/fixed/attack_print_client003_session01_highdef_photo_adverse"
+NO_MESH_VIDEO = "test/real/client007_session01_webcam_authenticate_adverse_1"
+
+
+def replay_attack_fta_tree(root: pathlib.Path) -> list[str]:
+  """The 15 videos of replay_attack_tree and the two blank ones: 3 bona fide + 3 attack
+  videos in test, 2 + 4 in devel."""
+  names = replay_attack_tree(root)
+  for i, name in enumerate((FTA_BONA_FIDE, FTA_ATTACK)):
+    write_video(root / f"{name}.mov", seed=100 + i, face=False)
+  return names + [FTA_BONA_FIDE, FTA_ATTACK]
 
 
 MSU_SUBJECTS = (3, 1)   # train, test; client 3's Android real video is stored upside down

@@ -37,6 +37,9 @@ def test_train_batch_contract(synth_tiny):
   assert batch["depth"].shape == (8, 32, 32) and batch["depth"].dtype == np.float32
   assert batch["mask"].shape == (8, 32, 32) and batch["mask"].dtype == np.float32
   assert batch["label"].dtype == np.int32 and batch["species"].dtype == np.int32
+  # SynthFAS renders exact depth for every frame: every sample's depth is a label.
+  assert batch["depth_valid"].dtype == np.float32 and batch["depth_valid"].shape == (8,)
+  assert (batch["depth_valid"] == 1.0).all()
   assert set(np.unique(batch["mask"])) <= {0.0, 1.0}
   assert batch["depth"].min() >= 0 and batch["depth"].max() <= 1
   attack = batch["label"] == 0
@@ -199,7 +202,8 @@ def test_to_global_batch_shards_on_the_data_axis(synth_tiny):
                                             process_count=1))
   mesh = jax.make_mesh((4,), ("data",))
   out = pipeline.to_global_batch(batch, mesh)
-  assert set(out) == set(pipeline.DEVICE_KEYS)
+  assert set(out) == set(pipeline.DEVICE_KEYS) and "depth_valid" in out
+  assert out["depth_valid"].shape == (8,) and out["depth_valid"].dtype == np.float32
   assert out["image"].shape == (8, 32, 32, 3)
   assert out["image"].sharding.spec == jax.sharding.PartitionSpec("data")
   assert len(out["image"].addressable_shards) == 4

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from pyramid_fas_jax.evaluation import bootstrap, metrics
+from pyramid_fas_jax.evaluation import acquisition, bootstrap, metrics, report
 from pyramid_fas_jax.evaluation.report import evaluate_scores
 from pyramid_fas_jax.evaluation.scorefile import ScoreError, ScoreSet
 
@@ -203,3 +203,92 @@ def test_evaluate_scores_rejects_a_set_with_one_class():
   only_live = ScoreSet.from_arrays([0.1, 0.2], [1, 1], source="dev.txt")
   with pytest.raises(ScoreError, match="dev.txt: no attack samples"):
     evaluate_scores(only_live, hand_set())
+
+
+# Failures to acquire beside the hand-worked set: one bona fide and one print video unscored.
+UNACQUIRED = acquisition.Unacquired.from_videos([
+    {"video_id": "no_face_live", "label": 1, "species": "live"},
+    {"video_id": "no_face_print", "label": 0, "species": "print"}])
+
+
+def test_failures_to_acquire_by_hand_under_both_rules():
+  kwargs = dict(threshold=0.5, video_agg=None, n_bootstrap=0, unacquired={"test": UNACQUIRED})
+  reject = evaluate_scores(None, hand_set(), failure_to_acquire="reject", **kwargs)["test"]
+  # Accepted (score > 0.5): live 0.9, 0.8, 0.7 of 4 + 1 unacquired; print 0.6 of 3 + 1.
+  assert (reject["n_bona_fide"], reject["n_attack"]) == (5, 7)
+  assert reject["BPCER"] == pytest.approx(2 / 5)
+  assert reject["APCER_per_species"] == {"print": pytest.approx(1 / 4), "replay": 0.0}
+  assert reject["APCER"] == pytest.approx(1 / 4)
+  assert reject["APCER_pooled"] == pytest.approx(1 / 7)
+  assert reject["ACER"] == pytest.approx((1 / 4 + 2 / 5) / 2)
+  assert reject["HTER"] == pytest.approx((1 / 7 + 2 / 5) / 2)
+  exclude = evaluate_scores(None, hand_set(), failure_to_acquire="exclude", **kwargs)["test"]
+  assert (exclude["n_bona_fide"], exclude["n_attack"]) == (4, 6)
+  plain = evaluate_scores(None, hand_set(), threshold=0.5, video_agg=None, n_bootstrap=0)["test"]
+  for key in ("BPCER", "APCER", "APCER_pooled", "ACER", "HTER"):
+    assert exclude[key] == plain[key], key
+  # Threshold-free metrics are of the scored presentations under both rules.
+  for key in ("EER", "EER_threshold", "AUC", "BPCER@APCER=5%"):
+    assert reject[key] == exclude[key] == plain[key], key
+  for result, rule in ((reject, "reject"), (exclude, "exclude")):
+    fta = result["failure_to_acquire"]
+    assert (fta["rule"], fta["n_bona_fide"], fta["n_attack"]) == (rule, 1, 1)
+    assert fta["BPNRR"] == pytest.approx(1 / 5)
+    assert fta["APNRR_per_species"] == {"print": pytest.approx(1 / 4), "replay": 0.0}
+    assert fta["APNRR"] == pytest.approx(1 / 4)
+    assert [v["video_id"] for v in fta["videos"]] == ["no_face_live", "no_face_print"]
+
+
+def test_an_unacquired_presentation_is_rejected_at_every_threshold():
+  rated = acquisition.rated(hand_set(), UNACQUIRED, "reject")
+  for threshold in (-np.inf, 0.0, 0.5, 1.0):
+    rates = metrics.error_rates(rated, threshold)
+    scored = metrics.error_rates(hand_set(), threshold)
+    assert rates["BPCER"] == pytest.approx((4 * scored["BPCER"] + 1) / 5), threshold
+    assert rates["APCER_per_species"]["print"] == pytest.approx(
+        3 * scored["APCER_per_species"]["print"] / 4), threshold
+  assert len(rated) == 12 and np.isneginf(rated.scores[10:]).all()
+  assert len(acquisition.rated(hand_set(), UNACQUIRED, "exclude")) == 10
+
+
+def test_dev_failures_do_not_move_the_dev_eer_threshold():
+  dev_unacquired = acquisition.Unacquired.from_videos(
+      [{"video_id": f"x{i}", "label": 1, "species": "live"} for i in range(3)])
+  with_fta = evaluate_scores(hand_set(), hand_set(), video_agg=None, n_bootstrap=0,
+                             unacquired={"dev": dev_unacquired, "test": UNACQUIRED})
+  assert with_fta["dev"]["threshold"] == metrics.eer(hand_set())[1] == 0.5
+  assert with_fta["dev"]["BPCER"] == pytest.approx((1 + 3) / 7)
+
+
+def test_bootstrap_resamples_failures_to_acquire_as_errors():
+  # Every scored bona fide video is accepted; under 'reject' the unacquired one is an error in
+  # the resamples that draw it, under 'exclude' BPCER stays 0.
+  test = ScoreSet.from_arrays([0.9, 0.8, 0.7, 0.1], [1, 1, 1, 0], video_ids=list("abcd"))
+  unacquired = acquisition.Unacquired.from_videos([{"video_id": "e", "label": 1,
+                                                    "species": "live"}])
+  results = {rule: evaluate_scores(None, test, threshold=0.5, n_bootstrap=200,
+                                   unacquired={"test": unacquired}, failure_to_acquire=rule)
+             for rule in acquisition.RULES}
+  assert results["exclude"]["test"]["bootstrap"]["BPCER"] == [0.0, 0.0]
+  low, high = results["reject"]["test"]["bootstrap"]["BPCER"]
+  assert low == 0.0 and high >= 0.25 and results["reject"]["test"]["BPCER"] == 0.25
+
+
+def test_cdcn_mode_reports_failures_to_acquire_as_excluded():
+  dev = hand_set()
+  plain = evaluate_scores(dev, hand_set(), mode="cdcn")
+  result = evaluate_scores(dev, hand_set(), mode="cdcn", unacquired={"test": UNACQUIRED})
+  assert {k: v for k, v in result.items() if k != "failure_to_acquire"} == plain
+  assert result["failure_to_acquire"]["test"]["rule"] == "exclude"
+  assert "not acquired" in report.format_report(result)
+
+
+def test_failure_to_acquire_errors_name_the_bad_input():
+  with pytest.raises(ScoreError, match="rule 'drop' is not one of"):
+    evaluate_scores(None, hand_set(), threshold=0.5, failure_to_acquire="drop")
+  with pytest.raises(ScoreError, match="unacquired has sets \\['train'\\]"):
+    evaluate_scores(None, hand_set(), threshold=0.5, unacquired={"train": UNACQUIRED})
+  clash = acquisition.Unacquired.from_videos([{"video_id": "a", "label": 1, "species": "live"}])
+  frames = ScoreSet.from_arrays([0.9, 0.1], [1, 0], video_ids=["a", "b"])
+  with pytest.raises(ScoreError, match="video 'a' is both scored and unacquired"):
+    acquisition.rated(frames, clash, "reject")

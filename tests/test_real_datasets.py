@@ -28,6 +28,10 @@ EXPECTED = {
 }
 
 
+def _version_dir(data_dir, name) -> pathlib.Path:
+  return pathlib.Path(data_dir) / name / "tiny" / str(builders.load_builder(name).VERSION)
+
+
 def _read(data_dir, name):
   sources = tfds.data_source(f"{name}/tiny", data_dir=data_dir)
   out = {}
@@ -53,6 +57,7 @@ def test_builder_counts_labels_and_maps(real_tiny, name):
       videos[species].add(video)
       live = species == "live"
       assert ex["label"] == int(live)
+      assert ex["depth_valid"]  # every face of the fake archives has a mesh fit
       assert ex["image"].shape == (64, 64, 3)
       assert (ex["mask"] == (255 if live else 0)).all()
       if live:
@@ -69,8 +74,7 @@ def test_builder_counts_labels_and_maps(real_tiny, name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_face_report_lists_every_video(real_tiny, name):
   data_dir, _ = real_tiny(name)
-  report = json.loads((pathlib.Path(data_dir) / name / "tiny" / "1.0.0" /
-                       "face_report.json").read_text())
+  report = json.loads((_version_dir(data_dir, name) / "face_report.json").read_text())
   assert sorted(report) == sorted(EXPECTED[name])
   for split, summary in report.items():
     assert summary["videos"] == sum(EXPECTED[name][split].values())
@@ -100,7 +104,7 @@ def test_msu_rotated_video_is_turned_upright(real_tiny):
   assert as_stored.missing or as_stored.no_depth
   fixed = pre(path, live=True, fix="rotate_180")
   assert not fixed.missing and not fixed.no_depth
-  report = json.loads((pathlib.Path(data_dir) / "msu_mfsd/tiny/1.0.0/face_report.json").read_text())
+  report = json.loads((_version_dir(data_dir, "msu_mfsd") / "face_report.json").read_text())
   stats = report["train"]["per_video"]["scene01/real/real_client003_android_SD_scene01"]
   assert stats["stored"] == 2 and not stats["no_face"] and not stats["no_depth"]
   # Untagged (OpenCV writes no rotation tag), so the listed fix applies.

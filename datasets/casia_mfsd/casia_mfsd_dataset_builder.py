@@ -24,8 +24,9 @@ from pyramid_fas_jax.protocols import casia_mfsd
 class Builder(real_builder.Builder):
   """CASIA-MFSD dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names.",
+                   "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = casia_mfsd.SPECIES
   SPLITS = ("train", "test")
   HOMEPAGE = "http://www.cbsr.ia.ac.cn/english/FaceAntiSpoofDatabases.asp"

@@ -53,10 +53,11 @@ def subject_list_problems(root: pathlib.Path) -> list[str]:
 class Builder(real_builder.Builder):
   """MSU-MFSD dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names; "
                             "videos shown as their rotation tags say; six Android videos "
-                            "listed as upside down turned upright unless tagged."}
+                            "listed as upside down turned upright unless tagged.",
+                   "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = msu_mfsd.SPECIES
   SPLITS = ("train", "test")
   HOMEPAGE = "https://biometrics.cse.msu.edu/Publications/Databases/MSUMobileFaceSpoofing/"

@@ -65,8 +65,9 @@ def protocol_file_problems(protocols_dir: pathlib.Path) -> list[str]:
 class Builder(real_builder.Builder):
   """OULU-NPU dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names.",
+                   "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = oulu_npu.SPECIES
   SPLITS = ("train", "dev", "test")
   HOMEPAGE = "https://sites.google.com/site/oulunpudatabase/"

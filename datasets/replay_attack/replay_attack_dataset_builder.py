@@ -29,8 +29,9 @@ CLIENTS = {"train": 15, "devel": 15, "test": 20}
 class Builder(real_builder.Builder):
   """Replay-Attack dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names.",
+                   "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = replay_attack.SPECIES
   SPLITS = ("train", "dev", "test")
   HOMEPAGE = "https://www.idiap.ch/en/scientific-research/data/replayattack"

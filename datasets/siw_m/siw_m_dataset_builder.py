@@ -30,9 +30,10 @@ SUFFIXES = (".mov", ".mp4")
 class Builder(real_builder.Builder):
   """SiW-M dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names; "
-                            "masks filled from the label."}
+                            "masks filled from the label.",
+                   "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = siw_m.SPECIES
   SPLITS = ("full",)
   HOMEPAGE = "http://cvlab.cse.msu.edu/siw-m-spoof-in-the-wild-with-multiple-attacks-database.html"

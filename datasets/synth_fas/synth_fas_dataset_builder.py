@@ -23,6 +23,7 @@ import multiprocessing
 import tensorflow_datasets as tfds
 
 from pyramid_fas_jax.data import features
+from pyramid_fas_jax.data import metadata_index
 from pyramid_fas_jax.data.synth import generate
 
 
@@ -50,7 +51,8 @@ def _render_subject(args):
       example = features.make_example(
           image=ex.image, depth=ex.depth, mask=ex.mask, face_box=ex.face_box,
           label=int(video.species == "live"), species=video.species, video_id=video.video_id,
-          subject=f"s{video.subject:03d}", domain=video.domain, device=ex.device, frame=frame)
+          subject=f"s{video.subject:03d}", domain=video.domain, device=ex.device, frame=frame,
+          depth_valid=True)  # rendered: every frame has its exact depth
       # Bytes, not BytesIO, cross the process boundary.
       example = {k: v.getvalue() if hasattr(v, "getvalue") else v for k, v in example.items()}
       out.append((f"{video.video_id}/{frame}", example))
@@ -60,10 +62,12 @@ def _render_subject(args):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """SynthFAS dataset builder."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release: 5 species (live, print, replay, mask3d, partial), 4 domains "
                "(studio, office, lowlight, outdoor), exact depth and liveness masks.",
+      "1.1.0": "Feature depth_valid (always True: rendered depth is exact); a per-split "
+               "metadata index (metadata-<split>.json) for fast start-up. Same images.",
   }
   BUILDER_CONFIGS = [
       SynthFasConfig(name="default", description="320-pixel crops for 256x256 inputs (GPU runs): "
@@ -83,6 +87,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         features=features.fas_features(generate.SPECIES),
         homepage="https://github.com/pyramid-fas-jax/pyramid-fas-jax",
     )
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    super()._download_and_prepare(dl_manager, download_config)
+    metadata_index.write(self)  # record positions are known only now that the splits exist
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # everything is generated

@@ -26,7 +26,8 @@ def default_data_config() -> ml_collections.ConfigDict:
                        once, floor(frames / batch_size) steps (about 30x more on real data)
   data.num_workers     grain worker processes per JAX process; 0 decodes in-process (with
                        threads). The batch order depends on it: resume with the same value
-  data.prefetch        batches each worker keeps ready
+  data.prefetch        batches read ahead, by each worker and by the process itself (with
+                       one reading thread per core, shared among the workers, at most 16)
   input.size           side of the square network input, pixels (depth and mask too)
   input.mean, input.std  per-channel RGB normalisation of [0, 1] pixels; ImageNet
                        statistics suit ImageNet-initialised backbones, (0.5,)*3 maps to [-1, 1]

@@ -9,6 +9,10 @@ OpenCV and returns RGB).
   image     uint8 (H, W, 3) RGB, JPEG: the context crop
   face_box  float32 (4,) (ymin, xmin, ymax, xmax) of the face in the crop, normalised
   depth     uint8 (H, W, 1), PNG: depth label * 255; 0 for attacks
+  depth_valid  bool: whether `depth` is a depth label. False for a live frame whose face the
+            depth model could not fit (stored, with depth 0, so that evaluation sees every
+            frame with a face; the depth losses leave it out). True for attacks, whose zero
+            depth is their label. Builds made before the feature existed read as True.
   mask      uint8 (H, W, 1), PNG: 255 where the pixel is live, 0 on the attack instrument
   label     int64 ClassLabel ('attack', 'live'): 1 = bona fide
   species   int64 ClassLabel: the dataset's species list, 'live' first
@@ -25,7 +29,8 @@ import tensorflow_datasets as tfds
 
 LABEL_NAMES = ("attack", "live")
 IMAGE_KEYS = ("image", "depth", "mask")
-METADATA_KEYS = ("label", "species", "video_id", "subject", "domain", "device", "frame")
+METADATA_KEYS = ("label", "species", "video_id", "subject", "domain", "device", "frame",
+                 "depth_valid")
 
 
 def fas_features(species: Sequence[str]) -> tfds.features.FeaturesDict:
@@ -39,6 +44,8 @@ def fas_features(species: Sequence[str]) -> tfds.features.FeaturesDict:
       "face_box": tfds.features.BBoxFeature(doc="face box in the crop (ymin, xmin, ymax, xmax)"),
       "depth": tfds.features.Image(shape=(None, None, 1), encoding_format="png",
                                    doc="depth label * 255, aligned with the crop; 0 for attacks"),
+      "depth_valid": tfds.features.Scalar(
+          dtype=np.bool_, doc="depth is a label (False: a live face without a depth fit)"),
       "mask": tfds.features.Image(shape=(None, None, 1), encoding_format="png",
                                   doc="liveness mask: 255 where the pixel is live"),
       "label": tfds.features.ClassLabel(names=LABEL_NAMES, doc="1 = bona fide (live)"),
@@ -81,9 +88,10 @@ def _check_image(arr: np.ndarray, channels):
 
 
 def make_example(*, image, depth, mask, face_box, label: int, species: str, video_id: str,
-                 subject: str, domain: str, device: str, frame: int,
+                 subject: str, domain: str, device: str, frame: int, depth_valid: bool = True,
                  jpeg_quality: int = 95) -> dict:
-  """Arrays and metadata -> the dict a builder yields for `fas_features`."""
+  """Arrays and metadata -> the dict a builder yields for `fas_features`; `depth_valid` False
+  marks a live frame whose `depth` (then zeros) is no label."""
   if not all(0.0 <= c <= 1.0 for c in face_box) or face_box[0] >= face_box[2] or (
       face_box[1] >= face_box[3]):
     raise ValueError(f"face_box {face_box} of {video_id} frame {frame} is not a normalised "
@@ -91,10 +99,14 @@ def make_example(*, image, depth, mask, face_box, label: int, species: str, vide
   if image.shape[:2] != depth.shape[:2] or image.shape[:2] != mask.shape[:2]:
     raise ValueError(f"{video_id} frame {frame}: image {image.shape}, depth {depth.shape} and "
                      f"mask {mask.shape} are not aligned")
+  if not depth_valid and (int(label) != 1 or np.any(depth)):
+    raise ValueError(f"{video_id} frame {frame}: depth_valid=False is for a live frame stored "
+                     "with zero depth (an attack's zero depth is its label)")
   return {
       "image": encode_jpeg(image, jpeg_quality),
       "face_box": tfds.features.BBox(*map(float, face_box)),
       "depth": encode_png(depth),
+      "depth_valid": bool(depth_valid),
       "mask": encode_png(mask),
       "label": int(label),
       "species": species,

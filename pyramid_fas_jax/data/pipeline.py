@@ -7,6 +7,9 @@ Batches are dicts of numpy arrays:
   mask     float32 (B, H, W)     exactly 0/1, 1 = live pixel
   label    int32 (B,)            1 = bona fide
   species  int32 (B,)            index into the dataset's species list (0 = live)
+  depth_valid float32 (B,)       1 where `depth` is a label: attacks and live frames with a
+                                 depth fit; 0 for a live frame stored without one (the depth
+                                 losses weight samples by it). Builds without the feature: 1
 and host-only metadata that never goes to the device:
   video_id (B,) str, species_name (B,) str, frame (B,) int32; evaluation batches add
   valid (B,) bool (False on the rows that pad the last batch) and index (B,) int32 (position in
@@ -15,10 +18,16 @@ and host-only metadata that never goes to the device:
 A virtual dataset (data.name 'ocim' or 'casia_replay') reads the stored datasets its protocol
 module lists in SOURCES as one: species renumbered into their union ('live' first), videos
 named '<dataset>:<official name>'.
+
+The metadata protocols select on comes from each split's metadata index (metadata_index.py),
+read once per process; builds without one are scanned, with a warning. The index also lists
+the videos without any stored frame: `unacquired_videos` gives those of a protocol split, for
+evaluation to count as failures to acquire.
 """
 
 import dataclasses
 import functools
+import os
 
 from absl import flags
 import grain
@@ -29,9 +38,9 @@ import tensorflow_datasets as tfds
 
 from pyramid_fas_jax import protocols
 from pyramid_fas_jax.data import augment
+from pyramid_fas_jax.data import metadata_index
 
-DEVICE_KEYS = ("image", "depth", "mask", "label", "species")
-_SKIP_IMAGES = {k: tfds.decode.SkipDecoding() for k in ("image", "depth", "mask")}
+DEVICE_KEYS = ("image", "depth", "mask", "label", "species", "depth_valid")
 
 
 def _text(x) -> str:
@@ -79,24 +88,30 @@ def _is_virtual(name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
-  """Per-example metadata of every stored split of every source, read without decoding any
-  image; and the species list (the union over sources, 'live' first, for virtual datasets)."""
+def _stored(name: str, builder_config: str, data_dir: str | None) -> tuple:
+  """(per-example records, videos without a stored frame, species list) of every stored split
+  of every source, from the metadata indexes (no image decoded). The species list is the union
+  over sources, 'live' first, for virtual datasets."""
   cfg = ml_collections.ConfigDict(dict(data=dict(name=name, builder_config=builder_config,
                                                  data_dir=data_dir)))
-  sources = _load_sources(cfg, decoders=_SKIP_IMAGES)
-  records, species = [], []
+  sources = _load_sources(cfg, decoders=metadata_index.SKIP_IMAGES)
+  records, unacquired, species = [], [], []
   for (dataset, split), source in sources.items():
     names = source.dataset_info.features["species"].names
     species += [n for n in names if n not in species]
-    for index in range(len(source)):
-      ex = source[index]
-      records.append(dict(
-          dataset=dataset, split=split, index=index, video_id=_text(ex["video_id"]),
-          subject=_text(ex["subject"]), domain=_text(ex["domain"]),
-          device=_text(ex["device"]), species=names[ex["species"]], frame=int(ex["frame"]),
-          label=int(ex["label"])))
-  return tuple(records), tuple(species)
+    stored, missing = metadata_index.load(source, dataset, split)
+    records += stored
+    unacquired += missing
+  return tuple(records), tuple(unacquired), tuple(species)
+
+
+def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
+  """(per-example metadata of every stored split of every source, species list).
+
+  Each record: dataset, split (stored), index (position in the split), video_id (official),
+  subject, domain, device, species (name), frame, label, depth_valid."""
+  records, _, species = _stored(name, builder_config, data_dir)
+  return records, species
 
 
 def _video_key(record: dict, virtual: bool) -> str:
@@ -202,6 +217,7 @@ class _Transform:
     return {
         "image": image, "depth": depth, "mask": mask,
         "label": np.int32(example["label"]), "species": np.int32(species),
+        "depth_valid": np.float32(example.get("depth_valid", True)),
         "video_id": _text(example["video_id"]), "species_name": self.species[species],
         "frame": np.int32(example["frame"]), "valid": np.bool_(True),
     }
@@ -243,6 +259,19 @@ def _per_process(global_batch: int, pc: int, what: str) -> int:
     raise ValueError(f"{what}={global_batch} must be a positive multiple of the process "
                      f"count {pc}: each process loads {what} / {pc} examples")
   return global_batch // pc
+
+
+def _read_options(config, per_element: int = 1) -> grain.ReadOptions:
+  """Reading threads (the cores, shared among data.num_workers processes, at most grain's 16)
+  and read-ahead (data.prefetch batches of `per_element` examples, or one element per thread).
+
+  grain's default read-ahead is 500 elements; an element of the training stream is a whole
+  batch, so it would decode 500 batches ahead: minutes of CPU at start-up, taken from the first
+  compile, and gigabytes of memory at 256x256.
+  """
+  threads = max(1, min(16, (os.cpu_count() or 1) // max(int(config.data.num_workers), 1)))
+  ahead = max(max(int(config.data.prefetch), 1) * per_element, threads)
+  return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=ahead)
 
 
 def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
@@ -367,7 +396,7 @@ def make_train_iterator(config, *, process_index: int | None = None,
                      videos)
   # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
   ds = ds.batch(per, drop_remainder=True)[pi::pc]
-  return iter(_prefetch(ds.to_iter_dataset(), config))
+  return iter(_prefetch(ds.to_iter_dataset(_read_options(config)), config))
 
 
 def epoch_size(config) -> int:
@@ -399,6 +428,25 @@ def split_examples(config, split: str) -> list[dict]:
   by_key = {((r["dataset"], r["split"]), r["index"]): r for r in records}
   picked, _ = select(config, split)
   return [dict(by_key[key], video_id=_video_key(by_key[key], virtual)) for key in picked]
+
+
+def unacquired_videos(config, split: str) -> list[dict]:
+  """The videos of protocol split `split` that have no stored frame (no face in any sampled
+  frame), sorted by video id: failures to acquire, which evaluation counts by its
+  eval.failure_to_acquire rule. Each dict has video_id (qualified for virtual datasets),
+  species, label, subject, domain, device, dataset and split (stored). Empty for builds
+  without a metadata index."""
+  d = config.data
+  records, unacquired, _ = _stored(d.name, d.builder_config, d.data_dir)
+  if not unacquired:
+    return []
+  virtual = _is_virtual(d.name)
+  # Chosen together with the stored videos, as one archive: the protocol sees every video.
+  chosen = set(protocols.for_dataset(d.name).split_videos(d.protocol, split,
+                                                          records + unacquired))
+  picked = [dict(v, video_id=_video_key(v, virtual)) for v in unacquired
+            if _video_key(v, virtual) in chosen]
+  return sorted(picked, key=lambda v: v["video_id"])
 
 
 def has_split(config, split: str) -> bool:
@@ -455,7 +503,7 @@ def make_eval_iterator(config, split: str, *, process_index: int | None = None,
   records = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
   source = _Padded(records, positions, n)
   ds = grain.MapDataset.source(source).map(_EvalTransform(_transform(config, species, False)))
-  ds = ds.to_iter_dataset().batch(per, drop_remainder=False)
+  ds = ds.to_iter_dataset(_read_options(config, per)).batch(per, drop_remainder=False)
   return iter(_prefetch(ds, config))
 
 

@@ -8,11 +8,17 @@ live videos) in `num_workers` processes and writes the shared feature spec. The 
 is filled from the label (all live or all attack): none of the five releases we read has
 per-pixel annotations.
 
-Frames without a face (or, for live videos, without a face-mesh fit) are not stored. Each
-build writes `face_report.json` next to dataset_info.json: per split and per video the sampled
-frame indices without a face or depth, the videos without any stored frame, and per video its
-orientation findings (a rotation tag honoured over a listed fix; a face in fewer than half the
-sampled frames, with the quarter turn that finds more: `Preprocessor.orientation_checks`).
+Every sampled frame with a face crop is stored, whatever its label: a live frame whose face
+the mesh model rejects is kept with depth 0 and `depth_valid` False (the depth losses leave its
+depth out; evaluation scores it like any other frame), so no split is filtered by label.
+Frames without a face are not stored. Each build writes `face_report.json` next to
+dataset_info.json: per split and per video the sampled frame indices without a face (not
+stored) and without depth (stored, depth_valid False), the videos without any stored frame,
+and per video its orientation findings (a rotation tag honoured over a listed fix; a face in
+fewer than half the sampled frames, with the quarter turn that finds more:
+`Preprocessor.orientation_checks`). The videos without a stored frame are listed with their
+metadata in the split's metadata index too (metadata_index.py), so that evaluation counts them
+as failures to acquire instead of losing them.
 """
 
 import abc
@@ -27,6 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from pyramid_fas_jax.data import features
+from pyramid_fas_jax.data import metadata_index
 from pyramid_fas_jax.data import preprocess
 from pyramid_fas_jax.data import video as video_lib
 
@@ -47,6 +54,12 @@ class RealFasConfig(tfds.core.BuilderConfig):
                                frame_step=self.frame_step, max_frames=self.max_frames,
                                detect_size=self.detect_size, smooth=self.smooth)
 
+
+# The RELEASE_NOTES entry of every real dataset's 1.1.0.
+RELEASE_1_1_0 = ("Every frame with a face crop stored: live frames without a face-mesh fit are "
+                 "kept with depth 0 and depth_valid False (1.0.0 dropped them); feature "
+                 "depth_valid; a per-split metadata index (metadata-<split>.json) that also "
+                 "lists the videos without any stored frame (failures to acquire).")
 
 CONFIGS = (
     RealFasConfig(name="default", description="320-pixel context crops (1.5 x the face box) "
@@ -100,17 +113,19 @@ def _process_video(args) -> tuple[str, list, dict]:
       if frame.crop is None:
         missing.append(frame.index)
         continue
-      if live and frame.depth is None:
+      # A live face without a mesh fit is stored all the same (depth 0, depth_valid False):
+      # dropping it would filter evaluation data by label. An attack's zero depth is a label.
+      depth_valid = not live or frame.depth is not None
+      if not depth_valid:
         no_depth.append(frame.index)
-        continue
       size = settings.crop_size
-      depth = frame.depth if live else np.zeros((size, size), np.uint8)
+      depth = frame.depth if live and depth_valid else np.zeros((size, size), np.uint8)
       mask = np.full((size, size), 255 if live else 0, np.uint8)
       example = features.make_example(
           image=frame.crop.image, depth=depth, mask=mask, face_box=frame.crop.face_box,
           label=int(live), species=video.species, video_id=video.video_id,
           subject=video.subject, domain=video.domain, device=video.device, frame=frame.index,
-          jpeg_quality=jpeg_quality)
+          depth_valid=depth_valid, jpeg_quality=jpeg_quality)
       example = {k: v.getvalue() if hasattr(v, "getvalue") else v for k, v in example.items()}
       examples.append((f"{video.video_id}/{frame.index}", example))
   except Exception as e:  # name the video: a worker's traceback alone does not
@@ -182,8 +197,14 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f"{self.name}: no video of the official layout under {root}")
     return present
 
+  def _download_and_prepare(self, dl_manager, download_config):
+    super()._download_and_prepare(dl_manager, download_config)
+    # Record positions are known only now that the splits are written.
+    metadata_index.write(self, self._unacquired)
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     videos = self._checked_videos(self._root(dl_manager.manual_dir))
+    self._unacquired = {}   # split -> its videos without a stored frame, filled as it is built
     return {split: self._generate_examples(split, [v for v in videos if v.split == split])
             for split in self.SPLITS}
 
@@ -203,6 +224,10 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         report[video_id] = stats
         yield from examples
     self._write_report(split, report)
+    self._unacquired[split] = [
+        dict(video_id=v.video_id, species=v.species, label=int(v.species == "live"),
+             subject=v.subject, domain=v.domain, device=v.device)
+        for v in videos if report[v.video_id]["stored"] == 0]
 
   def _write_report(self, split: str, report: dict) -> None:
     summary = dict(
@@ -218,10 +243,10 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     full = json.loads(path.read_text()) if path.exists() else {}
     full[split] = summary
     path.write_text(json.dumps(full, indent=1, sort_keys=True))
-    logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face, %d "
-                 "without depth", self.name, split, len(report), summary["frames_stored"],
-                 summary["frames_sampled"], summary["frames_without_face"],
-                 summary["frames_without_depth"])
+    logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face (not "
+                 "stored), %d stored without depth", self.name, split, len(report),
+                 summary["frames_stored"], summary["frames_sampled"],
+                 summary["frames_without_face"], summary["frames_without_depth"])
     if summary["videos_without_frames"]:
       logging.warning("%s %s: no frame stored for %d video(s): %s", self.name, split,
                       len(summary["videos_without_frames"]), summary["videos_without_frames"])

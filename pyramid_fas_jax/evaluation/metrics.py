@@ -118,13 +118,19 @@ def auc(scores: ScoreSet) -> float:
   return float((rank_sum - n_live * (n_live + 1) / 2) / (n_live * n_attack))
 
 
-def summary(scores: ScoreSet, threshold: float) -> dict:
+def summary(scores: ScoreSet, threshold: float, rated: ScoreSet | None = None) -> dict:
   """`error_rates` at `threshold`, and the threshold-free EER (with its threshold), AUC and
-  BPCER@APCER."""
+  BPCER@APCER.
+
+  `rated` (default `scores`) is the set the error rates and the counts n_bona_fide / n_attack
+  are of: `scores` plus the failures to acquire a rule counts (acquisition.rated); the
+  threshold-free metrics are always over the scored presentations, `scores`.
+  """
+  rated = scores if rated is None else rated
   points = OperatingPoints.of(scores)
   eer_value, eer_threshold = points.eer()
-  result = {"n_bona_fide": scores.n_bona_fide, "n_attack": scores.n_attack,
-            **error_rates(scores, threshold)}
+  result = {"n_bona_fide": rated.n_bona_fide, "n_attack": rated.n_attack,
+            **error_rates(rated, threshold)}
   result.update(EER=eer_value, EER_threshold=eer_threshold, AUC=auc(scores))
   for x in BPCER_AT_APCER:
     result[f"BPCER@APCER={x:.0%}"] = points.bpcer_at_apcer(x)

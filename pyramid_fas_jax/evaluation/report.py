@@ -8,7 +8,7 @@ import json
 import math
 import os
 
-from pyramid_fas_jax.evaluation import bootstrap, cdcn_compat, metrics
+from pyramid_fas_jax.evaluation import acquisition, bootstrap, cdcn_compat, metrics
 from pyramid_fas_jax.evaluation.scorefile import (VIDEO_AGGREGATIONS, ScoreError, ScoreSet,
                                                   aggregate_videos)
 
@@ -19,6 +19,13 @@ THRESHOLD_SOURCES = {
 }
 _TEST_EER_NOTE = ("NOTE: the threshold was chosen on the test set (test_eer), as the paper does "
                   "for its cross-dataset HTER; these are not unbiased test error rates.")
+_FTA_NOTES = {
+    "reject": ["not acquired (no face in any sampled frame, so no score): rule 'reject', counted "
+               "as attacks at", "every threshold in APCER, BPCER, ACER and HTER; the threshold, "
+               "EER, AUC and BPCER@APCER", "are of the scored presentations only"],
+    "exclude": ["not acquired (no face in any sampled frame, so no score): rule 'exclude', left "
+                "out of every rate, only counted"],
+}
 
 
 def _per_video(scores: ScoreSet, how: str | None) -> ScoreSet:
@@ -38,16 +45,21 @@ def _choose_threshold(threshold, dev: ScoreSet | None, test: ScoreSet) -> tuple[
   return float(threshold), f"fixed value {float(threshold)!r}"
 
 
-def _set_report(scores: ScoreSet, video_agg: str | None, threshold: float, source: str) -> dict:
+def _set_report(scores: ScoreSet, rated: ScoreSet, video_agg: str | None, threshold: float,
+                source: str, unacquired: acquisition.Unacquired | None, rule: str) -> dict:
   unit = "video" if video_agg and scores.video_ids is not None else "sample"
-  return {"source": scores.source, "unit": unit,
-          "threshold": threshold, "threshold_source": source, **metrics.summary(scores, threshold)}
+  report = {"source": scores.source, "unit": unit, "threshold": threshold,
+            "threshold_source": source, **metrics.summary(scores, threshold, rated)}
+  if unacquired is not None:
+    report["failure_to_acquire"] = acquisition.summary(scores, unacquired, rule)
+  return report
 
 
 def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", mode: str = "iso",
                     video_agg: str | None = "auto", n_bootstrap: int = 1000,
                     confidence: float = 0.95, seed: int = 0,
-                    plots_dir: str | os.PathLike | None = None) -> dict:
+                    plots_dir: str | os.PathLike | None = None,
+                    unacquired: dict | None = None, failure_to_acquire: str = "reject") -> dict:
   """Every metric the paper reports, at a threshold that says where it came from.
 
   Args:
@@ -66,13 +78,23 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
     seed: seeds the resampling.
     plots_dir: where to write ROC, DET and histogram PNGs (plots.py) of the sets as scored; None
       for no plots.
+    unacquired: {"dev": acquisition.Unacquired, "test": ...}: each set's videos that were never
+      scored (no face in any sampled frame), or None where that is not known (score files).
+    failure_to_acquire: how those count (acquisition.py): "reject" (as attacks at every
+      threshold, in APCER, BPCER, ACER, HTER and the bootstrap) or "exclude" (only reported).
+      The threshold, EER, AUC and BPCER@APCER are of the scored presentations under both.
+      cdcn mode reproduces CDCN on the scored presentations: it reports them as "exclude".
 
   Returns:
     iso: {"mode": "iso", "video_agg", "threshold_strategy", "test": {...}, "dev": {...} (with a
     dev set)}; each set entry holds source, unit, threshold, threshold_source, n_bona_fide,
     n_attack, APCER (max over species), APCER_pooled, APCER_per_species, BPCER, ACER, HTER, EER,
-    EER_threshold, AUC, BPCER@APCER={1%,5%,10%}, and for test "bootstrap" (intervals).
-    cdcn: {"mode": "cdcn", "video_agg", and cdcn_compat.KEYS}. All rates are fractions.
+    EER_threshold, AUC, BPCER@APCER={1%,5%,10%}, for test "bootstrap" (intervals), and with
+    `unacquired` "failure_to_acquire" (acquisition.summary: rule, n_bona_fide, n_attack,
+    BPNRR, APNRR, APNRR_per_species, videos). n_bona_fide and n_attack count the presentations
+    of the error rates: the scored ones, plus the unacquired ones under "reject".
+    cdcn: {"mode": "cdcn", "video_agg", and cdcn_compat.KEYS; with `unacquired`,
+    "failure_to_acquire": {set: summary}}. All rates are fractions.
     With plots_dir, "plots" lists the PNG files written.
 
   Raises:
@@ -80,6 +102,10 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
   """
   if mode not in MODES:
     raise ScoreError(f"mode {mode!r} is not one of {MODES}")
+  acquisition.check_rule(failure_to_acquire)
+  unknown = set(unacquired or {}) - {"dev", "test"}
+  if unknown:
+    raise ScoreError(f"unacquired has sets {sorted(unknown)}; expected 'dev' and/or 'test'")
   if video_agg == "auto":
     video_agg = "mean" if mode == "iso" else None
   if video_agg not in (None, *VIDEO_AGGREGATIONS):
@@ -103,16 +129,26 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
     result = {"mode": "cdcn", "video_agg": video_agg,
               **cdcn_compat.performances(dev_scores, test_scores)}
     value, source = result["dev_threshold"], "dev_threshold (CDCN rules)"
+    if unacquired is not None:
+      scored = {"dev": dev_scores, "test": test_scores}
+      result["failure_to_acquire"] = {
+          name: acquisition.summary(scored[name], u, "exclude") for name, u in unacquired.items()}
   else:
     value, source = _choose_threshold(threshold, dev_scores, test_scores)
     result = {"mode": "iso", "video_agg": video_agg,
               "threshold_strategy": threshold if isinstance(threshold, str) else "fixed"}
-    if dev_scores is not None:
-      result["dev"] = _set_report(dev_scores, video_agg, value, source)
-    result["test"] = _set_report(test_scores, video_agg, value, source)
+    for name, scores in (("dev", dev_scores), ("test", test_scores)):
+      if scores is None:
+        continue
+      missed = None if unacquired is None else unacquired.get(name)
+      rated = acquisition.rated(scores, missed, failure_to_acquire)
+      result[name] = _set_report(scores, rated, video_agg, value, source, missed,
+                                 failure_to_acquire)
     if n_bootstrap:
+      test_rated = acquisition.rated(test_scores, None if unacquired is None
+                                     else unacquired.get("test"), failure_to_acquire)
       result["test"]["bootstrap"] = bootstrap.bootstrap_intervals(
-          test_scores, value, n_bootstrap, confidence, seed)
+          test_rated, value, n_bootstrap, confidence, seed)
   if plots_dir is not None:
     # Imported here: matplotlib adds half a second to every start-up that draws nothing.
     from pyramid_fas_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
@@ -139,6 +175,11 @@ def _format_iso(result: dict) -> str:
   rows = [("", *sets, ci_title),
           ("bona fide / attacks",
            *(f"{result[s]['n_bona_fide']}/{result[s]['n_attack']}" for s in sets), "")]
+  fta = {s: result[s]["failure_to_acquire"] for s in sets if "failure_to_acquire" in result[s]}
+  if fta:
+    lines += _FTA_NOTES[next(iter(fta.values()))["rule"]]
+    rows.append(("  not acquired", *(f"{fta[s]['n_bona_fide']}/{fta[s]['n_attack']}"
+                                     if s in fta else "" for s in sets), ""))
 
   def row(label, key, with_ci=False):
     interval = f"[{_pct(ci[key][0])}, {_pct(ci[key][1])}]" if ci and with_ci else ""
@@ -157,6 +198,9 @@ def _format_iso(result: dict) -> str:
   row("AUC", "AUC")
   for x in metrics.BPCER_AT_APCER:
     row(f"BPCER@APCER={x:.0%}", f"BPCER@APCER={x:.0%}")
+  if fta:
+    for label, key in (("BPNRR (not acquired)", "BPNRR"), ("APNRR (max species)", "APNRR")):
+      rows.append((label, *(_pct(fta[s][key]) if s in fta else "" for s in sets), ""))
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   table = ["  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])
            .rstrip() for r in rows]
@@ -173,6 +217,9 @@ def _format_cdcn(result: dict) -> str:
     value = result[key]
     shown = f"{value:.6g}" if key in ("dev_threshold", "test_threshold") else _pct(value)
     lines.append(f"{key.ljust(width)}  {shown}")
+  for name, fta in result.get("failure_to_acquire", {}).items():
+    lines.append(f"{name}: {fta['n_bona_fide']} bona fide and {fta['n_attack']} attack videos "
+                 "not acquired (no face), left out: performances() scores what it is given")
   return "\n".join(lines)
 
 
