@@ -55,8 +55,7 @@ class Builder(real_builder.Builder):
 
   VERSION = tfds.core.Version("1.1.0")
   RELEASE_NOTES = {"1.0.0": "MTCNN context crops, face-mesh pseudo depth, official names; "
-                            "videos shown as their rotation tags say; six Android videos "
-                            "listed as upside down turned upright unless tagged.",
+                            "six upside-down Android videos turned upright.",
                    "1.1.0": real_builder.RELEASE_1_1_0}
   SPECIES = msu_mfsd.SPECIES
   SPLITS = ("train", "test")

@@ -59,7 +59,9 @@ class RealFasConfig(tfds.core.BuilderConfig):
 RELEASE_1_1_0 = ("Every frame with a face crop stored: live frames without a face-mesh fit are "
                  "kept with depth 0 and depth_valid False (1.0.0 dropped them); feature "
                  "depth_valid; a per-split metadata index (metadata-<split>.json) that also "
-                 "lists the videos without any stored frame (failures to acquire).")
+                 "lists the videos without any stored frame (failures to acquire); videos read "
+                 "upright by their container's rotation tag (1.0.0 ignored tags), a per-video "
+                 "fix applied only to untagged videos.")
 
 CONFIGS = (
     RealFasConfig(name="default", description="320-pixel context crops (1.5 x the face box) "
