@@ -4,6 +4,7 @@ does not name the activation; CDCN's ReLU dies on this bare 1x1 conv: models/hea
 
   pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4_1 --workdir=runs/r50d
   # the pyramid rows of Table II: --config.model.scales='(8,4)' or '(8,4,2)'
+  # (the 2x2 map has MSE only: CDL compares 3x3 neighbourhoods, losses.py)
 
 Paper (OULU-NPU Protocol 4): depth supervision is the worst of ResNet50's supervisions; 8x8+4x4
 and 8x8+4x4+2x2 are slightly (<1 point ACER) better than 8x8 alone.

@@ -1,8 +1,10 @@
-r"""ResNet50 with spatial pyramid pooling (Table II, SPP rows): F8 average-pooled to every scale,
-concatenated (5x, 21x or 85x GAP's 2048 features) into one linear layer; binary label only.
+r"""ResNet50 with spatial pyramid pooling (Table II, SPP rows): F8 max-pooled to every scale's
+bins as He et al.'s SPP does, concatenated (5x, 21x or 85x GAP's 2048 features) into one linear
+layer; binary label only.
 
   pyramid-fas train --config=configs/resnet50_spp.py:oulu_npu/Protocol_4_1 --workdir=runs/spp
   # the other SPP rows: --config.model.scales='(4,2,1)' or '(8,4,2,1)'
+  # average pooling instead of max: --config.model.spp_pool=avg
 
 Paper (OULU-NPU Protocol 4): 2x2+1x1 SPP helps slightly, more scales hurt (overfitting); the
 pyramid mask with the same scales beats SPP by 1.0, 2.4 and 4.5 points ACER.
@@ -16,4 +18,6 @@ from pyramid_fas_jax import config as fas
 
 
 def get_config(arg=None):
-  return fas.classification_config(arg, "resnet50", "resnet_tiny", head="spp", scales=(2, 1))
+  config = fas.classification_config(arg, "resnet50", "resnet_tiny", head="spp", scales=(2, 1))
+  config.model.spp_pool = "max"
+  return config
