@@ -46,8 +46,9 @@ CELL_CONFIG = re.compile(r"configs\W{1,6}(\w+)\.py")
 
 
 def _config_name(match, default=None):
-  return match.group(1) if match and (REPO / "configs" / f"{match.group(1)}.py").exists() \
-      else default
+  if match and (REPO / "configs" / f"{match.group(1)}.py").exists():
+    return match.group(1)
+  return default
 
 
 def _input_size(match):
@@ -109,6 +110,14 @@ def test_discovery_finds_the_documented_sets():
           ("resnet50_spp", (8, 4, 2, 1), "configs/resnet50_spp.py"),
           ("cdcn_mask", (32, 16, 8), "configs/cdcn_mask.py"),
           ("demo", (4, 2, 1), "notebooks/quickstart.ipynb")} <= found
+  # The rules on made-up lines: a table row, a command, a Python override with its input size.
+  row = "| `resnet50_ps` | masks (`--config.model.scales='(16,8)'` or '(2, 1)') |"
+  assert _cases(row, "r") == [("resnet50_ps", (16, 8), None, "r:1"),
+                              ("resnet50_ps", (2, 1), None, "r:1")]
+  assert _cases("x\npyramid-fas train --config=configs/cdcn_ps.py --config.model.scales='(32,)'",
+                "c", config="demo") == [("cdcn_ps", (32,), None, "c:2")]
+  assert _cases("config.input.size = 32\nconfig.model.scales = (4, 2)", "n", "demo", 32) == [
+      ("demo", (4, 2), 32, "n:2")]
   unowned = [w for c, _, _, w in CASES if c is None]
   assert not unowned, f"scale sets whose config cannot be told (name it on the line): {unowned}"
 
@@ -149,6 +158,7 @@ def _batch(size, n=2):
 
 @pytest.mark.parametrize("config_name,scales,input_size,wheres", _unique(CASES))
 def test_documented_scale_set_trains(monkeypatch, config_name, scales, input_size, wheres):
+  assert config_name, f"no config for the scale set {scales} named at {wheres}"
   where = f"{config_name} --config.model.scales='{scales}' (named at {', '.join(wheres)})"
   config = _parse(monkeypatch, config_name, scales, input_size)
   assert tuple(config.model.scales) == scales
