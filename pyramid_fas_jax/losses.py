@@ -12,17 +12,18 @@
   so it is the same under both.
 - Pyramid depth (eq. 3): per scale MSE + contrastive depth loss (CDL), each a MEAN over all its
   elements (as nn.MSELoss: eq. 3 names L_MSE, a mean, and CDL is an MSE of contrasts), SUMMED
-  over scales; `loss_reduction='sum'` is refused for it. CDL compares the 8 neighbour-minus-
-  centre contrasts of each 3x3 window (valid padding, as the official conv2d), so it exists only
-  on maps of at least 3x3: a 2x2 or 1x1 scale has no CDL term at all (no `cdl_2` among the
-  logged terms, rather than a 0 that would read as a perfect fit), and its MSE still applies.
-- `batch["depth_valid"]` (N,) float, where present, is each sample's weight in every depth term
-  (MSE and CDL, every scale): 1 = use its depth, 0 = ignore it (a live frame without usable
-  pseudo depth). It is a flag, not a soft weight: any value > 0 counts as 1. Each term is then
-  the mean over the elements of the valid samples: with every flag 1 exactly (bit for bit) the
-  unweighted mean, an invalid sample changes neither the loss nor any gradient whatever its
-  depth holds (NaN included), and a batch without a valid sample gives 0. Mask and binary terms
-  are not weighted.
+  over scales; `loss_reduction='sum'` is refused for it (and for the multi-class mask's
+  cross-entropy, which is not eq. 2 either). CDL compares the 8 neighbour-minus-centre contrasts
+  of each 3x3 window (valid padding, as the official conv2d), so it exists only on maps of at
+  least 3x3: a 2x2 or 1x1 scale has no CDL term at all (no `cdl_2` among the logged terms,
+  rather than a 0 that would read as a perfect fit), and its MSE still applies.
+- `batch["depth_valid"]` (N,) float, where present, flags each sample for every depth term (MSE
+  and CDL, every scale): 1 = use its depth, 0 = ignore it (a live frame without usable pseudo
+  depth). A flag, not a soft weight: any value > 0 counts as 1. Each term is then the mean over
+  the elements of the valid samples: with every flag 1 exactly (bit for bit) the unweighted
+  mean, an invalid sample changes neither the loss nor any gradient whatever its depth holds
+  (NaN included), and a batch without a valid sample gives 0. Mask and binary terms are not
+  weighted.
 BCE is computed from logits (mathematically the sigmoid + nn.BCELoss of the reference, without its
 log clamp at -100, which only matters for saturated predictions).
 """
