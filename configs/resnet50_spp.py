@@ -10,8 +10,9 @@ Paper (OULU-NPU Protocol 4): 2x2+1x1 SPP helps slightly, more scales hurt (overf
 pyramid mask with the same scales beats SPP by 1.0, 2.4 and 4.5 points ACER.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
-Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 29.9 +- 0.4%,
-HTER 14.5 +- 2.0%, AUC 91.7 +- 0.0% per video at the dev-EER threshold.
+Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 37.5 +- 0.0%,
+HTER 18.5 +- 1.1%, AUC 89.1 +- 0.2% per video at the dev-EER threshold (`spp_pool=avg`:
+ACER 29.9 +- 0.4%, HTER 14.5 +- 2.0%, AUC 91.7 +- 0.0%).
 """
 
 from pyramid_fas_jax import config as fas
