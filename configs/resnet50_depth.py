@@ -4,6 +4,7 @@ does not name the activation; CDCN's ReLU dies on this bare 1x1 conv: models/hea
 
   pyramid-fas train --config=configs/resnet50_depth.py:oulu_npu/Protocol_4_1 --workdir=runs/r50d
   # the pyramid rows of Table II: --config.model.scales='(8,4)' or '(8,4,2)'
+  # (the 2x2 map has MSE only: CDL compares 3x3 neighbourhoods, losses.py)
 
 SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet-initialised as resnet50_ps
 (torchvision's weights, fetched on first use; the head from scratch); an epoch is one random

@@ -1,7 +1,9 @@
 r"""ResNet50-PS: ResNet50 with four-scale pyramid binary-mask supervision (paper sec. III-A).
 
 F8 (2048x8x8 at 256x256 input) -> AvgPool 1/2/4/8 -> unshared 1x1 conv + sigmoid per scale ->
-masks 8x8, 4x4, 2x2, 1x1 -> concatenated -> linear -> binary logit. L = sum_s BCE_s + BCE_binary.
+masks 8x8, 4x4, 2x2, 1x1 -> concatenated -> linear -> binary logit. L = sum_s BCE_s + BCE_binary,
+BCE_s the mean over the s*s positions (`--config.model.loss_reduction=sum`: their sum, eq. 2
+read literally).
 SGD lr 1e-3, momentum 0.9, wd 5e-5, batch 32, 80 epochs, ImageNet initialisation.
 An epoch is one random stored frame of every training video (data.epoch_unit 'video'): on
 OULU-NPU Protocol_4_1 (600 videos) 19 steps per epoch, 1,520 in all (README, "Steps of a

@@ -29,14 +29,34 @@ def parse_arg(arg: str | None, default_dataset: str = "synth_fas/intra"):
 
 
 def model_config(**fields) -> ml_collections.ConfigDict:
+  """`config.model`: what models.build_model builds and losses.total_loss supervises.
+
+  backbone, head     models.BACKBONES and models.HEADS
+  scales             the head's map (or SPP bin) sizes, largest first; a dense map head's first
+                     scale is the map the backbone produces (8 for classification backbones at
+                     256x256, map_size for FCNs)
+  theta              CDC's theta; 0 = plain convolution
+  map_size           FCNs: the blocks are resized to this before the map predictor
+  predictor_widths   FCNs: CDCN's lastconv1/lastconv2 widths
+  num_classes        multiclass_mask: live + attack species
+  spp_pool           head 'spp': 'max' (He et al.'s SPP; configs/resnet50_spp.py) or 'avg'
+                     (non-overlapping average pools). 'avg' here and wherever the field is
+                     absent, so configs and checkpoints written before it keep their model.
+  loss_reduction     mask BCE per scale (eq. 2): 'mean' over its s*s positions and the batch
+                     (default), or 'sum' over the positions, mean over the batch (eq. 2 read
+                     literally; weighs scale s by s*s). Depth MSE + CDL (eq. 3) are means
+                     either way, and 'sum' is refused for depth heads; losses.py says why.
+  """
   cfg = ml_collections.ConfigDict({
       "backbone": "resnet50",
       "head": "pyramid_mask",
       "scales": (8, 4, 2, 1),
-      "theta": 0.7,                    # CDC's theta; 0 = plain convolution
-      "map_size": 32,                  # CDCN: blocks are resized to this before the map predictor
-      "predictor_widths": (128, 64),   # CDCN's lastconv1/lastconv2 widths
-      "num_classes": 3,                # multiclass_mask: live + attack species
+      "theta": 0.7,
+      "map_size": 32,
+      "predictor_widths": (128, 64),
+      "num_classes": 3,
+      "spp_pool": "avg",
+      "loss_reduction": "mean",
   })
   cfg.update(fields)
   return cfg

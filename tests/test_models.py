@@ -173,6 +173,71 @@ def test_spp_feature_dimension():
     assert head.fc.kernel.shape == (2048 * (1 + extra), 1)
 
 
+def _np_he_max_pool(x, n):
+  """He et al.'s SPP bins by hand: window ceil(a / n), stride floor(a / n), max over each."""
+  a = x.shape[1]
+  win, stride = -(-a // n), a // n
+  out = np.empty((x.shape[0], n, n, x.shape[3]))
+  for i in range(n):
+    for j in range(n):
+      out[:, i, j] = x[:, i * stride:i * stride + win, j * stride:j * stride + win].max(axis=(1, 2))
+  return out
+
+
+def test_spp_max_pool_is_he_et_als_bins():
+  rng = np.random.default_rng(8)
+  x = rng.normal(size=(2, 8, 8, 3))
+  for n in (4, 2, 1):  # divides 8: exact blocks
+    blocks = x.reshape(2, n, 8 // n, n, 8 // n, 3).max(axis=(2, 4))
+    got = heads.spp_max_pool(jnp.asarray(x, jnp.float32), n)
+    np.testing.assert_allclose(got, blocks, rtol=1e-6)
+    np.testing.assert_allclose(got, _np_he_max_pool(x, n), rtol=1e-6)
+  # Non-dividing: 7x7 to 2 bins (rows 0-3 and 3-6: the windows overlap); SPP-net's own case,
+  # 13x13 conv5 to 3x3 bins (window 5, stride 4: rows 0-4, 4-8, 8-12).
+  for a, n in ((7, 2), (13, 3), (10, 4)):
+    x = rng.normal(size=(2, a, a, 3))
+    np.testing.assert_allclose(heads.spp_max_pool(jnp.asarray(x, jnp.float32), n),
+                               _np_he_max_pool(x, n), rtol=1e-6)
+  x = np.zeros((1, 13, 13, 1), np.float32)
+  x[0, 4, 12] = 1  # in the overlap of row bins 0 and 1, the last column bin
+  np.testing.assert_array_equal(heads.spp_max_pool(jnp.asarray(x), 3)[0, :, :, 0],
+                                [[0, 0, 1], [0, 0, 1], [0, 0, 0]])
+  # 6x6 to 4 bins: window 2 at stride 1 makes 5 bins, not 4; 2x2 to 4: no stride at all.
+  for a, n in ((6, 4), (2, 4)):
+    with pytest.raises(ValueError, match=f"cannot max-pool a {a}x{a} map to {n}x{n}"):
+      heads.spp_max_pool(jnp.zeros((1, a, a, 1)), n)
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_spp_head_is_pooled_concat_linear(pool):
+  head = heads.SPPHead(3, (4, 2, 1), pool, rngs=nnx.Rngs(0))
+  f = np.random.default_rng(9).normal(size=(2, 8, 8, 3))
+  out = head(jnp.asarray(f, jnp.float32))
+  reduce = np.max if pool == "max" else np.mean
+  flat = [reduce(f.reshape(2, s, 8 // s, s, 8 // s, 3), axis=(2, 4)).reshape(2, -1)
+          for s in (4, 2, 1)]
+  w, b = np.asarray(head.fc.kernel[...])[:, 0], np.asarray(head.fc.bias[...])[0]
+  np.testing.assert_allclose(out["logit"], np.concatenate(flat, -1) @ w + b, rtol=1e-5, atol=1e-6)
+  if pool == "avg":  # average pooling still refuses a scale that does not divide the map
+    with pytest.raises(ValueError, match="cannot be pooled"):
+      heads.SPPHead(3, (3,), "avg", rngs=nnx.Rngs(0))(jnp.zeros((1, 8, 8, 3)))
+  with pytest.raises(ValueError, match="SPP pool must be one of"):
+    heads.SPPHead(3, (1,), "min", rngs=nnx.Rngs(0))
+
+
+def test_spp_pool_defaults():
+  # He et al.'s max for resnet50_spp; average where the field is absent (configs and checkpoints
+  # written before it), which is also model_config's default.
+  import test_configs  # pylint: disable=g-import-not-at-top
+  config = test_configs.load("resnet50_spp", "synth_fas/intra,runlocal")
+  assert config.model.spp_pool == "max"
+  assert models.build_model(config.model, nnx.Rngs(0)).head.pool == "max"
+  assert fas.model_config(head="spp").spp_pool == "avg"
+  old = fas.model_config(backbone="resnet_tiny", head="spp", scales=(2, 1))
+  del old["spp_pool"]
+  assert models.build_model(old, nnx.Rngs(0)).head.pool == "avg"
+
+
 @pytest.mark.parametrize("src,dst", [(128, 32), (64, 32), (32, 32), (16, 32), (8, 32), (13, 32),
                                      (40, 32)])
 def test_resize_matches_pytorch_bilinear(src, dst):

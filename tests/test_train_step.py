@@ -105,3 +105,29 @@ def test_step_schedule_halves_at_epoch_500():
   assert float(sched(4990)) == pytest.approx(5e-5)   # first step of epoch 499
   assert float(sched(7999)) == pytest.approx(5e-5)
   assert float(sched(9990)) == pytest.approx(2.5e-5)  # epoch 999: (999 + 1) // 500 = 2
+
+
+def test_depth_valid_zero_keeps_a_samples_depth_out_of_the_step():
+  # A live frame whose pseudo depth failed (NaN, huge values) with depth_valid 0 trains exactly
+  # as the same frame with any other depth: loss, gradient norm and updated parameters are
+  # bit-identical, and finite. With every flag 1 the step is the step without the key.
+  cfg = _tiny_config("resnet_tiny", "pyramid_depth", (4, 2), fas.adam_config(lr=1e-3))
+  graphdef, _ = train_step.create_train_state(cfg)
+  step = train_step.jit_train_step(graphdef, cfg.model)
+  clean = _fixed_batch(32)
+  garbage = dict(clean, depth=clean["depth"].copy())
+  garbage["depth"][0] = np.nan
+  garbage["depth"][0, :4] = 1e30
+  flags = np.array([0, 1, 1, 1], np.float32)
+  results = []
+  for batch in (dict(clean, depth_valid=flags), dict(garbage, depth_valid=flags),
+                clean, dict(clean, depth_valid=np.ones(4, np.float32))):
+    state, metrics = step(train_step.create_train_state(cfg)[1], batch)
+    results.append((jax.device_get(metrics), jax.tree.leaves(jax.device_get(state))))
+  for (m_a, p_a), (m_b, p_b) in (results[:2], results[2:]):
+    assert set(m_a) == set(m_b) == {"loss", "mse_4", "cdl_4", "mse_2", "grad_norm"}
+    for k in m_a:
+      assert np.isfinite(m_a[k]) and m_a[k] == m_b[k], k
+    for a, b in zip(p_a, p_b):
+      np.testing.assert_array_equal(a, b)
+  assert results[0][0]["loss"] != results[2][0]["loss"]  # the flag did drop a sample

@@ -63,7 +63,7 @@ def _map_predictor(cfg, backbone, family, rngs):
 
 def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
   """Model from a `config.model` ConfigDict (fields: backbone, head, scales, theta, map_size,
-  predictor_widths, num_classes)."""
+  predictor_widths, num_classes, spp_pool)."""
   if cfg.backbone not in BACKBONES:
     raise ValueError(f"unknown model.backbone {cfg.backbone!r}; choose from {sorted(BACKBONES)}")
   make_backbone, family = BACKBONES[cfg.backbone]
@@ -79,7 +79,8 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
   elif cfg.head == "binary":
     head = heads.BinaryHead(c, rngs=rngs)
   elif cfg.head == "spp":
-    head = heads.SPPHead(c, scales, rngs=rngs)
+    # Configs written before model.spp_pool existed trained average pooling.
+    head = heads.SPPHead(c, scales, cfg.get("spp_pool", "avg"), rngs=rngs)
   elif cfg.head == "multiclass_mask":
     head = heads.MultiClassMaskHead(c, cfg.num_classes, scales[0], rngs=rngs)
   else:

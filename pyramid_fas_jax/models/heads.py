@@ -12,6 +12,22 @@ from pyramid_fas_jax.models.cdc import CDConv
 from pyramid_fas_jax.models.layers import BatchNorm, avg_pool, conv, linear
 
 
+def spp_max_pool(x, size: int):
+  """He et al.'s SPP level: an NHWC map max-pooled to size x size bins, window ceil(h / size) and
+  stride floor(h / size) per axis (exact blocks where size divides h). Where that rule does not
+  give `size` bins (e.g. 4 bins of a 6x6 map: windows of 2 at stride 1 make 5) it refuses."""
+  windows, strides = [], []
+  for a in x.shape[1:3]:
+    win, stride = -(-a // size), a // size
+    if stride == 0 or (a - win) // stride + 1 != size:
+      raise ValueError(f"SPP cannot max-pool a {x.shape[1]}x{x.shape[2]} map to {size}x{size} "
+                       f"bins by He et al.'s rule (window ceil, stride floor): choose scales "
+                       f"that divide the map, or another input size")
+    windows.append(win)
+    strides.append(stride)
+  return nnx.max_pool(x, tuple(windows), tuple(strides), padding="VALID")
+
+
 def _pool_to(x, size: int):
   """Average-pool an NHWC (or NHW) map to size x size (kernel = stride = h / size)."""
   h = x.shape[1]
@@ -133,17 +149,29 @@ class BinaryHead(nnx.Module):
     return {"logit": logit, "score": jax.nn.sigmoid(logit)}
 
 
-class SPPHead(nnx.Module):
-  """Spatial pyramid pooling (He et al.): features average-pooled to each scale, flattened,
-  concatenated into one linear layer; supervised by the binary label only (Table II)."""
+SPP_POOLS = ("max", "avg")
 
-  def __init__(self, in_features: int, scales=(2, 1), *, rngs: nnx.Rngs):
+
+class SPPHead(nnx.Module):
+  """Spatial pyramid pooling (He et al.): features pooled to each scale's s x s bins, flattened,
+  concatenated into one linear layer; supervised by the binary label only (Table II).
+
+  pool='max' is He et al.'s SPP (`spp_max_pool`); pool='avg' average-pools non-overlapping blocks
+  (the scale must divide the map), as the pyramid mask head does. The parameters are the same for
+  both, so a checkpoint does not say which it was trained with: its config does.
+  """
+
+  def __init__(self, in_features: int, scales=(2, 1), pool: str = "avg", *, rngs: nnx.Rngs):
+    if pool not in SPP_POOLS:
+      raise ValueError(f"SPP pool must be one of {SPP_POOLS}, got {pool!r}")
     self.scales = tuple(int(s) for s in scales)
+    self.pool = pool
     self.fc = linear(in_features * sum(s * s for s in self.scales), 1, rngs=rngs)
 
   def __call__(self, features):
     n = features.shape[0]
-    pooled = [_pool_to(features, s).reshape(n, -1) for s in self.scales]
+    pool_to = spp_max_pool if self.pool == "max" else _pool_to
+    pooled = [pool_to(features, s).reshape(n, -1) for s in self.scales]
     logit = self.fc(jnp.concatenate(pooled, axis=-1))[:, 0]
     return {"logit": logit, "score": jax.nn.sigmoid(logit)}
 
