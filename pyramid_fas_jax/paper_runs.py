@@ -3,6 +3,7 @@ of the paper's two recipes (sec. IV-B) in the configs' epoch unit (data.epoch_un
 epoch is one stored frame of every training video, as in the official CDCN training).
 
   python -m pyramid_fas_jax.paper_runs     # prints the README's "Steps of a paper run" table
+  python -m pyramid_fas_jax.paper_runs --datasets   # the README's per-dataset summary
 
 No data is read: the training videos are what each protocol module selects from the official
 names (OULU-NPU, CASIA-MFSD and MSU-MFSD list theirs; Replay-Attack's follow from its clients per
@@ -120,5 +121,45 @@ def markdown_table() -> str:
   return "\n".join(lines) + "\n"
 
 
+# Per stored dataset: its main protocol (the one the summary quotes steps for) and build command.
+_SUMMARY = {
+    "oulu_npu": ("Protocol_1", "--manual_dir=/data/Oulu_NPU --num_workers=8"),
+    "casia_mfsd": ("official", "--manual_dir=/data/CASIA_faceAntisp"),
+    "replay_attack": ("grandtest", "--manual_dir=/data/replayattack"),
+    "msu_mfsd": ("official", "--manual_dir=/data/MSU-MFSD"),
+    "siw_m": ("leave_out/print", "--manual_dir=/data/SiW-M --num_workers=8"),
+}
+
+
+def archive_videos(dataset: str) -> int:
+  """Videos of the full release of stored dataset `dataset`."""
+  if dataset == "siw_m":
+    return siw_m.LIVE_VIDEOS + sum(siw_m.PUBLISHED_COUNTS.values())
+  return len(official_names(dataset))
+
+
+def dataset_table() -> str:
+  """The README's per-dataset summary: build command, videos, frames the `default` build keeps
+  at most, the epoch unit and a paper run's steps on the dataset's main protocol."""
+  from pyramid_fas_jax.data import real_builder  # pylint: disable=g-import-not-at-top
+
+  default = next(c for c in real_builder.CONFIGS if c.name == "default")
+  lines = ["| dataset | build (`python -m pyramid_fas_jax.data.builders ...`) | videos "
+           f"| frames stored (`default`: every {default.frame_step}th, at most "
+           f"{default.max_frames} a video) | epoch | paper run: SGD / Adam steps |",
+           "|---|---|---:|---:|---|---|"]
+  for dataset, (protocol, flags) in _SUMMARY.items():
+    videos = archive_videos(dataset)
+    train = train_videos(dataset, protocol)
+    sgd, adam = (cfg.num_epochs * -(-train // cfg.batch_size)
+                 for cfg in _recipes(dataset, protocol))
+    lines.append(f"| `{dataset}` | `{dataset} {flags}` | {videos:,} "
+                 f"| <= {videos * default.max_frames:,} | {train:,} training videos of "
+                 f"`{protocol}`, one random stored frame each | {sgd:,} / {adam:,} |")
+  return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-  print(markdown_table(), end="")
+  import sys  # pylint: disable=g-import-not-at-top
+
+  print(dataset_table() if "--datasets" in sys.argv[1:] else markdown_table(), end="")

@@ -233,3 +233,16 @@ def test_readme_table_is_what_paper_runs_computes():
   assert paper_runs.markdown_table() in readme, (
       "README's 'Steps of a paper run' table is stale: paste `python -m "
       "pyramid_fas_jax.paper_runs`")
+  assert paper_runs.dataset_table() in readme, (
+      "README's per-dataset summary is stale: paste `python -m pyramid_fas_jax.paper_runs "
+      "--datasets`")
+
+
+def test_dataset_summary_by_hand():
+  table = paper_runs.dataset_table()
+  # OULU-NPU: 6 phones x 3 sessions x 55 users x 5 files; Protocol_1 trains on sessions 1-2 of
+  # users 1-20: 6 x 2 x 20 x 5 = 1,200 videos; ceil(1200 / 32) * 80 and 1200 / 8 * 800 steps.
+  assert "| 4,950 | <= 148,500 | 1,200 training videos of `Protocol_1`" in table
+  assert "| 3,040 / 120,000 |" in table
+  # SiW-M: 660 live + 968 attacks.
+  assert "| `siw_m` |" in table and "| 1,628 |" in table
