@@ -1,23 +1,51 @@
 """Model checkpoints: the model's state (params and BN statistics) as an Orbax item, with the
 config that builds the model stored beside it as JSON.
 
-This is the format `import-weights` writes and `predict` reads, and what `--config.init_from`
-points to. Training checkpoints (optimizer, step, data iterator) hold the same `model` item.
+Every checkpoint is self-describing: `predict`, `evaluate` and `--config.init_from` take any of
+  an import-weights output     DIR/model/ and DIR/config.json (`save_model`);
+  a training step              workdir/checkpoints/<N>/ and workdir/best/<N>/: the `model` item
+                               beside optimizer/data/meta, and the run's config as the Orbax
+                               JSON item `config` (`TrainCheckpointer`), written atomically with
+                               the step by Orbax (process 0 writes JSON items);
+and `load_config` also reads step directories written before steps held their config, from the
+run's config.json two levels up.
 """
 
+import datetime
 import json
 import pathlib
+import shutil
 
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from pyramid_fas_jax import models
 
 MODEL_ITEM = "model"
+CONFIG_ITEM = "config"
 CONFIG_FILE = "config.json"
+# The step directories of a run's two Orbax managers, under its workdir.
+STEP_ROOTS = ("checkpoints", "best")
+# Where a resumed run moves the unreadable steps it skipped (never deleted: the user's to look at).
+UNREADABLE_DIR = "unreadable_checkpoints"
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be used: none readable, or no config to rebuild its model."""
+
+
+class ModelMismatchError(CheckpointError):
+  """A readable checkpoint of another model (every step of a run would fail alike)."""
+
+
+def config_json(config) -> dict:
+  """The config as the JSON tree stored with checkpoints (tuples become lists)."""
+  return json.loads(config.to_json_best_effort())
 
 
 def flat_state(model) -> dict[str, nnx.Variable]:
@@ -25,8 +53,49 @@ def flat_state(model) -> dict[str, nnx.Variable]:
   return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}
 
 
+def _training_contents(directory: pathlib.Path) -> str | None:
+  """What of a training run `directory` is, if anything: the workdir or one of its steps."""
+  if any((directory / d).is_dir() for d in STEP_ROOTS) or (directory / "metrics.jsonl").exists():
+    return "a training run's workdir"
+  if ((directory.parent.name in STEP_ROOTS and directory.name.isdigit())
+      or (directory / "_CHECKPOINT_METADATA").exists()
+      or any((directory / item).exists() for item in ("optimizer", "meta", "data"))):
+    return "a training checkpoint step"
+  return None
+
+
+def check_model_output(directory, overwrite: bool = False) -> bool:
+  """Raise CheckpointError unless `save_model` may write into `directory`: it must not exist,
+  be empty, or, with `overwrite`, be a directory that is no part of a training run (then its
+  model/ and config.json are replaced, anything else in it is left alone). A training run's
+  workdir or step is refused even with `overwrite`: writing there would replace the run's
+  config.json or mix the new model into its checkpoint, and deleting a run's checkpoints to
+  make room is never what an import means. Returns whether something will be replaced."""
+  directory = pathlib.Path(directory)
+  if not directory.exists():
+    return False
+  if not directory.is_dir():
+    raise CheckpointError(f"--output={directory} is a file; choose a directory for the checkpoint")
+  entries = sorted(p.name for p in directory.iterdir())
+  if not entries:
+    return False
+  kind = _training_contents(directory)
+  if kind is not None:
+    raise CheckpointError(
+        f"--output={directory} is {kind}; a model checkpoint is never written into one, even "
+        "with --overwrite (it would replace the run's config.json or checkpoint): choose "
+        "another --output")
+  if not overwrite:
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    raise CheckpointError(
+        f"--output={directory} exists and is not empty ({shown}); choose a new directory, or "
+        "pass --overwrite to replace its model/ and config.json")
+  return True
+
+
 def save_model(directory, model, config) -> pathlib.Path:
-  """Write `model`'s state and `config` into `directory` (created; overwritten if present)."""
+  """Write `model`'s state and `config` into `directory` (created; its model/ and config.json
+  are replaced if present: `import-weights` refuses an existing output unless --overwrite)."""
   directory = pathlib.Path(directory).absolute()
   directory.mkdir(parents=True, exist_ok=True)
   state = nnx.to_pure_dict(nnx.state(model))
@@ -37,12 +106,34 @@ def save_model(directory, model, config) -> pathlib.Path:
   return directory
 
 
+def config_sources(directory) -> list[pathlib.Path]:
+  """Where `load_config` looks, in order: DIR/config.json (import-weights output, a workdir),
+  the step directory's `config` item, and for a step written before steps held their config,
+  workdir/config.json of the run holding checkpoints/<N> or best/<N>."""
+  directory = pathlib.Path(directory).absolute()
+  # JsonCheckpointHandler's file inside an item directory.
+  sources = [directory / CONFIG_FILE, directory / CONFIG_ITEM / "metadata"]
+  if directory.parent.name in STEP_ROOTS:
+    sources.append(directory.parent.parent / CONFIG_FILE)
+  return sources
+
+
 def load_config(directory) -> ml_collections.ConfigDict:
-  path = pathlib.Path(directory) / CONFIG_FILE
-  if not path.exists():
-    raise FileNotFoundError(f"{path} not found: {directory} is not a model checkpoint written by "
-                            "pyramid-fas (import-weights, or a training run)")
-  return ml_collections.ConfigDict(_tuples(json.loads(path.read_text())))
+  """The config that builds the model of the checkpoint `directory` (see `config_sources`)."""
+  directory = pathlib.Path(directory)
+  if not directory.is_dir():
+    raise CheckpointError(f"checkpoint directory {directory} does not exist")
+  path = next((p for p in config_sources(directory) if p.is_file()), None)
+  if path is None:
+    raise CheckpointError(
+        f"{directory} holds no config.json and no config item: not a model checkpoint written by "
+        "pyramid-fas (an import-weights output, or a run's checkpoints/<step> or best/<step>); "
+        "pass --config")
+  try:
+    tree = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise CheckpointError(f"the config {path} is not valid JSON ({e}); pass --config") from e
+  return ml_collections.ConfigDict(_tuples(tree))
 
 
 def _tuples(tree):
@@ -62,11 +153,13 @@ def _restore_target(x):
 
 
 def restore_into(model, directory) -> None:
-  """Load the model state saved in `directory` into `model`, which must have the same structure;
-  a mismatch names every differing variable."""
+  """Load the model state saved in `directory` (its `model` item: an import-weights output or a
+  training step directory) into `model`, which must have the same structure; a mismatch names
+  every differing variable."""
   path = pathlib.Path(directory).absolute() / MODEL_ITEM
   if not path.exists():
-    raise FileNotFoundError(f"no model state at {path}")
+    raise CheckpointError(f"no model state at {path}: not a model checkpoint (an import-weights "
+                          "output, or a run's checkpoints/<step> or best/<step>)")
   state = nnx.state(model)
   target = jax.tree.map(_restore_target, nnx.to_pure_dict(state))
   checkpointer = ocp.StandardCheckpointer()
@@ -98,7 +191,7 @@ def _check_same_structure(target, saved, path):
     lines += [f"  missing from checkpoint: {k}" for k in missing]
     lines += [f"  not in model: {k}" for k in extra]
     lines += [f"  shape mismatch {s}" for s in shapes]
-    raise ValueError("\n".join(lines))
+    raise ModelMismatchError("\n".join(lines))
 
 
 def load_model(directory, config=None, *, train: bool = False):
@@ -110,31 +203,57 @@ def load_model(directory, config=None, *, train: bool = False):
   return model, config
 
 
+def describe_failure(error: BaseException) -> str:
+  """One line on why a checkpoint could not be read: the innermost explicit cause (TensorStore's
+  error is raised from the file's, e.g. 'OUT_OF_RANGE: ... is not valid for value of size ...');
+  implicit contexts are internals (json's StopIteration) and are not followed."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  text = (str(error).strip().splitlines() or [""])[0].split(" See full TensorStore details")[0]
+  text = text if len(text) <= 300 else text[:297] + "..."
+  return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _all_processes(ok: bool) -> bool:
+  """True iff `ok` on every process: every process must restore the same step."""
+  if jax.process_count() == 1:
+    return ok
+  return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))
+
+
 class TrainCheckpointer:
   """Training checkpoints under `workdir/checkpoints/<step>/`: items `model`, `optimizer`, `data`
-  (the grain iterator of every process) and `meta` (JSON). Saves are asynchronous; `close()`
-  waits for them. `workdir/best/<step>/` keeps the model with the best dev metric.
+  (the grain iterator of every process), `meta` (JSON) and `config` (JSON: the run's config).
+  Saves are asynchronous; `close()` waits for them. `workdir/best/<step>/` keeps the model with
+  the best dev metric, with `meta` and `config`.
 
-  A step directory is usable as a model checkpoint (`predict --checkpoint`, `init_from`): it holds
-  the `model` item; the config sits in the workdir, one level up.
+  Each step directory is a model checkpoint (`predict --checkpoint`, `evaluate --checkpoint`,
+  `init_from`): restore_into reads its `model` item, load_config its `config` item.
   """
 
-  def __init__(self, workdir, *, keep: int = 3, best_mode: str = "min"):
+  def __init__(self, workdir, *, config=None, keep: int = 3, best_mode: str = "min"):
     workdir = pathlib.Path(workdir).absolute()
+    self.workdir = workdir
+    self._config = None if config is None else config_json(config)
     self.manager = ocp.CheckpointManager(
         workdir / "checkpoints",
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                              enable_async_checkpointing=True),
-        item_names=("model", "optimizer", "data", "meta"))
+        item_names=("model", "optimizer", "data", "meta", CONFIG_ITEM))
     self.best = ocp.CheckpointManager(
         workdir / "best",
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, best_fn=lambda m: m["dev_metric"], best_mode=best_mode,
             enable_async_checkpointing=True),
-        item_names=("model", "meta"))
+        item_names=("model", "meta", CONFIG_ITEM))
 
   def latest_step(self):
     return self.manager.latest_step()
+
+  def _config_item(self) -> dict:
+    if self._config is None:
+      return {}
+    return {CONFIG_ITEM: ocp.args.JsonSave(self._config)}
 
   def save(self, step: int, model, optimizer, data_iterator, meta: dict, *, force=False) -> bool:
     import grain  # pylint: disable=g-import-not-at-top
@@ -142,12 +261,20 @@ class TrainCheckpointer:
         model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
         optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
         data=grain.checkpoint.CheckpointSave(data_iterator),
-        meta=ocp.args.JsonSave(meta)), force=force)
+        meta=ocp.args.JsonSave(meta), **self._config_item()), force=force)
 
   def save_best(self, step: int, model, dev_metric: float, meta: dict) -> None:
+    if step in self.best.all_steps():
+      # A resumed run replaying steps its last checkpoint did not reach (a kill between the
+      # best save and the checkpoint save, or an unreadable latest step skipped): this step's
+      # model is being written again, so the older copy of the same step gives way.
+      logging.info("best/%d was written before the run resumed from an earlier step; "
+                   "replacing it with this run's step %d", step, step)
+      self.best.delete(step)
     self.best.save(step, args=ocp.args.Composite(
         model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
-        meta=ocp.args.JsonSave(meta)), metrics={"dev_metric": float(dev_metric)}, force=True)
+        meta=ocp.args.JsonSave(meta), **self._config_item()),
+                   metrics={"dev_metric": float(dev_metric)}, force=True)
 
   def restore(self, step: int, model, optimizer, data_iterator) -> dict:
     """Restore `step` into model, optimizer and data iterator in place; return its meta."""
@@ -161,11 +288,65 @@ class TrainCheckpointer:
         optimizer=ocp.args.StandardRestore(abstract(optimizer)),
         data=grain.checkpoint.CheckpointRestore(data_iterator),
         meta=ocp.args.JsonRestore()))
+    if not isinstance(restored.meta, dict) or "step" not in restored.meta:
+      raise ValueError(f"the meta item holds {restored.meta!r}, not the step's meta")
     for module, item in ((model, restored.model), (optimizer, restored.optimizer)):
       state = nnx.state(module)
       nnx.replace_by_pure_dict(state, item)
       nnx.update(module, state)
     return restored.meta
+
+  def restore_latest(self, model, optimizer, data_iterator) -> tuple[int | None, dict]:
+    """Restore the newest readable step in place; return (step, its meta), or (None, {}) when
+    there is no checkpoint.
+
+    A step that cannot be read (a truncated array file, an empty or garbled JSON item, a missing
+    item) is skipped with a warning naming it and why, and the next older one is tried. Once one
+    restores, the newer unreadable steps are moved to workdir/unreadable_checkpoints/ (never
+    deleted: they are the user's to inspect) so that the run can write those step numbers again.
+    If none is readable, CheckpointError lists every step tried and why, and nothing is moved.
+    Model and optimizer are only updated by a step that restored completely; every process
+    agrees on which step that is.
+    """
+    skipped = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        meta, reason = self.restore(step, model, optimizer, data_iterator), None
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax and TensorStore raise bare Exceptions for unreadable files; whatever the
+        # failure, an older step may still be intact.
+        meta, reason = None, describe_failure(e)
+      if not _all_processes(reason is None):
+        reason = reason or "unreadable on another process"
+        logging.warning("skipping checkpoint step %d (%s): %s", step,
+                        self.manager.directory / str(step), reason)
+        skipped.append((step, reason))
+        continue
+      self._move_aside([s for s, _ in skipped])
+      return step, meta
+    if skipped:
+      raise CheckpointError(
+          f"no readable checkpoint in {self.manager.directory}: "
+          + "; ".join(f"step {s}: {r}" for s, r in skipped)
+          + ". Move them away to start afresh, or fix the files")
+    return None, {}
+
+  def _move_aside(self, steps) -> None:
+    if not steps:
+      return
+    if jax.process_index() == 0:
+      stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+      for step in steps:
+        target = self.workdir / UNREADABLE_DIR / str(step)
+        if target.exists():
+          target = target.with_name(f"{step}.{stamp}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.manager.directory / str(step)), str(target))
+        logging.warning("moved the unreadable checkpoint step %d to %s; the run continues from "
+                        "an earlier step and writes step %d again", step, target, step)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("pyramid_fas_unreadable_moved")
+    self.manager.reload()
 
   def wait(self):
     self.manager.wait_until_finished()

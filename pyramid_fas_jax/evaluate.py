@@ -6,9 +6,18 @@ metrics are pyramid_fas_jax.evaluation's: threshold from dev (never from test un
 asks for `test_eer`), video-level scores where the protocol is video-based. Videos of a split
 without any stored frame (no face found) are counted as failures to acquire by the rule
 config.eval.failure_to_acquire (evaluation/acquisition.py).
+
+Where the results go (`results_dir`): a run's own data (data.name, data.protocol and
+data.builder_config of its stored config.json) writes results.json, eval/step_<N>.json, scores/
+and plots/ at the top of the workdir, as training does; any other data (the same model scored
+on another protocol or dataset) writes results.json, step_<N>.json, scores/ and plots/ into
+workdir/eval/<dataset>/<protocol>/ (eval/<dataset>@<builder_config>/<protocol>/ when the build
+differs), so a run's own results are never replaced. A directory without a config.json belongs
+to no run: results go straight into it.
 """
 
 import functools
+import json
 import pathlib
 
 import jax
@@ -17,7 +26,7 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import distributed, evaluation
+from pyramid_fas_jax import checkpoint, distributed, evaluation, models
 from pyramid_fas_jax.data import pipeline
 
 SPLITS = ("dev", "test")
@@ -53,9 +62,39 @@ def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
       [m["video_id"] for m in meta], source=f"{config.data.name}/{config.data.protocol}/{split}")
 
 
-def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False) -> dict:
-  """Score dev/test, write the score files and results, return the results dict."""
+def _data_identity(data) -> tuple:
+  return (data.get("name"), data.get("protocol"), data.get("builder_config"))
+
+
+def results_dir(config, workdir) -> pathlib.Path:
+  """Where evaluate_model writes the results of `config`'s data for the run in `workdir`: the
+  workdir itself for the run's own data (its config.json's), else workdir/eval/<dataset>/
+  <protocol>/ (see the module docstring)."""
   workdir = pathlib.Path(workdir)
+  stored = workdir / checkpoint.CONFIG_FILE
+  if not stored.is_file():
+    return workdir
+  try:
+    home = json.loads(stored.read_text()).get("data", {})
+  except ValueError as e:
+    raise checkpoint.CheckpointError(
+        f"{stored} is not valid JSON ({e}): the run's own protocol is unknown, so evaluating "
+        "into it could replace its results; fix the file or pass another --workdir") from e
+  data = config.data
+  if _data_identity(home) == _data_identity(data):
+    return workdir
+  name = data.name if data.get("builder_config") == home.get("builder_config") else (
+      f"{data.name}@{data.builder_config}")
+  return workdir / "eval" / name / data.protocol
+
+
+def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False) -> dict:
+  """Score dev/test, write the score files and results into `results_dir(config, workdir)`,
+  return the results dict."""
+  home = pathlib.Path(workdir)
+  workdir = results_dir(config, home)
+  # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
+  per_step = home / "eval" if workdir == home else workdir
   sets = {s: score_split(config, model, s, mesh) for s in SPLITS if pipeline.has_split(config, s)}
   if "test" not in sets:
     raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
@@ -87,8 +126,8 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
         evaluation.write_scores(out / f"{split}_videos_step{step}.txt",
                                 evaluation.aggregate_videos(frames, config.eval.video_agg or "mean"))
     evaluation.write_json(results, workdir / "results.json")
-    (workdir / "eval").mkdir(exist_ok=True)
-    evaluation.write_json(results, workdir / "eval" / f"step_{step}.json")
+    per_step.mkdir(exist_ok=True)
+    evaluation.write_json(results, per_step / f"step_{step}.json")
     logging.info("step %d evaluation\n%s", step, evaluation.format_report(results))
   return results
 
@@ -114,10 +153,14 @@ def dev_metric(results: dict, config) -> float | None:
   return None if dev is None else float(dev[config.eval.best_metric])
 
 
+def _steps(root: pathlib.Path) -> list[int]:
+  return sorted(int(p.name) for p in root.glob("*") if p.name.isdigit()) if root.exists() else []
+
+
 def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> pathlib.Path:
   """workdir/checkpoints/<step> (latest by default) or workdir/best/<step>."""
   root = pathlib.Path(workdir).absolute() / ("best" if best else "checkpoints")
-  steps = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit()) if root.exists() else []
+  steps = _steps(root)
   if not steps:
     raise FileNotFoundError(f"no checkpoints in {root}")
   if step is None:
@@ -128,15 +171,36 @@ def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> path
 
 
 def restore_checkpoint(config, workdir, step: int | None = None, best: bool = False):
-  """(model, step) of a training checkpoint of `workdir` (see `checkpoint_dir`)."""
-  from pyramid_fas_jax import checkpoint, models  # pylint: disable=g-import-not-at-top
-  path = checkpoint_dir(workdir, step, best)
+  """(model, step) of a training checkpoint of `workdir` (see `checkpoint_dir`). Without `step`,
+  the newest readable one: an unreadable step is skipped with a warning naming it and why
+  (checkpoint.CheckpointError lists every step tried if none is readable)."""
+  if step is not None:
+    path = checkpoint_dir(workdir, step, best)
+    return _restore(config, path), step
+  root = checkpoint_dir(workdir, best=best).parent
+  skipped = []
+  for candidate in reversed(_steps(root)):
+    try:
+      return _restore(config, root / str(candidate)), candidate
+    except checkpoint.ModelMismatchError:  # the same for every step: no older one would fit
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      # Orbax and TensorStore raise bare Exceptions for unreadable files; an older step may
+      # still be intact.
+      reason = checkpoint.describe_failure(e)
+      logging.warning("skipping checkpoint step %d (%s): %s", candidate, root / str(candidate),
+                      reason)
+      skipped.append(f"step {candidate}: {reason}")
+  raise checkpoint.CheckpointError(f"no readable checkpoint in {root}: " + "; ".join(skipped))
+
+
+def _restore(config, path):
   model = models.build_model(config.model, nnx.Rngs(0))
   checkpoint.restore_into(model, path)
-  return model, int(path.name)
+  return model
 
 
 def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
-  """Evaluate a training checkpoint of `workdir` with plots; writes results.json there."""
+  """Evaluate a training checkpoint of `workdir` with plots (results: see `results_dir`)."""
   model, step = restore_checkpoint(config, workdir, step, best)
   return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True)

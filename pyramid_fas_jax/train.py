@@ -2,8 +2,10 @@
 
 One jitted step over a mesh of every device of every process: the batch is sharded on the 'data'
 axis, the model and optimizer state are replicated and donated. Checkpoints (model, optimizer,
-grain iterator) are written every `checkpoint_every_steps`, at the end and on SIGTERM; a restart
-with the same workdir resumes exactly where the last checkpoint left off.
+grain iterator, the config) are written every `checkpoint_every_steps`, at the end and on
+SIGTERM; a restart with the same workdir resumes exactly where the newest readable checkpoint
+left off, after checking that its config is the run's (config_changes.py). On SIGTERM the run
+saves and raises `Preempted` (`pyramid-fas train` exits 75: resumable).
 """
 
 import pathlib
@@ -16,13 +18,23 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pyramid_fas_jax import (checkpoint, distributed, evaluate, metric_writers, optim,
-                             train_step)
+from pyramid_fas_jax import (checkpoint, config_changes, distributed, evaluate, metric_writers,
+                             optim, train_step)
 from pyramid_fas_jax.data import pipeline
 
 
 class NonFiniteLossError(RuntimeError):
   pass
+
+
+class Preempted(Exception):
+  """SIGTERM stopped the run after it saved step `step`: not finished, resumable by training
+  again in the same workdir (`pyramid-fas train` exits with exit_codes.PREEMPTED)."""
+
+  def __init__(self, step: int, workdir):
+    super().__init__(f"preempted at step {step}; the checkpoint is saved in {workdir}; rerun the "
+                     "same command to resume")
+    self.step = step
 
 
 class _Preemption:
@@ -80,16 +92,24 @@ def _stop_if_non_finite(finite, checked: int, step: int, ckpt) -> int:
   return step
 
 
-def _write_config(config, workdir: pathlib.Path):
-  if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / checkpoint.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
+  """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation.
+
+  Raises config_changes.ConfigChangedError before touching the workdir if it holds checkpoints
+  of a config that differs in fields neither harmless nor matched by `allow_config_change`
+  (fnmatch patterns), checkpoint.CheckpointError if none of its checkpoints is readable, and
+  Preempted once it has saved on SIGTERM.
+  """
+  # From the start: a SIGTERM during start-up (restores and compiles take minutes at scale)
+  # still ends in a save and Preempted rather than in a kill.
+  with _Preemption() as preemption:
+    return _train_and_evaluate(config, pathlib.Path(workdir).absolute(), allow_config_change,
+                               preemption)
 
 
-def train_and_evaluate(config, workdir) -> dict:
-  """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation."""
-  workdir = pathlib.Path(workdir).absolute()
-  _write_config(config, workdir)
+def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:
+  config_changes.check_resume(config, workdir, allow_config_change)
+  config_changes.write_config(config, workdir)
   mesh = distributed.make_mesh()
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -101,14 +121,13 @@ def train_and_evaluate(config, workdir) -> dict:
                "%d devices", total_steps, steps_per_epoch, pipeline.epoch_size(config),
                config.data.epoch_unit, config.batch_size, jax.device_count())
 
-  ckpt = checkpoint.TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+  ckpt = checkpoint.TrainCheckpointer(workdir, config=config, keep=config.keep_checkpoints)
   # A resumed run takes everything from its checkpoint: init_from is neither fetched nor loaded.
   model, optimizer = train_step.create_model_and_optimizer(
       config, steps_per_epoch, initialise=ckpt.latest_step() is None)
   start_step, best = 0, None
   if ckpt.latest_step() is not None:
-    start_step = ckpt.latest_step()
-    meta = ckpt.restore(start_step, model, optimizer, train_iter)
+    start_step, meta = ckpt.restore_latest(model, optimizer, train_iter)
     best = meta.get("best_dev_metric")
     logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
 
@@ -120,7 +139,7 @@ def train_and_evaluate(config, workdir) -> dict:
   # All-steps-finite flag kept on device: reading it costs a sync, so it is read only before
   # logging and saving, never per step.
   finite, checked = jnp.bool_(True), start_step
-  results = {}
+  results, preempted_at = {}, None
 
   def save(step, force=False):
     model, optimizer = nnx.merge(graphdef, state)
@@ -128,39 +147,39 @@ def train_and_evaluate(config, workdir) -> dict:
               force=force)
 
   try:
-    with _Preemption() as preemption:
-      for step in range(start_step + 1, total_steps + 1):
-        batch = pipeline.to_global_batch(next(train_iter), mesh)
-        state, metrics = step_fn(state, batch)
-        finite = finite & jnp.isfinite(metrics["loss"])
-        last = step == total_steps
-        if step % config.log_every_steps == 0 or last or preemption.requested:
-          checked = _stop_if_non_finite(finite, checked, step, ckpt)
-          scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
-          scalars.update(progress.report(step, scalars))
-          scalars["train/lr"] = optim.make_schedule(config.optim, steps_per_epoch)(step - 1)
-          writer.write_scalars(step, scalars)
-        if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
-          model, _ = nnx.merge(graphdef, state)
-          results = evaluate.evaluate_model(config, model, workdir, step, mesh)
-          writer.write_scalars(step, evaluate.scalars(results))
-          dev_metric = evaluate.dev_metric(results, config)
-          if dev_metric is not None and (best is None or dev_metric < best):
-            best = dev_metric
-            ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
-        if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
-          checked = _stop_if_non_finite(finite, checked, step, ckpt)
-          save(step, force=True)
-        if preemption.requested:
-          logging.warning("SIGTERM: saved step %d, exiting; rerun with the same workdir to resume",
-                          step)
-          break
+    for step in range(start_step + 1, total_steps + 1):
+      batch = pipeline.to_global_batch(next(train_iter), mesh)
+      state, metrics = step_fn(state, batch)
+      finite = finite & jnp.isfinite(metrics["loss"])
+      last = step == total_steps
+      if step % config.log_every_steps == 0 or last or preemption.requested:
+        checked = _stop_if_non_finite(finite, checked, step, ckpt)
+        scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
+        scalars.update(progress.report(step, scalars))
+        scalars["train/lr"] = optim.make_schedule(config.optim, steps_per_epoch)(step - 1)
+        writer.write_scalars(step, scalars)
+      if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
+        model, _ = nnx.merge(graphdef, state)
+        results = evaluate.evaluate_model(config, model, workdir, step, mesh)
+        writer.write_scalars(step, evaluate.scalars(results))
+        dev_metric = evaluate.dev_metric(results, config)
+        if dev_metric is not None and (best is None or dev_metric < best):
+          best = dev_metric
+          ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
+      if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
+        checked = _stop_if_non_finite(finite, checked, step, ckpt)
+        save(step, force=True)
+      if preemption.requested and not last:
+        preempted_at = step
+        break
   finally:
     # Pending asynchronous saves finish even when the run stops on an error: the last good
     # checkpoint must be complete on disk.
     ckpt.wait()
     ckpt.close()
     writer.close()
+  if preempted_at is not None:
+    raise Preempted(preempted_at, workdir)
   if not results and start_step >= total_steps:
     # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)

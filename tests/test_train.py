@@ -133,9 +133,17 @@ def _wait_for(path, proc, timeout=300):
 
 @pytest.mark.slow
 def test_kill_and_resume_is_exact(reference_run, synth_tiny, tmp_path):
+  """SIGTERM during start-up (exit 75 after saving step 1), SIGKILL after step 4, then the rest:
+  the same parameters, losses and metrics as the uninterrupted run."""
   ref_dir, ref_results = reference_run
   workdir = tmp_path / "killed"
   args = ["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}"]
+  proc = _cli(args)
+  _wait_for(workdir / "checkpoints", proc)  # created once the SIGTERM handler is in place
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 75, err[-3000:]  # exit_codes.PREEMPTED: resumable
+  assert "pyramid-fas train: preempted at step 1;" in err
   proc = _cli(args)
   _wait_for(workdir / "checkpoints" / "4", proc)
   proc.send_signal(signal.SIGKILL)

@@ -9,7 +9,7 @@ import sys
 
 from absl import flags
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "output directory")
 
@@ -18,8 +18,12 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas demo: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import demo, evaluation  # pylint: disable=g-import-not-at-top
-  results = demo.run_demo(_WORKDIR.value)
+  from pyramid_fas_jax import demo, evaluation, train  # pylint: disable=g-import-not-at-top
+  try:
+    results = demo.run_demo(_WORKDIR.value)
+  except train.Preempted as e:  # saved; `pyramid-fas demo` again resumes its training
+    print(f"pyramid-fas demo: {e}", file=sys.stderr)
+    sys.exit(exit_codes.PREEMPTED)
   print(evaluation.format_report(results))
   print(f"\nreport: {_WORKDIR.value}/report.md  ({results['wall_time_s'] / 60:.1f} min)",
         file=sys.stderr)

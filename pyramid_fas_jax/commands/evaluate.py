@@ -1,35 +1,82 @@
 """pyramid-fas evaluate --workdir=DIR [--config=...] [--step=N | --best]
+pyramid-fas evaluate --checkpoint=CKPT [--workdir=OUT] [--config=...]
 
-Scores the protocol's dev and test splits with a checkpoint of DIR (the latest unless --step or
---best) and writes results.json, the score files and the ROC/DET/histogram plots into DIR. The
-config defaults to the run's own (DIR/config.json); --config (with overrides) replaces it, e.g.
-to score the same model on another protocol.
+Scores the protocol's dev and test splits with a checkpoint of the run in DIR (the newest
+readable one unless --step or --best; an unreadable one is skipped with a warning saying why)
+and writes results.json, eval/step_<N>.json, the score files and the ROC/DET/histogram plots.
+The config defaults to the run's own (DIR/config.json); --config (with overrides) replaces it,
+e.g. to score the same model on another protocol. The run's own protocol writes into DIR; any
+other dataset or protocol into DIR/eval/<dataset>/<protocol>/, so the run's own results are
+never replaced (evaluate.results_dir). The last line printed says where the results went.
+
+--checkpoint takes any model checkpoint: a run's checkpoints/<N> or best/<N>, or an
+import-weights output, with the config stored in it. Its results go to OUT, by default the run
+holding the step; an OUT without a config.json gets the evaluated config as its own.
 """
 
-import sys
+import pathlib
 
 from absl import flags
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _CONFIG = common.define_config_flag()
-_WORKDIR = flags.DEFINE_string("workdir", None, "training directory")
-_STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest)")
+_WORKDIR = flags.DEFINE_string("workdir", None, "training directory (with --checkpoint: where "
+                               "the results go)")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "a model checkpoint directory instead of "
+                                  "a run's latest: RUN/checkpoints/<N>, RUN/best/<N>, or an "
+                                  "import-weights output")
+_STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest readable)")
 _BEST = flags.DEFINE_bool("best", False, "use the checkpoint with the best dev metric")
-flags.mark_flags_as_required(["workdir"])
 common.define_distributed_flags()
+
+_PROG = "pyramid-fas evaluate"
+
+
+def _evaluate_checkpoint(config):
+  # pylint: disable=g-import-not-at-top
+  import jax
+  from pyramid_fas_jax import checkpoint, distributed, evaluate
+  path = pathlib.Path(_CHECKPOINT.value).absolute()
+  if _STEP.value is not None or _BEST.value:
+    exit_codes.usage_error(_PROG, "--step and --best choose a checkpoint of --workdir; "
+                           "--checkpoint names one already: pass one or the other")
+  in_run = path.parent.name in checkpoint.STEP_ROOTS and path.name.isdigit()
+  if _WORKDIR.value is None and not in_run:
+    exit_codes.usage_error(_PROG, f"--checkpoint={path} is not a step of a run "
+                           "(RUN/checkpoints/<N> or RUN/best/<N>): pass --workdir=DIR for the "
+                           "results")
+  out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
+  model, config = checkpoint.load_model(path, config)
+  if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
+    # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
+    out.mkdir(parents=True, exist_ok=True)
+    (out / checkpoint.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+  step = int(path.name) if path.name.isdigit() else 0
+  results = evaluate.evaluate_model(config, model, out, step, distributed.make_mesh(),
+                                    plots=True)
+  return results, evaluate.results_dir(config, out)
 
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas evaluate: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error(_PROG, f"unexpected arguments {argv[1:]}")
+  if not (_WORKDIR.value or _CHECKPOINT.value):
+    exit_codes.usage_error(_PROG, "--workdir=RUN (a training run) or --checkpoint=DIR (a model "
+                           "checkpoint) is required")
   common.start_jax()
-  from pyramid_fas_jax import checkpoint, evaluate, evaluation  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, evaluate, evaluation
   try:
-    config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
-    results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
-                                          best=_BEST.value)
+    if _CHECKPOINT.value:
+      results, out = _evaluate_checkpoint(_CONFIG.value)
+    else:
+      config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
+      results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
+                                            best=_BEST.value)
+      out = evaluate.results_dir(config, _WORKDIR.value)
   except (ValueError, FileNotFoundError) as e:
-    print(f"pyramid-fas evaluate: {e}", file=sys.stderr)
-    sys.exit(1)
+    exit_codes.usage_error(_PROG, e)
   print(evaluation.format_report(results))
+  print(f"\nwrote the results of step {results['step']} (results.json, step_{results['step']}"
+        f".json, scores/, plots/) into {out}")

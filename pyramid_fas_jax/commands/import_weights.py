@@ -6,21 +6,25 @@ dropped), official-cdcn (CDCN, or DepthNet: the same code with theta = 0), offic
 
 Builds the model of CONFIG, loads the PyTorch weights into it (every tensor mapped, or a clear
 failure), and writes a model checkpoint that `train --config.init_from=DIR` and `predict` use.
+An existing non-empty DIR is refused (exit 2, nothing written) unless --overwrite, which
+replaces DIR's model/ and config.json; a training run's workdir or checkpoint step is refused
+even then (checkpoint.check_model_output says why).
 """
-
-import sys
 
 from absl import flags
 from flax import nnx
 from ml_collections import config_flags
 
 from pyramid_fas_jax import checkpoint, convert, models
+from pyramid_fas_jax.commands import exit_codes
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "model config, e.g. configs/resnet50_ps.py",
                                           lock_config=True)
 _FORMAT = flags.DEFINE_enum("format", None, list(convert.FORMATS), "layout of the input weights")
 _INPUT = flags.DEFINE_string("input", None, "PyTorch state dict (.pth/.pt, .safetensors, .npz)")
-_OUTPUT = flags.DEFINE_string("output", None, "directory for the model checkpoint")
+_OUTPUT = flags.DEFINE_string("output", None, "directory for the model checkpoint (new or empty)")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace the model/ and config.json of an "
+                               "existing --output (never a training run's workdir or step)")
 flags.mark_flags_as_required(["config", "format", "input", "output"])
 
 
@@ -28,15 +32,16 @@ def main(argv):
   del argv
   config = _CONFIG.value
   try:
+    replacing = checkpoint.check_model_output(_OUTPUT.value, _OVERWRITE.value)
     state_dict = convert.read_state_dict(_INPUT.value)
     model = models.build_model(config.model, nnx.Rngs(config.seed))
     report = convert.import_state_dict(model, state_dict, _FORMAT.value)
   except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
-    print(f"import-weights: {e}", file=sys.stderr)
-    sys.exit(2)
+    exit_codes.usage_error("import-weights", e)
   out = checkpoint.save_model(_OUTPUT.value, model, config)
   n = len(state_dict) - len(report["dropped"])
-  print(f"imported {n} tensors from {_INPUT.value} ({_FORMAT.value}) into {out}")
+  replaced = " (replacing its model/ and config.json: --overwrite)" if replacing else ""
+  print(f"imported {n} tensors from {_INPUT.value} ({_FORMAT.value}) into {out}{replaced}")
   if report["dropped"]:
     print(f"dropped by design ({len(report['dropped'])}): " + ", ".join(report["dropped"][:6])
           + (" ..." if len(report["dropped"]) > 6 else ""))

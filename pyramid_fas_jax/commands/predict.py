@@ -30,7 +30,9 @@ from pyramid_fas_jax.data import preprocess
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "model config; defaults to the one stored in the checkpoint", lock_config=True)
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "model checkpoint directory")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
+    "checkpoints/<step> or best/<step>")
 _INPUT = flags.DEFINE_string(
     "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
     "images and videos")

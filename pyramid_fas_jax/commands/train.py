@@ -1,18 +1,29 @@
 """pyramid-fas train --config=configs/X.py[:dataset/protocol[,runlocal]] --workdir=DIR
-    [--config.key=value ...] [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
+    [--config.key=value ...] [--allow_config_change=FIELD[,FIELD...]]
+    [--coordinator_address=HOST:PORT --num_processes=N --process_id=I]
 
-Trains and periodically evaluates; rerun with the same workdir to resume from its checkpoints.
-On TPU pods and under SLURM the processes find each other by themselves.
+Trains and periodically evaluates; rerun with the same workdir to resume from its newest
+readable checkpoint. On TPU pods and under SLURM the processes find each other by themselves.
+
+Resuming compares the config with the run's stored config.json first: a change to anything but
+the harmless fields (eval.*, log/eval/checkpoint cadence, keep_checkpoints, num_steps,
+num_epochs, init_from, data.data_dir; pyramid_fas_jax/config_changes.py) is refused with every
+changed field listed (exit 2) unless --allow_config_change names it. SIGTERM saves a checkpoint
+and exits 75 (exit_codes.PREEMPTED): not finished, run the same command again to resume.
 """
 
 import sys
 
 from absl import flags, logging
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _CONFIG = common.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results")
+_ALLOW = flags.DEFINE_list(
+    "allow_config_change", [], "resuming: config fields (fnmatch patterns over dotted names, "
+    "e.g. optim.lr,'model.*') allowed to differ from the run's stored config beyond the harmless "
+    "ones; at your own risk")
 flags.mark_flags_as_required(["config", "workdir"])
 common.define_distributed_flags()
 
@@ -21,13 +32,17 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import pretrained, train  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, config_changes, pretrained, train
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except pretrained.WeightsUnavailableError as e:  # an input we could not get: what to do instead
-    logging.error("%s", e)
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
+  except train.Preempted as e:
+    logging.warning("%s", e)
     print(f"pyramid-fas train: {e}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(exit_codes.PREEMPTED)
+  except (pretrained.WeightsUnavailableError, config_changes.ConfigChangedError,
+          checkpoint.CheckpointError) as e:  # an input we cannot use: what to do instead
+    exit_codes.usage_error("pyramid-fas train", e)
   except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:
     logging.error("%s", e)
     print(f"pyramid-fas train: {e}", file=sys.stderr)
