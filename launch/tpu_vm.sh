@@ -10,8 +10,10 @@
 #   2. copy this checkout (tracked files, uncommitted edits included) to every worker,
 #   3. on every worker: a venv with `pip install -e .[tpu]`, gcsfuse, the buckets mounted,
 #   4. `pyramid-fas train` on every worker (--worker=all); the processes find each other.
-# --skip_setup goes straight to 4. Preemption: training saves on SIGTERM, and rerunning the
-# same command resumes from the checkpoints in the workdir.
+# --skip_setup goes straight to 4. Preemption: training saves on SIGTERM and exits 75; this
+# script then says so and exits 75 too (where gcloud passes the workers' status on), and
+# rerunning the same command (--create recreates a preempted TPU) resumes from the checkpoints
+# in the workdir: `until launch/tpu_vm.sh --create ...; [[ $? != 75 ]]; do :; done` loops.
 #
 # Why gcsfuse: the workdir's metrics.jsonl, score files and results.json are written with
 # open(), which does not understand gs:// (Orbax would), so gs://BUCKET/path is mounted at
@@ -19,7 +21,7 @@
 # passed to `pyramid-fas train` unchanged.
 set -euo pipefail
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 DRY_RUN="${DRY_RUN:-0}"
 tpu="" zone="" project="" accelerator="v4-8" version="tpu-ubuntu2204-base"
@@ -121,4 +123,11 @@ if [[ "$detach" == 1 ]]; then
   # Survives a dropped ssh connection; follow with `tail -f ~/pyramid-fas-train.log` on a worker.
   train="nohup bash -c $(quote "$train") > pyramid-fas-train.log 2>&1 &"
 fi
-ssh_all "$train"
+PREEMPTED=75  # pyramid_fas_jax/commands/exit_codes.py: stopped on SIGTERM after saving
+status=0
+ssh_all "$train" || status=$?
+if [[ "$status" == "$PREEMPTED" ]]; then
+  echo "tpu_vm.sh: training saved and stopped on SIGTERM (exit $PREEMPTED: preempted);" \
+    "rerun this command (with --create if the TPU was preempted) to resume" >&2
+fi
+exit "$status"

@@ -1,4 +1,5 @@
-"""The launch scripts: their dry runs print the right commands, and shellcheck passes them."""
+"""The launch scripts: their dry runs print the right commands, a preempted run (exit 75) is
+requeued, and shellcheck passes them."""
 
 import os
 import pathlib
@@ -108,6 +109,58 @@ def test_slurm_inside_the_job_runs_srun_with_the_allocation():
   assert srun[:3] == ["srun", "--nodes=3", "--ntasks-per-node=8"]
   assert "/shared/pfj/.venv/bin/pyramid-fas" in srun and "--chdir=/shared/pfj" in srun
   assert srun[srun.index("train") + 1:] == ["--workdir=w", *TRAIN_ARGS]
+
+
+def _fake_tools(tmp_path, **exit_codes):
+  """Executables named like the keys on a PATH of their own: each appends its arguments to
+  calls.txt and exits with its code."""
+  bin_dir = tmp_path / "bin"
+  bin_dir.mkdir()
+  for name, code in exit_codes.items():
+    tool = bin_dir / name
+    tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/calls.txt"\nexit {code}\n')
+    tool.chmod(0o755)
+  return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def _calls(tmp_path):
+  path = tmp_path / "calls.txt"
+  return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize("train_status, requeued", [(75, True), (0, False), (1, False),
+                                                    (2, False)])
+def test_slurm_job_requeues_itself_when_preempted(tmp_path, train_status, requeued):
+  env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+  env.update(_fake_tools(tmp_path, srun=train_status, scontrol=0),
+             SLURM_JOB_ID="7", SLURM_JOB_NUM_NODES="1", SLURM_NTASKS_PER_NODE="2")
+  result = subprocess.run(["bash", str(LAUNCH / "slurm_gpu.sbatch"), "--workdir=w", *TRAIN_ARGS],
+                          env=env, capture_output=True, text=True, check=False, timeout=30)
+  assert result.returncode == train_status  # the job ends with training's status
+  calls = _calls(tmp_path)
+  assert calls[0].startswith("srun --nodes=1 --ntasks-per-node=2")
+  if requeued:
+    assert calls[1:] == ["scontrol requeue 7"]
+    assert result.stderr.startswith("slurm_gpu.sbatch: training saved and stopped on SIGTERM "
+                                    "(exit 75); requeueing job 7 to resume")
+  else:
+    assert calls[1:] == [] and result.stderr == ""
+
+
+@pytest.mark.parametrize("train_status", [75, 0, 1])
+def test_tpu_vm_reports_a_preempted_run(tmp_path, train_status):
+  env = dict(os.environ, **_fake_tools(tmp_path, gcloud=train_status))
+  result = subprocess.run(["bash", str(LAUNCH / "tpu_vm.sh"), "--tpu=t", "--zone=z",
+                           "--skip_setup", "--workdir=/mnt/run", *TRAIN_ARGS],
+                          env=env, capture_output=True, text=True, check=False, timeout=30)
+  assert result.returncode == train_status
+  (call,) = _calls(tmp_path)
+  assert call.startswith("gcloud compute tpus tpu-vm ssh t --zone=z --worker=all --command=")
+  if train_status == 75:
+    assert result.stderr.startswith("tpu_vm.sh: training saved and stopped on SIGTERM (exit 75: "
+                                    "preempted); rerun this command")
+  else:
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize("env, expected", [
