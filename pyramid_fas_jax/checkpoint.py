@@ -145,10 +145,12 @@ def _tuples(tree):
   return tree
 
 
-def _restore_target(x):
-  # The arrays land where the model's live now: a checkpoint written by another topology (two
-  # processes, eight GPUs) restores onto this one.
-  sharding = getattr(x, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+def _restore_target(x, sharding=None):
+  # The arrays land where the model's live now (or on `sharding`): a checkpoint written by
+  # another topology (two processes, eight GPUs) restores onto this one. Leaves without a
+  # sharding (host scalars) go to this process's first device.
+  sharding = (sharding or getattr(x, "sharding", None)
+              or jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
   return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
 
 
@@ -276,12 +278,16 @@ class TrainCheckpointer:
         meta=ocp.args.JsonSave(meta), **self._config_item()),
                    metrics={"dev_metric": float(dev_metric)}, force=True)
 
-  def restore(self, step: int, model, optimizer, data_iterator) -> dict:
-    """Restore `step` into model, optimizer and data iterator in place; return its meta."""
+  def restore(self, step: int, model, optimizer, data_iterator, sharding=None) -> dict:
+    """Restore `step` into model, optimizer and data iterator in place; return its meta. With
+    `sharding` (the run's replicated NamedSharding) the arrays are restored straight onto it:
+    with several processes, arrays restored onto one device could not be moved there
+    (device_put of committed arrays across hosts)."""
     import grain  # pylint: disable=g-import-not-at-top
 
     def abstract(module):
-      return jax.tree.map(_restore_target, nnx.to_pure_dict(nnx.state(module)))
+      return jax.tree.map(lambda x: _restore_target(x, sharding),
+                          nnx.to_pure_dict(nnx.state(module)))
 
     restored = self.manager.restore(step, args=ocp.args.Composite(
         model=ocp.args.StandardRestore(abstract(model)),
@@ -296,9 +302,10 @@ class TrainCheckpointer:
       nnx.update(module, state)
     return restored.meta
 
-  def restore_latest(self, model, optimizer, data_iterator) -> tuple[int | None, dict]:
+  def restore_latest(self, model, optimizer, data_iterator,
+                     sharding=None) -> tuple[int | None, dict]:
     """Restore the newest readable step in place; return (step, its meta), or (None, {}) when
-    there is no checkpoint.
+    there is no checkpoint (`sharding`: as for `restore`).
 
     A step that cannot be read (a truncated array file, an empty or garbled JSON item, a missing
     item) is skipped with a warning naming it and why, and the next older one is tried. Once one
@@ -311,7 +318,7 @@ class TrainCheckpointer:
     skipped = []
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
-        meta, reason = self.restore(step, model, optimizer, data_iterator), None
+        meta, reason = self.restore(step, model, optimizer, data_iterator, sharding), None
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise bare Exceptions for unreadable files; whatever the
         # failure, an older step may still be intact.

@@ -127,7 +127,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
       config, steps_per_epoch, initialise=ckpt.latest_step() is None)
   start_step, best = 0, None
   if ckpt.latest_step() is not None:
-    start_step, meta = ckpt.restore_latest(model, optimizer, train_iter)
+    start_step, meta = ckpt.restore_latest(model, optimizer, train_iter, replicated)
     best = meta.get("best_dev_metric")
     logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
 

@@ -172,13 +172,15 @@ def _free_port():
 def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
   ref_dir, ref_results = reference_run
   workdir = tmp_path / "two"
-  port = _free_port()
-  procs = [_cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}",
-                 f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                 f"--process_id={i}"], devices=2) for i in range(2)]
-  for p in procs:
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
+  for attempt in range(2):  # the second resumes the finished run: restored on both processes
+    port = _free_port()
+    procs = [_cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}",
+                   f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                   f"--process_id={i}"], devices=2) for i in range(2)]
+    for p in procs:
+      _, err = p.communicate(timeout=600)
+      assert p.returncode == 0, err[-3000:]
+      assert ("resumed from step 8" in err) == (attempt == 1)
   want, got = _params(ref_dir, 8), _params(workdir, 8)
   for k in want:
     np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
