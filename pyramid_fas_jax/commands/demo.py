@@ -18,8 +18,10 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas demo: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import demo, evaluation  # pylint: disable=g-import-not-at-top
-  results = demo.run_demo(_WORKDIR.value)
+  from pyramid_fas_jax import config_checks, demo, evaluation  # pylint: disable=g-import-not-at-top
+  config = demo.load_config(demo.REPO / "configs" / "demo.py")
+  config_checks.exit_if_bad("pyramid-fas demo", config, _WORKDIR.value)
+  results = demo.run_demo(_WORKDIR.value, config)
   print(evaluation.format_report(results))
   print(f"\nreport: {_WORKDIR.value}/report.md  ({results['wall_time_s'] / 60:.1f} min)",
         file=sys.stderr)

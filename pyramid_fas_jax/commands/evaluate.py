@@ -10,7 +10,7 @@ import sys
 
 from absl import flags
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _CONFIG = common.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "training directory")
@@ -24,9 +24,17 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas evaluate: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import checkpoint, evaluate, evaluation  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, config_checks, evaluate, evaluation  # pylint: disable=g-import-not-at-top
+  prog = "pyramid-fas evaluate"
+  problem = config_checks.workdir_problem(_WORKDIR.value, must_exist=True)
+  if problem:
+    exit_codes.usage_error(prog, problem)
   try:
     config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
+  except FileNotFoundError as e:
+    exit_codes.usage_error(prog, e)
+  config_checks.exit_if_bad(prog, config, training=False)
+  try:
     results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                           best=_BEST.value)
   except (ValueError, FileNotFoundError) as e:

@@ -21,7 +21,9 @@ def main(argv):
   if len(argv) > 1:
     raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import pretrained, train  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import config_checks, pretrained, train  # pylint: disable=g-import-not-at-top
+  # Before any data, model or file: a config that cannot run is refused with every problem.
+  config_checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except pretrained.WeightsUnavailableError as e:  # an input we could not get: what to do instead
