@@ -8,7 +8,8 @@ the cells of notebooks/*.ipynb, the comments of launch/*.sh and *.sbatch and the
 dry runs print. Lines continued with a backslash are one line. An override goes with the
 `--config=configs/X.py[:arg]` on its line, the config of its README table row, or the config
 file whose text holds it; one that names no config must hold for every config. `--config.key=value`
-and the like (the value `value` or `v`) write the syntax, not a field, and are passed over.
+and the like (the value `value` or `v`) write the syntax, not a field, and an override followed
+by a colon quotes an error message (`--config.num_steps=-5: must be ...`): both are passed over.
 """
 
 import ast
@@ -61,7 +62,8 @@ def _cases(text: str, where: str, config=None):
   for n, line in _logical_lines(text):
     for m in OVERRIDE.finditer(line):
       value = _value(m.group(2))
-      if value in SYNTAX_VALUES:
+      # `--config.x=1: must be ...` quotes an error message (README, Troubleshooting).
+      if value in SYNTAX_VALUES or m.group(2).endswith(":"):
         continue
       named = LINE_CONFIG.search(line)
       row = ROW_CONFIG.search(line)
@@ -160,7 +162,8 @@ def test_discovery_finds_the_documented_overrides():
   text = ("pyramid-fas train --config=configs/cdcn_ps.py:oulu_npu/Protocol_1 \\\n"
           "    --config.batch_size=16\n"
           "| `resnet50_depth` | (`--config.model.scales='(8,4)'`, `'(8,4,2)'`) |\n"
-          "`--config.init_from=''` or `--config.init_from=DIR`, and --config.key=value.")
+          "`--config.init_from=''` or `--config.init_from=DIR`, and --config.key=value.\n"
+          "`--config.num_steps=-5: must be an integer >= 0`")
   assert _cases(text, "t") == [
       (("cdcn_ps", "oulu_npu/Protocol_1"), "batch_size", "16", "t:1"),
       (("resnet50_depth", None), "model.scales", "(8,4)", "t:3"),

@@ -9,14 +9,14 @@ import sys
 
 from absl import flags
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "output directory")
 
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas demo: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error("pyramid-fas demo", f"unexpected arguments {argv[1:]}")
   common.start_jax()
   from pyramid_fas_jax import config_checks, demo, evaluation  # pylint: disable=g-import-not-at-top
   config = demo.load_config(demo.REPO / "configs" / "demo.py")

@@ -22,9 +22,10 @@ common.define_distributed_flags()
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas evaluate: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error("pyramid-fas evaluate", f"unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import checkpoint, config_checks, evaluate, evaluation  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, config_checks, evaluate, evaluation
   prog = "pyramid-fas evaluate"
   problem = config_checks.workdir_problem(_WORKDIR.value, must_exist=True)
   if problem:

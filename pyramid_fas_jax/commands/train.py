@@ -9,7 +9,7 @@ import sys
 
 from absl import flags, logging
 
-from pyramid_fas_jax.commands import common
+from pyramid_fas_jax.commands import common, exit_codes
 
 _CONFIG = common.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results")
@@ -19,9 +19,10 @@ common.define_distributed_flags()
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import config_checks, pretrained, train  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from pyramid_fas_jax import config_checks, pretrained, train
   # Before any data, model or file: a config that cannot run is refused with every problem.
   config_checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
