@@ -120,7 +120,7 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    exit_codes.usage_error(prog, _flag_error(argv, spec, e))
+    exit_codes.usage_error(prog, _flag_error(spec, e))
   except (AttributeError, KeyError) as e:
     # config_flags raises these for an override of a field the config lacks.
     bad = _unknown_override(argv, spec)
@@ -132,7 +132,13 @@ def _parse_flags(argv):
 
 
 def _config_spec(argv) -> str | None:
-  values = [a.split("=", 1)[1] for a in argv[1:] if a.startswith(("--config=", "-config="))]
+  """The value of --config (`--config=X` or `--config X`; the last one counts), or None."""
+  values = []
+  for i, arg in enumerate(argv[1:], start=1):
+    if arg.startswith(("--config=", "-config=")):
+      values.append(arg.split("=", 1)[1])
+    elif arg in ("--config", "-config") and i + 1 < len(argv):
+      values.append(argv[i + 1])
   return values[-1] if values else None
 
 
@@ -159,7 +165,7 @@ def _load_config(spec: str):
   return module.get_config(*([arg] if arg else []))
 
 
-def _flag_error(argv, spec, error) -> str:
+def _flag_error(spec, error) -> str:
   """One line for an absl or config_flags error: get_config's own message for a config that
   refuses its argument, the field and its type for an override of the wrong type."""
   text = str(error)
