@@ -308,14 +308,17 @@ class _Custom:
   pass
 
 
-@pytest.mark.parametrize("name,content,expected", [
-    ("garbage.pth", os.urandom(256), "is not a PyTorch file"),
+_GARBAGE = np.random.default_rng(0).bytes(256)
+
+
+@pytest.mark.parametrize("name,content,expected", [pytest.param(*case, id=case[0]) for case in [
+    ("garbage.pth", _GARBAGE, "is not a PyTorch file"),
     ("runs.pth", pickle.dumps({"w": _Runs()}), "refusing to unpickle posix.system"),
     ("custom.pth", pickle.dumps(_Custom()), "refusing to unpickle test_bad_inputs._Custom"),
-    ("garbage.safetensors", os.urandom(64), "is not a readable .safetensors file"),
-    ("garbage.npz", os.urandom(64), "is not a readable .npz of arrays"),
+    ("garbage.safetensors", _GARBAGE[:64], "is not a readable .safetensors file"),
+    ("garbage.npz", _GARBAGE[:64], "is not a readable .npz of arrays"),
     ("weights.h5", b"", "unknown weights format '.h5'"),
-])
+]])
 def test_unreadable_weights_are_one_line_and_run_nothing(capsys, tmp_path, monkeypatch, name,
                                                          content, expected):
   monkeypatch.chdir(tmp_path)
