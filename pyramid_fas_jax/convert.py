@@ -9,6 +9,7 @@ Layouts are converted once here: conv OIHW -> HWIO, linear (out, in) -> (in, out
 
 import pathlib
 import re
+import zipfile
 
 import jax.numpy as jnp
 import numpy as np
@@ -44,11 +45,19 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
       raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
     tensors = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
   elif suffix == ".safetensors":
+    import safetensors  # pylint: disable=g-import-not-at-top
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-    tensors = load_file(str(path))
+    try:
+      tensors = load_file(str(path))
+    except (safetensors.SafetensorError, OSError) as e:
+      raise ValueError(f"{path} is not a readable .safetensors file ({e})") from None
   elif suffix == ".npz":
-    with np.load(path) as z:
-      tensors = {k: z[k] for k in z.files}
+    try:
+      with np.load(path) as z:
+        tensors = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, AttributeError) as e:
+      # AttributeError: np.load of a file that is no archive at all returns no NpzFile.
+      raise ValueError(f"{path} is not a readable .npz of arrays ({e})") from None
   else:
     raise ValueError(f"{path}: unknown weights format {suffix!r}; use .pth/.pt, .safetensors or "
                      ".npz")

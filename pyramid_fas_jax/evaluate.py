@@ -26,7 +26,7 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import checkpoint, distributed, evaluation, models
+from pyramid_fas_jax import checkpoint, config_checks, distributed, evaluation, models
 from pyramid_fas_jax.data import pipeline
 
 SPLITS = ("dev", "test")
@@ -99,7 +99,9 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
   if "test" not in sets:
     raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
   dev = sets.get("dev")
-  threshold = config.eval.threshold
+  # From the command line a number and "none" are strings: '0.5', 'none'.
+  threshold = config_checks.threshold_value(config.eval.threshold)
+  video_agg = config_checks.video_agg_value(config.eval.video_agg)
   if dev is None and threshold == "dev_eer":
     raise ValueError(f"protocol {config.data.protocol!r} has no dev split, so the default "
                      "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "
@@ -108,7 +110,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
                 for s in sets}
   results = evaluation.evaluate_scores(
       dev, sets["test"], threshold=threshold, mode=config.eval.mode,
-      video_agg=config.eval.video_agg,
+      video_agg=video_agg,
       n_bootstrap=config.eval.bootstrap, seed=config.seed,
       plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None,
       unacquired=unacquired,
@@ -124,7 +126,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
       evaluation.write_scores(out / f"{split}_frames_step{step}.txt", frames)
       if frames.video_ids is not None:
         evaluation.write_scores(out / f"{split}_videos_step{step}.txt",
-                                evaluation.aggregate_videos(frames, config.eval.video_agg or "mean"))
+                                evaluation.aggregate_videos(frames, video_agg or "mean"))
     evaluation.write_json(results, workdir / "results.json")
     per_step.mkdir(exist_ok=True)
     evaluation.write_json(results, per_step / f"step_{step}.json")

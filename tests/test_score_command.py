@@ -94,3 +94,37 @@ def test_dev_eer_without_dev_asks_instead_of_using_test(files):
   done = run_score(f"--test={files[1]}")
   assert done.returncode == 2
   assert "needs a dev set" in done.stderr and "test_eer" in done.stderr
+
+
+@pytest.mark.parametrize("without", ["dev", "test"])
+def test_a_set_without_video_ids_beside_one_with_is_refused(files, tmp_path, without):
+  """Scoring one set per video and the other per frame would apply a threshold chosen on video
+  means to frames: refused, naming the file without ids and the way to score both per frame."""
+  frames = tmp_path / f"{without}_frames.txt"
+  with_ids = files[0] if without == "test" else files[1]
+  frames.write_text("".join(" ".join(line.split()[:3]) + "\n"
+                            for line in pathlib.Path(with_ids).read_text().splitlines()))
+  dev, test = (frames, files[1]) if without == "dev" else (files[0], frames)
+  out = tmp_path / "r.json"
+  done = run_score(f"--dev={dev}", f"--test={test}", "--bootstrap=0", f"--json={out}")
+  assert done.returncode == 2 and "Traceback" not in done.stderr
+  (line,) = done.stderr.strip().splitlines()
+  assert line.startswith(f"pyramid-fas score: {frames} has no video ids but ")
+  assert "--video_agg=none" in line and not out.exists()
+  done = run_score(f"--dev={dev}", f"--test={test}", "--bootstrap=0", "--video_agg=none",
+                   f"--json={out}")
+  assert done.returncode == 0, done.stderr
+  result = json.loads(out.read_text())
+  assert result["video_agg"] is None
+  assert result["dev"]["unit"] == result["test"]["unit"] == "sample"
+  assert result["test"]["n_bona_fide"] + result["test"]["n_attack"] == 120  # every frame
+
+
+def test_species_contradicting_the_label_is_refused(files, tmp_path):
+  bad = tmp_path / "test.txt"
+  bad.write_text("0.9 1 live\n0.2 0 print\n0.8 1 replay\n")
+  done = run_score(f"--dev={files[0]}", f"--test={bad}", "--video_agg=none")
+  assert done.returncode == 2
+  (line,) = done.stderr.strip().splitlines()
+  assert line.startswith(f"pyramid-fas score: {bad}:3: label 1 (bona fide) with species "
+                         "'replay'")

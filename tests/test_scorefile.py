@@ -43,6 +43,15 @@ def test_write_then_read_round_trips(tmp_path):
     ("0.9\n", 1, "expected 'score label"),
     ("0.9 1 live v1 extra\n", 1, "expected 'score label"),
     ("0.9 1 live v1\n0.1 0 print\n", 2, "a video id is on line 1 but not on line 2"),
+    ("0.9 1\n0.1 0 print v2\n", 2, "a video id is on line 2 but not on line 1"),
+    ("0.9 1 print\n", 1, "label 1 (bona fide) with species 'print'"),
+    ("0.9 1\n0.1 0 live\n", 2, "label 0 (attack) with species 'live'"),
+    ("0.9 1 live v1\n0.1 0 print v1\n", 2,
+     "video 'v1' is label 0 'print' here but label 1 'live' on line 1"),
+    ("0.1 0 print v1\n0.2 0 replay v1\n", 2, "video 'v1' is label 0 'replay' here"),
+    ("1_0 1\n", 1, "score '1_0' is not a number"),
+    ("1e400 1\n", 1, "score '1e400' is not finite"),
+    ("0.9 \u0661\n", 1, "label '\u0661' is not 0"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, text, line, message):
   path = _write(tmp_path, text)
@@ -67,6 +76,8 @@ def test_a_binary_file_is_an_error(tmp_path):
 def test_from_arrays_names_the_bad_index():
   with pytest.raises(ScoreError, match="label at index 1 is 3"):
     ScoreSet.from_arrays([0.1, 0.2], [0, 3])
+  with pytest.raises(ScoreError, match="label 1 .bona fide. with species 'print'.* at index 1"):
+    ScoreSet.from_arrays([0.1, 0.2], [0, 1], ["print", "print"])
   with pytest.raises(ScoreError, match="2 scores but 3 labels"):
     ScoreSet.from_arrays([0.1, 0.2], [0, 1, 1])
 

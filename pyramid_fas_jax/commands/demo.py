@@ -16,11 +16,14 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "output directory")
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas demo: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error("pyramid-fas demo", f"unexpected arguments {argv[1:]}")
   common.start_jax()
-  from pyramid_fas_jax import demo, evaluation, train  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from pyramid_fas_jax import config_checks, demo, evaluation, train
+  config = demo.load_config(demo.REPO / "configs" / "demo.py")
+  config_checks.exit_if_bad("pyramid-fas demo", config, _WORKDIR.value)
   try:
-    results = demo.run_demo(_WORKDIR.value)
+    results = demo.run_demo(_WORKDIR.value, config)
   except train.Preempted as e:  # saved; `pyramid-fas demo` again resumes its training
     print(f"pyramid-fas demo: {e}", file=sys.stderr)
     sys.exit(exit_codes.PREEMPTED)

@@ -36,7 +36,7 @@ _PROG = "pyramid-fas evaluate"
 def _evaluate_checkpoint(config):
   # pylint: disable=g-import-not-at-top
   import jax
-  from pyramid_fas_jax import checkpoint, distributed, evaluate
+  from pyramid_fas_jax import checkpoint, config_checks, distributed, evaluate
   path = pathlib.Path(_CHECKPOINT.value).absolute()
   if _STEP.value is not None or _BEST.value:
     exit_codes.usage_error(_PROG, "--step and --best choose a checkpoint of --workdir; "
@@ -48,6 +48,7 @@ def _evaluate_checkpoint(config):
                            "results")
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
+  config_checks.exit_if_bad(_PROG, config, training=False)
   if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
     # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
     out.mkdir(parents=True, exist_ok=True)
@@ -65,13 +66,20 @@ def main(argv):
     exit_codes.usage_error(_PROG, "--workdir=RUN (a training run) or --checkpoint=DIR (a model "
                            "checkpoint) is required")
   common.start_jax()
-  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax import checkpoint, evaluate, evaluation
+  # pylint: disable-next=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, config_checks, evaluate, evaluation
   try:
     if _CHECKPOINT.value:
+      problem = _WORKDIR.value and config_checks.workdir_problem(_WORKDIR.value)
+      if problem:
+        exit_codes.usage_error(_PROG, problem)
       results, out = _evaluate_checkpoint(_CONFIG.value)
     else:
+      problem = config_checks.workdir_problem(_WORKDIR.value, must_exist=True)
+      if problem:
+        exit_codes.usage_error(_PROG, problem)
       config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
+      config_checks.exit_if_bad(_PROG, config, training=False)
       results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                             best=_BEST.value)
       out = evaluate.results_dir(config, _WORKDIR.value)

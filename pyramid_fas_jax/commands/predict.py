@@ -3,7 +3,9 @@
 Writes every named output of the model (score, logit, mask_<s>, depth_<s>, features, ...) to an
 .npz, one row per image. --input is one of:
   a .npy           float32 NHWC array (or one HWC image) fed to the network exactly as given,
-                   i.e. already normalised;
+                   i.e. already normalised ((pixel / 255 - config.input.mean) / .std); an
+                   integer array (pixels), values far outside what normalising gives, or a
+                   NaN/inf is refused;
   an image or a video (.png, .jpg, .jpeg, .bmp, ...; .avi, .mov, .mp4, ...), or a directory of
                    them: every sampled frame (--frame_step, --max_frames) gets the dataset
                    builders' face crop (MTCNN box smoothed over frames, 1.5 x context) and then
@@ -14,7 +16,8 @@ index, 0 for an image); per file with at least one face, `video_source` and `vid
 mean of its frame scores, or the median where config.eval.video_agg is 'median'); and
 `no_face_source` / `no_face_frame`: the sampled frames in which no face was found, which have no
 row. A line per file (frames scored, frames without a face, its score) is printed, and the
-frames without a face in a warning.
+frames without a face in a warning, as is a video that ends before its header's frame count. A
+truncated or corrupt image is refused, naming it.
 """
 
 import pathlib
@@ -37,16 +40,26 @@ _INPUT = flags.DEFINE_string(
     "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
     "images and videos")
 _OUTPUT = flags.DEFINE_string("output", None, "output .npz")
-_BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass", lower_bound=1)
 # The defaults are the 'default' build's sampling: a video is scored on the frames a build of it
 # would store.
-_STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame")
+_STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame", lower_bound=1)
 _MAX = flags.DEFINE_integer("max_frames", 30,
-                            "videos: at most this many frames, spread evenly (0 = all)")
+                            "videos: at most this many frames, spread evenly (0 = all)",
+                            lower_bound=0)
 flags.mark_flags_as_required(["checkpoint", "input", "output"])
 
 
-def _load_npy(path: pathlib.Path, size: int) -> np.ndarray:
+_AS_IMAGES = ("the .npy path feeds the network as given, so it holds normalised float32 images, "
+              "(pixel / 255 - config.input.mean) / config.input.std; pass the images themselves "
+              "(.png, .jpg, a video, or a directory of them) to have them face-cropped and "
+              "normalised as evaluation does")
+
+
+def _load_npy(path: pathlib.Path, input_params) -> np.ndarray:
+  """The array of a .npy input, refused where it cannot be what the network expects: pixels
+  (an integer array, or values beyond what normalising any pixel gives) or NaN/inf."""
+  size = input_params.size
   images = np.load(path)
   if images.ndim == 3:
     images = images[None]
@@ -55,6 +68,26 @@ def _load_npy(path: pathlib.Path, size: int) -> np.ndarray:
   if images.shape[1:3] != (size, size):
     raise ValueError(f"input {path}: images are {images.shape[1]}x{images.shape[2]} but the model "
                      f"is configured for {size}x{size} (config.input.size)")
+  if not np.issubdtype(images.dtype, np.floating):
+    raise ValueError(f"input {path}: a {images.dtype} array, i.e. pixels, not network inputs; "
+                     + _AS_IMAGES)
+  bad = np.argwhere(~np.isfinite(images))
+  if bad.size:
+    raise ValueError(f"input {path}: the element at index {tuple(bad[0].tolist())} is "
+                     f"{images[tuple(bad[0])]}; every element must be finite")
+  # Normalising pixels in [0, 1] gives [(0 - mean) / std, (1 - mean) / std] per channel; allow
+  # a whole pixel range of slack either side (resampling overshoot, other crops), no more.
+  mean, std = np.asarray(input_params.mean), np.asarray(input_params.std)
+  low, high = (-1 - mean) / std, (2 - mean) / std
+  outside = (images < low) | (images > high)
+  if outside.any():
+    i = tuple(np.argwhere(outside)[0].tolist())
+    raise ValueError(f"input {path}: {images[i]:.4g} at index {i} is far outside the normalised "
+                     f"range of channel {i[-1]} ([{(0 - mean[i[-1]]) / std[i[-1]]:.3g}, "
+                     f"{(1 - mean[i[-1]]) / std[i[-1]]:.3g}]; 0-255 pixels?); " + _AS_IMAGES)
+  if images.min() >= 0 and images.max() <= 1 and (mean > 0).any():
+    print(f"predict: warning: {path} lies in [0, 1], as unnormalised pixels do; the network "
+          "sees it as given (normalised inputs have negative values)", file=sys.stderr)
   return images.astype(np.float32)
 
 
@@ -73,6 +106,8 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
     scored = int((media.sources == file).sum())
     score = f"{how} score {scores[file]:.4f}" if file in scores else "no score"
     print(f"{file}: {scored} frames scored, {len(media.missing(file))} without a face, {score}")
+  for truncation in media.truncated:
+    print(f"predict: warning: {truncation}", file=sys.stderr)
   if media.no_face:
     listed = "; ".join(f"{file} frames {media.missing(file)}" for file in media.files
                        if media.missing(file))
@@ -89,7 +124,7 @@ def main(argv):
     if not path.exists():
       raise FileNotFoundError(f"input {path} does not exist")
     if path.is_file() and path.suffix.lower() == ".npy":
-      images = _load_npy(path, config.input.size)
+      images = _load_npy(path, config.input)
     else:
       how = media_lib.video_aggregation(config)
       settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)

@@ -1,6 +1,7 @@
-"""pyramid-fas preprocess --input=VIDEO_OR_IMAGE --output=DIR [--depth] [--frame_step=K ...]
+"""pyramid-fas preprocess --input=VIDEO|IMAGE|DIR --output=DIR [--depth] [--frame_step=K ...]
 
-Runs the dataset builders' face preprocessing on one file and writes what training would see:
+Runs the dataset builders' face preprocessing on one file (or on every image and video directly
+inside a directory, each into DIR/<its file name>/) and writes what training would see:
   DIR/crops/NNNNNN.jpg   the context crop of frame NNNNNN (MTCNN box, smoothed over frames)
   DIR/depth/NNNNNN.png   with --depth: its face-mesh pseudo depth (the face treated as live)
   DIR/frames.json        {"frames": [{"index": i, "box": [x0, y0, x1, y1] or null, ...}, ...]}
@@ -8,28 +9,33 @@ Boxes are in the pixels of the upright frame (the container's rotation tag appli
 --fix if the video has no tag); frames without a face have box null and no crop. frames.json
 also holds the orientation findings a build reports (`orientation`, `low_face_rate`: see
 preprocess.Preprocessor.orientation_checks), and a face in fewer than half the frames is
-printed with the quarter turn that finds more.
+printed with the quarter turn that finds more. A video that ends before its header's frame
+count is reported (`truncated` in frames.json: the frames promised and decoded, and a warning).
 """
 
 import dataclasses
 import json
 import pathlib
-import sys
 
 import cv2
 from absl import flags
 
+from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.data import media as media_lib
 from pyramid_fas_jax.data import preprocess
 from pyramid_fas_jax.data import video as video_lib
 
-_INPUT = flags.DEFINE_string("input", None, "a video or an image")
+_INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them")
 _OUTPUT = flags.DEFINE_string("output", None, "output directory")
 _DEPTH = flags.DEFINE_bool("depth", False, "also write face-mesh pseudo depth (face as live)")
-_STEP = flags.DEFINE_integer("frame_step", 1, "keep every k-th frame of a video")
-_MAX = flags.DEFINE_integer("max_frames", 0, "at most this many frames, spread evenly (0 = all)")
-_SIZE = flags.DEFINE_integer("crop_size", 320, "side of the crops, pixels")
-_CONTEXT = flags.DEFINE_float("context", 1.5, "crop side / the face box's longer side")
-_SMOOTH = flags.DEFINE_integer("smooth", 5, "median window over detected frames (odd; 1 = off)")
+_STEP = flags.DEFINE_integer("frame_step", 1, "keep every k-th frame of a video", lower_bound=1)
+_MAX = flags.DEFINE_integer("max_frames", 0, "at most this many frames, spread evenly (0 = all)",
+                            lower_bound=0)
+_SIZE = flags.DEFINE_integer("crop_size", 320, "side of the crops, pixels", lower_bound=1)
+_CONTEXT = flags.DEFINE_float("context", 1.5, "crop side / the face box's longer side",
+                              lower_bound=0.01)
+_SMOOTH = flags.DEFINE_integer("smooth", 5, "median window over detected frames (odd; 1 = off)",
+                               lower_bound=1)
 _FIX = flags.DEFINE_enum("fix", None, sorted(video_lib.FIXES),
                          "undo a stored rotation or mirroring (a video without a rotation tag)")
 flags.mark_flags_as_required(["input", "output"])
@@ -40,20 +46,24 @@ def _round(values) -> list[float]:
 
 
 def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, depth: bool,
-        fix: str | None = None) -> dict:
+        fix: str | None = None, pre: preprocess.Preprocessor | None = None) -> dict:
   """Writes crops, depth maps and frames.json for `source` into `out`; returns the json."""
-  pre = preprocess.Preprocessor(settings, depth=depth)
-  (out / "crops").mkdir(parents=True, exist_ok=True)
-  if depth:
-    (out / "depth").mkdir(exist_ok=True)
-  frames = []
-  for frame in pre.frames(source, live=depth, fix=fix):
+  pre = pre or preprocess.Preprocessor(settings, depth=depth)
+  folders = [out / "crops"] + ([out / "depth"] if depth else [])
+
+  def make_folders():
+    for folder in folders:
+      folder.mkdir(parents=True, exist_ok=True)
+
+  frames, truncated = [], []
+  for frame in pre.frames(source, live=depth, fix=fix, on_truncated=truncated.append):
     entry = {"index": frame.index, "box": _round(frame.box) if frame.box else None}
     det = frame.detection
     if det is not None:
       entry["detection"] = {"box": _round(det.box), "confidence": round(det.confidence, 4),
                             "keypoints": {k: _round(v) for k, v in det.keypoints.items()}}
     if frame.crop is not None:
+      make_folders()  # only once a frame decoded: an unreadable input leaves nothing behind
       name = f"{frame.index:06d}"
       cv2.imwrite(str(out / "crops" / f"{name}.jpg"),
                   cv2.cvtColor(frame.crop.image, cv2.COLOR_RGB2BGR))
@@ -73,28 +83,45 @@ def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, 
                                if depth and "crop" in f and "depth" not in f],
       **pre.orientation_checks(source, fix, len(frames), len(frames) - len(missing)),
   }
+  if truncated:
+    summary["truncated"] = {"promised": truncated[0].promised, "decoded": truncated[0].decoded,
+                            "message": str(truncated[0])}
+  make_folders()
   (out / "frames.json").write_text(json.dumps(summary, indent=1))
   return summary
 
 
-def main(argv):
-  del argv
-  source, out = pathlib.Path(_INPUT.value), pathlib.Path(_OUTPUT.value)
-  if not source.is_file():
-    print(f"preprocess: input {source} does not exist", file=sys.stderr)
-    sys.exit(2)
-  settings = preprocess.Settings(crop_size=_SIZE.value, context=_CONTEXT.value,
-                                 frame_step=_STEP.value, max_frames=_MAX.value,
-                                 smooth=_SMOOTH.value)
-  try:
-    summary = run(source, out, settings, _DEPTH.value, _FIX.value)
-  except (ValueError, IOError) as e:
-    print(f"preprocess: {e}", file=sys.stderr)
-    sys.exit(2)
+def _report(source, out, summary) -> None:
   n, missing = len(summary["frames"]), summary["frames_without_face"]
   print(f"wrote {out}: {n - len(missing)} of {n} frames cropped"
         + (f"; no face in frames {missing}" if missing else "")
         + (f"; no depth in frames {summary['frames_without_depth']}"
            if summary["frames_without_depth"] else ""))
+  if "truncated" in summary:
+    print(f"warning: {summary['truncated']['message']}")
   for line in preprocess.orientation_warnings(str(source), summary):
     print(f"warning: {line}")
+
+
+def main(argv):
+  del argv
+  source, out = pathlib.Path(_INPUT.value), pathlib.Path(_OUTPUT.value)
+  prog = "preprocess"
+  try:
+    files = media_lib.media_files(source)
+  except (ValueError, OSError) as e:
+    exit_codes.usage_error(prog, e)
+  if out.exists() and not out.is_dir():
+    exit_codes.usage_error(prog, f"--output={out} is a file; name a directory")
+  settings = preprocess.Settings(crop_size=_SIZE.value, context=_CONTEXT.value,
+                                 frame_step=_STEP.value, max_frames=_MAX.value,
+                                 smooth=_SMOOTH.value)
+  try:
+    pre = preprocess.Preprocessor(settings, depth=_DEPTH.value)
+    for file in files:
+      # A directory's files each get their own folder, named for the whole file name (a.mp4 and
+      # a.avi may both be there).
+      target = out / file.name if source.is_dir() else out
+      _report(file, target, run(file, target, settings, _DEPTH.value, _FIX.value, pre))
+  except (ValueError, OSError) as e:
+    exit_codes.usage_error(prog, e)

@@ -8,11 +8,12 @@ prints a table (rates in %) and, with --json, writes every value (rates as fract
 """
 
 import math
-import sys
+import os
+import pathlib
 
-from absl import app
 from absl import flags
 
+from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.evaluation.scorefile import ScoreError, read_scores
 
@@ -58,9 +59,35 @@ flags.register_validator("threshold", _is_threshold,
                          "--threshold must be dev_eer, test_eer or a finite number")
 
 
+def _output_problem(flag: str, path: str | None, kind: str) -> str | None:
+  """Why --json (a file) or --plots (a directory) cannot be written, checked before any work."""
+  if path is None:
+    return None
+  p = pathlib.Path(path)
+  if kind == "file" and p.is_dir():
+    return f"--{flag}={path} is a directory; name the JSON file to write"
+  if kind == "directory" and p.exists() and not p.is_dir():
+    return f"--{flag}={path} is a file; name a directory for the plots"
+  parent = p.absolute().parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    return f"--{flag}={path} cannot be written: {parent} is not a writable directory"
+  return None
+
+
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    exit_codes.usage_error("pyramid-fas score", f"unexpected arguments: {' '.join(argv[1:])}")
+  for flag in ("dev", "test"):
+    path = FLAGS[flag].value
+    if path is not None and not os.path.isfile(path):
+      exit_codes.usage_error("pyramid-fas score", f"--{flag}={path}: " + (
+          "is a directory, not a score file" if os.path.isdir(path) else "no such score file"))
+  for flag, kind in (("json", "file"), ("plots", "directory")):
+    problem = _output_problem(flag, FLAGS[flag].value, kind)
+    if problem:
+      exit_codes.usage_error("pyramid-fas score", problem)
   try:
     dev = read_scores(FLAGS.dev) if FLAGS.dev else None
     test = read_scores(FLAGS.test)
@@ -69,10 +96,10 @@ def main(argv) -> None:
         video_agg=None if FLAGS.video_agg == "none" else FLAGS.video_agg,
         n_bootstrap=FLAGS.bootstrap, seed=FLAGS.seed, plots_dir=FLAGS.plots)
   except (ScoreError, OSError) as e:
-    print(f"pyramid-fas score: {e}", file=sys.stderr)
-    sys.exit(2)
+    exit_codes.usage_error("pyramid-fas score", e)
   print(report.format_report(result))
   if FLAGS.json:
+    pathlib.Path(FLAGS.json).absolute().parent.mkdir(parents=True, exist_ok=True)
     report.write_json(result, FLAGS.json)
     print(f"\nwrote {FLAGS.json}")
   for path in result.get("plots", []):

@@ -30,10 +30,12 @@ common.define_distributed_flags()
 
 def main(argv):
   if len(argv) > 1:
-    raise SystemExit(f"pyramid-fas train: unexpected arguments {argv[1:]}")
+    exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax()
-  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax import checkpoint, config_changes, pretrained, train
+  # pylint: disable-next=g-import-not-at-top
+  from pyramid_fas_jax import checkpoint, config_changes, config_checks, pretrained, train
+  # Before any data, model or file: a config that cannot run is refused with every problem.
+  config_checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
   except train.Preempted as e:

@@ -1,6 +1,7 @@
 """Data settings: the fields the input pipeline reads from an experiment's ConfigDict."""
 
 import ml_collections
+from ml_collections import config_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -15,7 +16,9 @@ def default_data_config() -> ml_collections.ConfigDict:
   data.builder_config  TFDS builder config ('tiny', 'small', 'default'; a virtual dataset
                        reads that config of each of its sources)
   data.data_dir        TFDS data dir; None = TFDS's default (~/tensorflow_datasets or
-                       $TFDS_DATA_DIR)
+                       $TFDS_DATA_DIR). A str placeholder, None until set, so that
+                       `--config.data.data_dir=DIR` can set it (a plain None field cannot
+                       be overridden from the command line)
   data.protocol        protocol string, e.g. 'intra', 'cross_domain/lowlight',
                        'Protocol_4_2', 'leave_out/partial_paper', 'to_msu_mfsd' (see the
                        protocol module's PROTOCOLS)
@@ -47,8 +50,8 @@ def default_data_config() -> ml_collections.ConfigDict:
   """
   c = ml_collections.ConfigDict()
   c.data = ml_collections.ConfigDict(dict(
-      name="synth_fas", builder_config="small", data_dir=None, protocol="intra",
-      epoch_unit="video", num_workers=0, prefetch=2))
+      name="synth_fas", builder_config="small", data_dir=config_dict.placeholder(str),
+      protocol="intra", epoch_unit="video", num_workers=0, prefetch=2))
   c.input = ml_collections.ConfigDict(dict(
       size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_scale=1.0))
   c.aug = ml_collections.ConfigDict(dict(

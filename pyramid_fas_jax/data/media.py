@@ -25,6 +25,8 @@ class Media:
   frames: np.ndarray        # (N,) int32: frame index in that file (0 for an image)
   files: list[str]          # every file read, in order
   no_face: list[tuple[str, int]]   # (file, frame index) of sampled frames without a face
+  # Videos that ended before their header's frame count (video.Truncation).
+  truncated: list[video_lib.Truncation] = dataclasses.field(default_factory=list)
 
   def missing(self, file: str) -> list[int]:
     """Sampled frames of `file` in which no face was found."""
@@ -44,13 +46,13 @@ def media_files(path) -> list[pathlib.Path]:
   if path.is_dir():
     files = sorted(p for p in path.iterdir() if p.is_file() and is_media(p))
     if not files:
-      raise ValueError(f"input {path}: the directory holds none of the {kinds} predict reads")
+      raise ValueError(f"input {path}: the directory holds none of the {kinds} that are read")
     return files
   if not path.exists():
     raise FileNotFoundError(f"input {path} does not exist")
   if not is_media(path):
-    raise ValueError(f"input {path}: unsupported extension {path.suffix or '(none)'!r}; predict "
-                     f"reads .npy arrays, {kinds}, and directories of them")
+    raise ValueError(f"input {path}: unsupported extension {path.suffix or '(none)'!r}; "
+                     f"expected {kinds}, or a directory of them")
   return [path]
 
 
@@ -61,13 +63,13 @@ def load(path, input_params, settings: preprocess.Settings = preprocess.Settings
 
   Raises:
     ValueError: if `path` names no image or video, or no sampled frame has a face.
-    OSError: if a file cannot be read.
+    OSError: if a file cannot be read, or is a truncated or corrupt image (video.read_image).
   """
   files = media_files(path)
   pre = preprocess.Preprocessor(settings, depth=False)
-  images, sources, frames, no_face = [], [], [], []
+  images, sources, frames, no_face, truncated = [], [], [], [], []
   for file in files:
-    for frame in pre.frames(file, live=False):
+    for frame in pre.frames(file, live=False, on_truncated=truncated.append):
       if frame.crop is None:
         no_face.append((str(file), frame.index))
         continue
@@ -78,7 +80,7 @@ def load(path, input_params, settings: preprocess.Settings = preprocess.Settings
     raise ValueError(f"input {path}: no face found in any frame ({len(no_face)} sampled from "
                      f"{len(files)} file{'s' if len(files) > 1 else ''})")
   return Media(np.stack(images), np.asarray(sources), np.asarray(frames, np.int32),
-               [str(f) for f in files], no_face)
+               [str(f) for f in files], no_face, truncated)
 
 
 def video_aggregation(config) -> str:

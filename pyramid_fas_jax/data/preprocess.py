@@ -74,14 +74,16 @@ class Preprocessor:
     self.detector = face_lib.FaceDetector(detect_size=settings.detect_size)
     self.mesh = face_mesh.FaceMesh() if depth else None
 
-  def __call__(self, path, *, live: bool, fix: str | None = None) -> Result:
+  def __call__(self, path, *, live: bool, fix: str | None = None, on_truncated=None) -> Result:
     """All sampled frames of `path`, with crops, and depth for each when `live`."""
     return Result(source=str(path), live=live,
-                  frames=list(self.frames(path, live=live, fix=fix)))
+                  frames=list(self.frames(path, live=live, fix=fix, on_truncated=on_truncated)))
 
-  def frames(self, path, *, live: bool, fix: str | None = None) -> Iterator[Frame]:
+  def frames(self, path, *, live: bool, fix: str | None = None,
+             on_truncated=None) -> Iterator[Frame]:
     """The sampled frames of `path` in order, each with its crop (and depth when `live` and
-    depth is on) or with box None.
+    depth is on) or with box None. A video that ends before its header's frame count is
+    reported to `on_truncated` (video.read_frames).
 
     Streams: a frame waits only until the detections its smoothing window needs are in, so
     memory holds a few full-resolution frames, not the video.
@@ -90,7 +92,8 @@ class Preprocessor:
     half = s.smooth // 2
     geometries = []                  # box_geometry of every detection so far
     pending = collections.deque()    # (frame, rank among detections, rgb) awaiting smoothing
-    for index, rgb in video_lib.read_frames(path, s.frame_step, s.max_frames, fix):
+    for index, rgb in video_lib.read_frames(path, s.frame_step, s.max_frames, fix,
+                                            on_truncated):
       detection = self.detector.detect(rgb)
       frame = Frame(index=index, box=None, detection=detection)
       if detection is None:
@@ -138,8 +141,9 @@ class Preprocessor:
     tried = set(np.linspace(0, sampled - 1, min(sampled, ROTATION_PROBE_FRAMES)).round()
                 .astype(int).tolist())
     found = dict.fromkeys(video_lib.ROTATIONS, 0)
-    for position, (_, rgb) in enumerate(video_lib.read_frames(path, s.frame_step, s.max_frames,
-                                                              fix)):
+    frames = video_lib.read_frames(path, s.frame_step, s.max_frames, fix,
+                                   on_truncated=lambda _: None)  # told on the first reading
+    for position, (_, rgb) in enumerate(frames):
       if position in tried:
         for r in video_lib.ROTATIONS:
           found[r] += self.detector.detect(video_lib.rotate(rgb, r)) is not None

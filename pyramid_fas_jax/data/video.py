@@ -15,10 +15,17 @@ Orientation, in this order:
    and the builders say so (`preprocess.Preprocessor.orientation_checks`). A fix is meant for
    pixels that are wrong whatever the tag says.
 Images are read by cv2.imread, which already applies their EXIF orientation.
+
+Damaged files are named, not read silently: OpenCV's JPEG decoder fills a truncated file's
+missing rows with grey and returns the image, so a JPEG is also decoded by Pillow, which
+refuses it; a video that ends before the frame count its header promises is reported
+(`Truncation`: a warning unless the caller collects them) with both counts.
 """
 
+import dataclasses
 import pathlib
-from typing import Iterator
+import warnings
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -61,6 +68,23 @@ def sample_indices(num_frames: int, frame_step: int = 1, max_frames: int = 0) ->
     picks = np.linspace(0, len(candidates) - 1, max_frames).round().astype(int)
     candidates = [candidates[i] for i in picks]
   return candidates
+
+
+@dataclasses.dataclass(frozen=True)
+class Truncation:
+  """A video whose stream ended before the frame count in its header."""
+  path: str
+  promised: int   # frames the header counts
+  decoded: int    # frames that decoded before the stream ended
+
+  def __str__(self) -> str:
+    return (f"{self.path}: its header promises {self.promised} frames but only {self.decoded} "
+            f"decode (a truncated or corrupt file?); the sampled frames from {self.decoded} on "
+            "are missing")
+
+
+def _warn(truncation: Truncation) -> None:
+  warnings.warn(str(truncation), RuntimeWarning, stacklevel=3)
 
 
 def is_image(path) -> bool:
@@ -113,7 +137,11 @@ def check_readable(path) -> str | None:
   if not path.is_file():
     return "missing"
   if is_image(path):
-    return None if cv2.imread(str(path)) is not None else "not a readable image"
+    try:
+      read_image(path)
+    except IOError as e:
+      return str(e)
+    return None
   try:
     cap, _ = _open(path)  # what read_frames opens, so a tag it refuses is named here
   except IOError as e:
@@ -125,25 +153,56 @@ def check_readable(path) -> str | None:
     cap.release()
 
 
-def read_frames(path, frame_step: int = 1, max_frames: int = 0,
-                fix: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def _is_jpeg(path: pathlib.Path) -> bool:
+  with open(path, "rb") as f:
+    return f.read(3) == b"\xff\xd8\xff"
+
+
+def read_image(path) -> np.ndarray:
+  """The uint8 RGB pixels of an image file, EXIF orientation applied.
+
+  Raises:
+    IOError: naming the file, if it cannot be decoded, or is a truncated or corrupt JPEG.
+  """
+  path = pathlib.Path(path)
+  bgr = cv2.imread(str(path))
+  if bgr is None:
+    raise IOError(f"cannot read image {path}: not an image OpenCV decodes, or a truncated or "
+                  "corrupt file")
+  if _is_jpeg(path):
+    # OpenCV's libjpeg only warns on stderr and fills what is missing; Pillow refuses it.
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    try:
+      with Image.open(path) as image:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as e:
+      raise IOError(f"image {path} is a truncated or corrupt JPEG ({e}); OpenCV would decode "
+                    "it with the missing part grey: re-export it, or leave it out") from None
+  return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_frames(path, frame_step: int = 1, max_frames: int = 0, fix: str | None = None,
+                on_truncated: Callable[[Truncation], None] | None = None
+                ) -> Iterator[tuple[int, np.ndarray]]:
   """(frame index, uint8 RGB frame) of the sampled frames of a video, upright, or (0, image).
 
   Each frame is turned by the container's rotation tag, then `fix` (a `FIXES` key) is applied
   if the video has no tag (`applied_fix`). Indices count stored frames, whatever the rotation.
   The sample comes from the header's frame count (counted by reading when the header has
-  none); a video that ends before its count yields the sampled frames it has.
+  none); a video that ends before a sampled frame yields the sampled frames it has, and its
+  `Truncation` goes to `on_truncated` (default: a RuntimeWarning).
+
+  Raises:
+    IOError: naming the file, if it cannot be opened or (an image) decoded (`read_image`).
   """
   path = pathlib.Path(path)
   if fix is not None and fix not in FIXES:
     raise ValueError(f"unknown fix {fix!r} for {path}; expected one of {sorted(FIXES)}")
   if is_image(path):
-    bgr = cv2.imread(str(path))
-    if bgr is None:
-      raise IOError(f"cannot read image {path}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_image(path)
     yield 0, FIXES[fix](rgb) if fix else rgb
     return
+  report = on_truncated or _warn
   cap, tag = _open(path)
   fix = applied_fix(tag, fix)
 
@@ -164,10 +223,11 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0,
     for index in wanted:
       while position < index:  # grab() advances without retrieving and converting the frame
         if not cap.grab():
-          return
+          break
         position += 1
-      ok, bgr = cap.read()
+      ok, bgr = cap.read() if position == index else (False, None)
       if not ok:
+        report(Truncation(str(path), count, position))
         return
       position += 1
       yield index, upright(bgr)

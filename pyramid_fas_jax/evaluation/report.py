@@ -32,6 +32,17 @@ def _per_video(scores: ScoreSet, how: str | None) -> ScoreSet:
   return scores if how is None or scores.video_ids is None else aggregate_videos(scores, how)
 
 
+def _check_same_unit(dev: ScoreSet | None, test: ScoreSet, video_agg: str | None) -> None:
+  """Per-video scoring of one set and per-frame of the other would apply a threshold chosen on
+  video means to single frames (or the reverse), and the report would claim one unit for both."""
+  if video_agg is None or dev is None or (dev.video_ids is None) == (test.video_ids is None):
+    return
+  without, other = (dev, test) if dev.video_ids is None else (test, dev)
+  raise ScoreError(f"{without.source} has no video ids but {other.source} has, so one set would "
+                   "be scored per video and the other per frame; add the video ids (a 4th "
+                   "column) to every line, or score both per frame (--video_agg=none)")
+
+
 def _choose_threshold(threshold, dev: ScoreSet | None, test: ScoreSet) -> tuple[float, str]:
   if threshold == "dev_eer":
     if dev is None:
@@ -118,6 +129,7 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
   for scores in (dev_scores, test_scores):
     if scores is not None:
       scores.require_both_classes()
+  _check_same_unit(dev, test, video_agg)
 
   if mode == "cdcn":
     if dev is None:

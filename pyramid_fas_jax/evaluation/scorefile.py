@@ -2,13 +2,16 @@
 
 A score file has one sample a line, whitespace separated: `score label [species [video_id]]`.
 Label 1 = bona fide, 0 = attack; a higher score means more live. Blank lines and lines starting
-with `#` are skipped. Attacks without a species are of species "attack"; bona fide samples are
-of species "live" unless the file names another.
+with `#` are skipped. Attacks without a species are of species "attack", bona fide samples of
+species "live"; a species column, where given, must agree with the label (a bona fide row is
+"live", an attack row anything else), so a swapped column cannot pass as a result. A video id
+is on every line of a file or on none.
 """
 
 import dataclasses
 import math
 import os
+import re
 
 import numpy as np
 
@@ -63,6 +66,10 @@ class ScoreSet:
     if species is None:
       species = np.where(labels == 1, LIVE, ATTACK)
     species = np.asarray(species, dtype=str).reshape(-1)
+    bad = np.flatnonzero((labels == 1) != (species == LIVE))
+    if bad.size:
+      raise ScoreError(f"{source}: {_species_mismatch(labels[bad[0]], species[bad[0]])} at "
+                       f"index {bad[0]}")
     if video_ids is not None:
       video_ids = np.asarray(video_ids, dtype=str).reshape(-1)
     return cls(scores, labels, species, video_ids, source)
@@ -97,11 +104,33 @@ class ScoreSet:
                        "the metrics need both classes")
 
 
-def _parse_label(token: str, where: str) -> int:
+def _species_mismatch(label: int, species: str) -> str:
+  if label == 1:
+    return (f"label 1 (bona fide) with species {str(species)!r}: a bona fide sample's species "
+            f"is {LIVE!r}; is the label or the species column wrong?")
+  return (f"label 0 (attack) with species {LIVE!r}: an attack's species names the attack "
+          "(print, replay, ...); is the label or the species column wrong?")
+
+
+# A decimal number as score files write them (what float() reads, less its extras: digit
+# separators "1_0", non-ASCII digits, "infinity" and "nan"; those get their own messages).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _parse_score(token: str, where: str) -> float:
   try:
     value = float(token)
   except ValueError:
-    value = math.nan
+    value = None
+  if value is not None and not math.isfinite(value):
+    raise ScoreError(f"{where}: score {token!r} is not finite")
+  if value is None or not _NUMBER.fullmatch(token):
+    raise ScoreError(f"{where}: score {token!r} is not a number")
+  return value
+
+
+def _parse_label(token: str, where: str) -> int:
+  value = float(token) if _NUMBER.fullmatch(token) else math.nan
   if value not in (0.0, 1.0):
     raise ScoreError(f"{where}: label {token!r} is not 0 (attack) or 1 (bona fide)")
   return int(value)
@@ -112,12 +141,14 @@ def read_scores(path: str | os.PathLike) -> ScoreSet:
 
   Raises:
     ScoreError: naming file:line for a malformed line, a non-numeric or non-finite score, a label
-      other than 0/1, or a video id on some lines but not others; naming the file when it holds
-      no scores.
+      other than 0/1, a species that contradicts the label, a video id on some lines but not
+      others, or a video whose frames differ in label or species; naming the file when it holds
+      no scores. Always one line.
   """
   path = os.fspath(path)
   scores, labels, species, video_ids = [], [], [], []
-  first_without_video = first_with_video = None
+  first_line = None            # the first score line: whether it has a video id decides
+  videos = {}                  # video id -> (its first line, label, species)
   with open(path, "rb") as f:
     data = f.read()
   try:
@@ -133,26 +164,27 @@ def read_scores(path: str | os.PathLike) -> ScoreSet:
     if not 2 <= len(tokens) <= 4:
       raise ScoreError(
           f"{where}: expected 'score label [species [video_id]]', got {line.strip()!r}")
-    try:
-      score = float(tokens[0])
-    except ValueError:
-      raise ScoreError(f"{where}: score {tokens[0]!r} is not a number") from None
-    if not math.isfinite(score):
-      raise ScoreError(f"{where}: score {tokens[0]!r} is not finite")
+    score = _parse_score(tokens[0], where)
     label = _parse_label(tokens[1], where)
+    kind = tokens[2] if len(tokens) > 2 else (LIVE if label == 1 else ATTACK)
+    if (label == 1) != (kind == LIVE):
+      raise ScoreError(f"{where}: {_species_mismatch(label, kind)}")
+    if first_line is None:
+      first_line = (line_no, len(tokens) == 4)
+    elif first_line[1] != (len(tokens) == 4):
+      with_id, without = (first_line[0], line_no) if first_line[1] else (line_no, first_line[0])
+      raise ScoreError(f"{where}: a video id is on line {with_id} but not on line {without}; "
+                       "give it on every line or none")
+    if len(tokens) == 4:
+      first, *seen = videos.setdefault(tokens[3], (line_no, label, kind))
+      if seen != [label, kind]:
+        raise ScoreError(f"{where}: video {tokens[3]!r} is label {label} {kind!r} here but "
+                         f"label {seen[0]} {seen[1]!r} on line {first}; a video's frames "
+                         "share one label and species")
+      video_ids.append(tokens[3])
     scores.append(score)
     labels.append(label)
-    species.append(tokens[2] if len(tokens) > 2 else (LIVE if label == 1 else ATTACK))
-    if len(tokens) == 4:
-      video_ids.append(tokens[3])
-      first_with_video = first_with_video or line_no
-    else:
-      first_without_video = first_without_video or line_no
-    if first_with_video and first_without_video:
-      raise ScoreError(
-          f"{path}:{max(first_with_video, first_without_video)}: a video id is on line "
-          f"{first_with_video} but not on line {first_without_video}; "
-          "give it on every line or none")
+    species.append(kind)
   if not scores:
     raise ScoreError(f"{path}: no scores (the file has no score lines)")
   return ScoreSet.from_arrays(scores, labels, species, video_ids or None, source=path)

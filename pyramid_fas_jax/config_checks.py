@@ -1,0 +1,315 @@
+"""Checks of an experiment config and a workdir before a run does anything: every problem one
+line naming the field as `--config.<field>=<value>` and what it must be, all of them listed.
+
+`train`, `evaluate` and `demo` run these right after their flags are parsed: before a dataset is
+opened, a model traced or compiled, or anything written (no workdir, no config.json). Without
+them a negative num_steps trained nothing and evaluated a random model, log_every_steps=0 died
+of a ZeroDivisionError after compiling, and a batch of 7 on 2 devices in a sharding error after
+half a minute.
+
+Fields a config written before them lacks are passed over (`evaluate` reads old config.json
+files), so only the values present are checked.
+"""
+
+import math
+import numbers
+import os
+import pathlib
+import sys
+
+from pyramid_fas_jax.commands import exit_codes
+
+THRESHOLD_RULES = ("dev_eer", "test_eer")
+VIDEO_AGGREGATIONS = ("mean", "median")
+# Lower-is-better dev metrics that can pick the best checkpoint (results.json's per-set keys).
+BEST_METRICS = ("EER", "ACER", "HTER", "APCER", "APCER_pooled", "BPCER")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step")
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message has one line per problem."""
+
+
+_MISSING = object()
+
+
+def _get(config, path: str):
+  node = config
+  for part in path.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      return _MISSING
+    node = node[part]
+  return node
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def threshold_value(threshold):
+  """config.eval.threshold as evaluation takes it: 'dev_eer', 'test_eer' or a float (the command
+  line gives `--config.eval.threshold=0.5` as the string '0.5')."""
+  if isinstance(threshold, str) and threshold not in THRESHOLD_RULES:
+    try:
+      return float(threshold)
+    except ValueError:
+      return threshold
+  return threshold
+
+
+def video_agg_value(video_agg):
+  """config.eval.video_agg as evaluation takes it: 'mean', 'median' or None (frame level; the
+  command line can only give a string: `--config.eval.video_agg=none`)."""
+  return None if isinstance(video_agg, str) and video_agg.lower() == "none" else video_agg
+
+
+class _Checker:
+  """Collects one line per problem of `config`."""
+
+  def __init__(self, config):
+    self.config, self.lines = config, []
+
+  def value(self, path):
+    return _get(self.config, path)
+
+  def problem(self, path, value, text):
+    self.lines.append(f"--config.{path}={_shown(value)}: {text}")
+
+  def int_at_least(self, path, low, why=""):
+    v = self.value(path)
+    if v is not _MISSING and not (_is_int(v) and v >= low):
+      self.problem(path, v, f"must be an integer >= {low}{why}")
+
+  def number_in(self, path, low, high, why=""):
+    v = self.value(path)
+    if v is not _MISSING and not (_is_number(v) and low <= v <= high):
+      self.problem(path, v, f"must be a number in [{low}, {high}]{why}")
+
+  def one_of(self, path, choices, why=""):
+    v = self.value(path)
+    if v is not _MISSING and v not in choices:
+      self.problem(path, v, f"must be one of {', '.join(map(repr, choices))}{why}")
+
+
+def _shown(value) -> str:
+  if isinstance(value, tuple):
+    return "'(" + ",".join(map(str, value)) + ")'"
+  return "''" if value == "" else str(value)
+
+
+def problems(config, *, device_count: int = 1, process_count: int = 1,
+             training: bool = True) -> list[str]:
+  """One line per problem of `config` for a run on `device_count` devices in `process_count`
+  processes; `training` False checks only what evaluation reads."""
+  c = _Checker(config)
+  _data_problems(c)
+  _input_problems(c)
+  _model_problems(c)
+  _eval_problems(c)
+  batches = (("batch_size",) if training else ()) + ("eval_batch_size",)
+  for path in batches:
+    c.int_at_least(path, 1)
+    v = c.value(path)
+    if _is_int(v) and v >= 1:
+      for count, what in ((device_count, "devices"), (process_count, "processes")):
+        if v % count:
+          c.problem(path, v, f"must divide by the {count} {what} it is split over; use a "
+                    f"multiple of {count}")
+          break
+  if training:
+    _training_problems(c)
+  return c.lines
+
+
+def _data_problems(c: _Checker) -> None:
+  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  name, protocol = c.value("data.name"), c.value("data.protocol")
+  if name is not _MISSING:
+    try:
+      module = protocols.for_dataset(name)
+    except ValueError as e:
+      c.problem("data.name", name, str(e))
+      module = None
+    known = getattr(module, "PROTOCOLS", None)
+    if known is not None and protocol is not _MISSING and protocol not in known:
+      import difflib  # pylint: disable=g-import-not-at-top
+      close = difflib.get_close_matches(str(protocol), known, n=3)
+      hint = (f"did you mean {' or '.join(close)}?" if close else
+              f"its protocols: {', '.join(known)}")
+      c.problem("data.protocol", protocol, f"not a protocol of {name}; {hint}")
+  c.one_of("data.epoch_unit", pipeline.EPOCH_UNITS)
+  c.int_at_least("data.num_workers", 0, " (0 reads in-process)")
+  c.int_at_least("data.prefetch", 1)
+  builder = c.value("data.builder_config")
+  if builder is not _MISSING and not (isinstance(builder, str) and builder):
+    c.problem("data.builder_config", builder, "must name a build ('tiny', 'small', 'default')")
+
+
+def _input_problems(c: _Checker) -> None:
+  c.int_at_least("input.size", 1)
+  for path in ("input.mean", "input.std"):
+    v = c.value(path)
+    if v is _MISSING:
+      continue
+    if not (isinstance(v, (tuple, list)) and len(v) == 3 and all(map(_is_number, v))):
+      c.problem(path, v, "must be 3 numbers, one per RGB channel")
+    elif path == "input.std" and min(v) <= 0:
+      c.problem(path, v, "must be positive (images are divided by it)")
+  v = c.value("input.eval_scale")
+  if v is not _MISSING and not (_is_number(v) and v > 0):
+    c.problem("input.eval_scale", v, "must be a positive number (the face box's scale)")
+
+
+def _model_problems(c: _Checker) -> None:
+  from pyramid_fas_jax import losses, models  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.models import heads  # pylint: disable=g-import-not-at-top
+  c.one_of("model.backbone", sorted(models.BACKBONES))
+  c.one_of("model.head", models.HEADS)
+  c.one_of("model.loss_reduction", losses.LOSS_REDUCTIONS)
+  c.one_of("model.spp_pool", heads.SPP_POOLS)
+  c.number_in("model.theta", 0, 1, " (CDC's theta; 0 = plain convolution)")
+  c.int_at_least("model.map_size", 1)
+  head, backbone = c.value("model.head"), c.value("model.backbone")
+  if head == "multiclass_mask":
+    c.int_at_least("model.num_classes", 2, " (live and at least one attack species)")
+  if c.value("model.loss_reduction") == "sum" and head in ("pyramid_depth", "multiclass_mask"):
+    c.problem("model.loss_reduction", "sum", f"applies to mask BCE only; model.head {head!r} "
+              "reduces by the mean: use mean")
+  scales = c.value("model.scales")
+  if scales is _MISSING:
+    return
+  if not (isinstance(scales, (tuple, list)) and scales and all(
+      _is_int(s) and s >= 1 for s in scales)):
+    c.problem("model.scales", scales, "must be positive integers, largest first, e.g. '(8,4,2,1)'")
+    return
+  # What the heads would refuse only when traced, after the data is loaded: the cheap part.
+  family = models.BACKBONES[backbone][1] if backbone in models.BACKBONES else None
+  map_size, size = c.value("model.map_size"), c.value("input.size")
+  if family == "fcn" and head in ("pyramid_depth", "dense_mask") and scales[0] != map_size:
+    c.problem("model.scales", scales, f"the first scale must be the predicted map's size, "
+              f"model.map_size={map_size}")
+  if head in ("pyramid_depth", "dense_mask") and any(scales[0] % s for s in scales):
+    c.problem("model.scales", scales, f"every scale must divide the first, {scales[0]} (the "
+              "coarser maps are average-pooled from it)")
+  pooled = (head in ("pyramid_mask", "multiclass_mask") or
+            (head == "spp" and c.value("model.spp_pool") != "max"))
+  if family == "classification" and pooled and _is_int(size) and size >= 1 and any(
+      size % s for s in scales):
+    c.problem("input.size", size, f"must divide by every scale of model.scales={_shown(scales)}"
+              " (each is average-pooled from the backbone's map of input.size / its stride)")
+
+
+def _eval_problems(c: _Checker) -> None:
+  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.evaluation import acquisition, report  # pylint: disable=g-import-not-at-top
+  threshold = c.value("eval.threshold")
+  if threshold is not _MISSING:
+    value = threshold_value(threshold)
+    if not (value in THRESHOLD_RULES or _is_number(value)):
+      c.problem("eval.threshold", threshold, "must be dev_eer, test_eer or a finite number")
+    elif value == "dev_eer":
+      name, protocol = c.value("data.name"), c.value("data.protocol")
+      try:
+        no_dev = not protocols.has_dev(name, protocol)
+      except Exception:  # pylint: disable=broad-except
+        no_dev = False  # a bad dataset or protocol is reported as such
+      if no_dev:
+        c.problem("eval.threshold", threshold, f"{name}/{protocol} has no dev set to take it "
+                  "from: use test_eer (the paper's cross-dataset HTER, reported as chosen on "
+                  "test) or a fixed number")
+  c.one_of("eval.mode", report.MODES)
+  if c.value("eval.mode") == "cdcn" and threshold not in (_MISSING, "dev_eer"):
+    c.problem("eval.threshold", threshold, "mode cdcn fixes its own thresholds: use dev_eer")
+  v = c.value("eval.video_agg")
+  if v is not _MISSING and video_agg_value(v) not in (None, *VIDEO_AGGREGATIONS):
+    c.problem("eval.video_agg", v, "must be mean, median or none (frame level)")
+  c.int_at_least("eval.bootstrap", 0, " (0: no confidence intervals)")
+  c.one_of("eval.best_metric", BEST_METRICS, " (a dev metric, lower is better)")
+  c.one_of("eval.failure_to_acquire", acquisition.RULES)
+
+
+def _training_problems(c: _Checker) -> None:
+  c.int_at_least("num_steps", 0, " (0: train num_epochs epochs)")
+  steps, epochs = c.value("num_steps"), c.value("num_epochs")
+  if (steps == 0 or steps is _MISSING) and epochs is not _MISSING and not (
+      _is_number(epochs) and epochs > 0):
+    c.problem("num_epochs", epochs, "must be positive (or set num_steps > 0)")
+  c.int_at_least("log_every_steps", 1)
+  c.int_at_least("checkpoint_every_steps", 1, " (a checkpoint is also saved at the end)")
+  c.int_at_least("eval_every_steps", 0, " (0: evaluate only at the end)")
+  c.int_at_least("keep_checkpoints", 1)
+  c.int_at_least("seed", 0)
+  c.one_of("optim.name", OPTIMIZERS)
+  c.one_of("optim.schedule", SCHEDULES)
+  lr = c.value("optim.lr")
+  if lr is not _MISSING and not (_is_number(lr) and lr >= 0):
+    c.problem("optim.lr", lr, "must be a number >= 0")
+  c.number_in("optim.momentum", 0, 1)
+  for path in ("optim.weight_decay", "optim.lr_decay"):
+    v = c.value(path)
+    if v is not _MISSING and not (_is_number(v) and v >= 0):
+      c.problem(path, v, "must be a number >= 0")
+  c.int_at_least("optim.lr_step_epochs", 1)
+  scale = c.value("aug.scale_range")
+  if scale is not _MISSING and not (
+      isinstance(scale, (tuple, list)) and len(scale) == 2 and all(map(_is_number, scale))
+      and 0 < scale[0] <= scale[1]):
+    c.problem("aug.scale_range", scale, "must be '(low,high)' with 0 < low <= high (the crop "
+              "side over the face box's, e.g. '(0.8,1.3)')")
+  for path in ("aug.brightness", "aug.contrast", "aug.saturation", "aug.cutout"):
+    c.number_in(path, 0, 1)
+  c.number_in("aug.cutout_size", 0.1, 1, " (the square's side over input.size)")
+  v = c.value("aug.flip")
+  if v is not _MISSING and not isinstance(v, bool):
+    c.problem("aug.flip", v, "must be True or False")
+
+
+def workdir_problem(workdir, *, must_exist: bool = False) -> str | None:
+  """Why `workdir` cannot be written to (a file, read-only, under a file), or None."""
+  path = pathlib.Path(workdir)
+  if path.exists():
+    if not path.is_dir():
+      return f"--workdir={workdir}: is a file, not a directory; name a directory"
+    if not os.access(path, os.W_OK | os.X_OK):
+      return f"--workdir={workdir}: the directory is not writable; choose another or fix its " \
+             "permissions"
+    return None
+  if must_exist:
+    return f"--workdir={workdir}: does not exist; name a training run's directory"
+  parent = path.absolute().parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    return f"--workdir={workdir}: cannot be created: {parent} is a file"
+  if not os.access(parent, os.W_OK | os.X_OK):
+    return f"--workdir={workdir}: cannot be created: {parent} is not writable"
+  return None
+
+
+def check(config, workdir=None, *, training: bool = True, must_exist: bool = False) -> None:
+  """Raise ConfigError listing every problem of `config` (and of `workdir`, if given) for this
+  JAX process set-up."""
+  import jax  # pylint: disable=g-import-not-at-top
+  lines = problems(config, device_count=jax.device_count(), process_count=jax.process_count(),
+                   training=training)
+  if workdir is not None:
+    lines = [line for line in [workdir_problem(workdir, must_exist=must_exist)] if line] + lines
+  if lines:
+    raise ConfigError("\n".join(lines))
+
+
+def exit_if_bad(prog: str, config, workdir=None, **kw) -> None:
+  """`check`, with each problem printed as `prog: problem` on stderr and exit code 2."""
+  try:
+    check(config, workdir, **kw)
+  except ConfigError as e:
+    lines = str(e).splitlines()
+    for line in lines[:-1]:
+      print(f"{prog}: {line}", file=sys.stderr)
+    exit_codes.usage_error(prog, lines[-1])
