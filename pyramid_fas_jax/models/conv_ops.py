@@ -1,0 +1,84 @@
+"""Every 2-D convolution of the models (NHWC input, HWIO kernel), computed the fastest way
+measured on each platform. `model.conv_impl` chooses:
+
+  'auto' (default)  on CPU: a 1x1 convolution (any stride) is a matrix product, everything else
+                    XLA's convolution, and the train step is compiled with `compiler_options()`,
+                    which hands XLA:CPU's convolutions to its Eigen kernels instead of YNNPACK.
+                    On GPU and TPU: XLA's convolution, default compiler options.
+  'xla'             XLA's convolution and default compiler options everywhere (JAX's own path).
+
+Why, on a 2-core CPU (JAX 0.10.2; `python benchmarks/conv_grad.py` measures each layer shape of
+CDCN and ResNet50 and each candidate): XLA:CPU gives convolutions to YNNPACK by default, whose
+kernel-gradient convolution (batch as the contraction, the output gradient as a 128x128 or
+256x256 "window") is 4-16 times slower than the forward. Eigen's convolution, which XLA:CPU used
+before, computes the same gradient 3-7 times faster and the forward and input gradient about as
+fast. Three matmul formulations of the kernel gradient were measured against it (9 shifted
+matmuls, one im2col matmul, im2col in row chunks, all under a custom VJP): each beats YNNPACK but
+none beats Eigen's convolution, in single layers or in the whole train step (CDCN-PS, batch 2,
+256x256: 12.8 s of CPU time with the chunked im2col against 9.8 s with Eigen and 23 s with
+YNNPACK), and they compile 2-3 times slower. A 1x1 convolution as a matrix product skips the
+transposes XLA inserts around a convolution whose window is the whole map, which cut the
+ResNet50-PS step (batch 8) from 7.9 to 7.0 s of CPU time. Depthwise kernel gradients
+(batch-grouped convolutions) never go to YNNPACK, so MobileNet and ShuffleNet are unchanged.
+
+Gradients are XLA's own (or those of a matrix product): tests/test_conv_ops.py checks forward,
+input and kernel gradients against `lax.conv_general_dilated` for every geometry the models use.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+from jax import lax
+
+DIMS = ("NHWC", "HWIO", "NHWC")
+IMPLS = ("auto", "xla")
+# XLA:CPU's default library fusions are YNNPACK dots, convolutions and reductions; leaving
+# convolutions out sends them to Eigen.
+_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
+                "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+def conv(x, kernel, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
+         impl="auto"):
+  """lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
+  feature_group_count=groups) of an NHWC input and HWIO kernel, in the input's dtype (the kernel
+  is cast to it: float32 parameters, bfloat16 compute under `config.dtype='bfloat16'`)."""
+  if impl not in IMPLS:
+    raise ValueError(f"unknown conv impl {impl!r}; choose from {IMPLS}")
+  kernel = kernel.astype(x.dtype)
+  if impl == "auto" and jax.default_backend() == "cpu" and kernel.shape[:2] == (1, 1) \
+      and groups == 1:
+    return _conv_1x1_as_dot(x, kernel, strides, padding)
+  return lax.conv_general_dilated(x, kernel, tuple(strides), tuple(map(tuple, padding)),
+                                  rhs_dilation=tuple(dilation), dimension_numbers=DIMS,
+                                  feature_group_count=groups)
+
+
+def _conv_1x1_as_dot(x, kernel, strides, padding):
+  (top, bottom), (left, right) = padding
+  if top or bottom or left or right:
+    x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+  sh, sw = strides
+  return jnp.einsum("nhwc,co->nhwo", x[:, ::sh, ::sw], kernel[0, 0])
+
+
+def compiler_options(impl="auto"):
+  """XLA compiler options for a jitted train step under `impl`: on CPU with 'auto', convolutions
+  by Eigen (see the module docstring); else None. None too, with a warning, if this XLA no
+  longer knows the option."""
+  if impl != "auto" or jax.default_backend() != "cpu":
+    return None
+  return _checked_cpu_options()
+
+
+@functools.cache
+def _checked_cpu_options():
+  try:
+    jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS).lower(1.0).compile()
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning("XLA rejected %s (%s); convolutions keep XLA's default CPU kernels",
+                    _CPU_OPTIONS, str(e).splitlines()[0])
+    return None
+  return dict(_CPU_OPTIONS)
