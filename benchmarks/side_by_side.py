@@ -58,6 +58,7 @@ class Timer:
 def jax_runner(name, batch, conv_impl):
   """(train step thunk, inference thunk) of the config's model; the state is carried along."""
   config = load_config(REPO / "configs" / f"{name}.py")
+  config.init_from = ""  # from scratch, as the PyTorch side: no weights to fetch
   if conv_impl:
     config.model.conv_impl = conv_impl
   graphdef, state = train_step.create_train_state(config)
@@ -100,7 +101,7 @@ def torch_runner(name, batch, threads):
     loss = loss_fn(model(tb["image"]), tb)
     loss.backward()
     optimizer.step()
-    float(loss)
+    loss.item()
 
   def infer():
     model.eval()

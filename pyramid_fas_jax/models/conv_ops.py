@@ -48,20 +48,49 @@ def conv(x, kernel, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), g
   if impl not in IMPLS:
     raise ValueError(f"unknown conv impl {impl!r}; choose from {IMPLS}")
   kernel = kernel.astype(x.dtype)
-  if impl == "auto" and jax.default_backend() == "cpu" and kernel.shape[:2] == (1, 1) \
-      and groups == 1:
-    return _conv_1x1_as_dot(x, kernel, strides, padding)
-  return lax.conv_general_dilated(x, kernel, tuple(strides), tuple(map(tuple, padding)),
-                                  rhs_dilation=tuple(dilation), dimension_numbers=DIMS,
-                                  feature_group_count=groups)
+  strides, dilation = tuple(strides), tuple(dilation)
+  padding = tuple(tuple(p) for p in padding)
+  if (impl == "auto" and jax.default_backend() == "cpu" and kernel.shape[:2] == (1, 1)
+      and groups == 1):
+    return _conv_1x1(x, kernel, strides, padding)
+  return lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
+                                  dimension_numbers=DIMS, feature_group_count=groups)
 
 
-def _conv_1x1_as_dot(x, kernel, strides, padding):
+def _pixels_read(x, strides, padding):
+  """The input pixels a 1x1 convolution reads: x zero-padded, then every stride-th row and
+  column."""
   (top, bottom), (left, right) = padding
   if top or bottom or left or right:
     x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
-  sh, sw = strides
-  return jnp.einsum("nhwc,co->nhwo", x[:, ::sh, ::sw], kernel[0, 0])
+  return x[:, ::strides[0], ::strides[1]]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_1x1(x, kernel, strides, padding):
+  """A 1x1 convolution as a matrix product over channels. The custom gradient transposes the
+  input once, as a plain copy, for the kernel gradient; left to autodiff, XLA:CPU fuses that
+  transpose into the producer of the output gradient (BatchNorm's backward), which then writes
+  it column by column."""
+  return jnp.einsum("nhwc,co->nhwo", _pixels_read(x, strides, padding), kernel[0, 0])
+
+
+def _conv_1x1_fwd(x, kernel, strides, padding):
+  pixels = _pixels_read(x, strides, padding)
+  y = jnp.einsum("nhwc,co->nhwo", pixels, kernel[0, 0])
+  return y, (pixels, kernel, jax.ShapeDtypeStruct(x.shape, x.dtype))
+
+
+def _conv_1x1_bwd(strides, padding, residuals, g):
+  pixels, kernel, x_shape = residuals
+  c, o = kernel.shape[2:]
+  d_pixels = jnp.einsum("nhwo,co->nhwc", g, kernel[0, 0])
+  (dx,) = jax.linear_transpose(lambda x: _pixels_read(x, strides, padding), x_shape)(d_pixels)
+  dk = jnp.dot(pixels.reshape(-1, c).T, g.reshape(-1, o), preferred_element_type=jnp.float32)
+  return dx, dk.reshape(kernel.shape).astype(kernel.dtype)
+
+
+_conv_1x1.defvjp(_conv_1x1_fwd, _conv_1x1_bwd)
 
 
 def compiler_options(impl="auto"):
