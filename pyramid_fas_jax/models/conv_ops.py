@@ -1,28 +1,38 @@
 """Every 2-D convolution of the models (NHWC input, HWIO kernel), computed the fastest way
 measured on each platform. `model.conv_impl` chooses:
 
-  'auto' (default)  on CPU: a 1x1 convolution (any stride) is a matrix product, everything else
-                    XLA's convolution, and the train step is compiled with `compiler_options()`,
-                    which hands XLA:CPU's convolutions to its Eigen kernels instead of YNNPACK.
-                    On GPU and TPU: XLA's convolution, default compiler options.
+  'auto' (default)  on CPU: a 1x1 convolution (any stride) is a matrix product with a custom
+                    gradient, every other one XLA's convolution, and the train step is compiled
+                    with `compiler_options()`, which hands XLA:CPU's convolutions to its Eigen
+                    kernels instead of YNNPACK. On GPU and TPU: XLA's convolution and compiler
+                    defaults (nothing has been measured there that says otherwise).
   'xla'             XLA's convolution and default compiler options everywhere (JAX's own path).
 
-Why, on a 2-core CPU (JAX 0.10.2; `python benchmarks/conv_grad.py` measures each layer shape of
-CDCN and ResNet50 and each candidate): XLA:CPU gives convolutions to YNNPACK by default, whose
-kernel-gradient convolution (batch as the contraction, the output gradient as a 128x128 or
-256x256 "window") is 4-16 times slower than the forward. Eigen's convolution, which XLA:CPU used
-before, computes the same gradient 3-7 times faster and the forward and input gradient about as
-fast. Three matmul formulations of the kernel gradient were measured against it (9 shifted
-matmuls, one im2col matmul, im2col in row chunks, all under a custom VJP): each beats YNNPACK but
-none beats Eigen's convolution, in single layers or in the whole train step (CDCN-PS, batch 2,
-256x256: 12.8 s of CPU time with the chunked im2col against 9.8 s with Eigen and 23 s with
-YNNPACK), and they compile 2-3 times slower. A 1x1 convolution as a matrix product skips the
-transposes XLA inserts around a convolution whose window is the whole map, which cut the
-ResNet50-PS step (batch 8) from 7.9 to 7.0 s of CPU time. Depthwise kernel gradients
-(batch-grouped convolutions) never go to YNNPACK, so MobileNet and ShuffleNet are unchanged.
+Why (`python benchmarks/conv_grad.py`: every layer shape of CDCN at batch 2 and ResNet50 at
+batch 8, 256x256 input; process CPU seconds, 2-core AMD EPYC, JAX 0.10.2). XLA:CPU gives
+convolutions to YNNPACK by default, whose kernel gradient (a convolution with the batch as its
+contraction and the output gradient as a 128x128 or 256x256 "window") runs 4-11 times longer
+than the forward. Eigen's convolution computes the same kernel gradient 3-5 times faster, and
+the forward and input gradient about as fast:
 
-Gradients are XLA's own (or those of a matrix product): tests/test_conv_ops.py checks forward,
-input and kernel gradients against `lax.conv_general_dilated` for every geometry the models use.
+  CPU s, all layers   forward  input grad  kernel grad  (kernel grad as matmuls: taps/im2col/chunks)
+  CDCN, YNNPACK         2.54      2.25       13.72
+  CDCN, Eigen           2.29      1.99        3.47       10.30 / 8.58 / 7.06
+  ResNet50, YNNPACK     1.01      1.15        4.73
+  ResNet50, Eigen       0.91      0.98        1.43        2.34 / 2.27 / 2.17
+  ResNet50, 'auto'      0.92      1.05        1.14
+
+The three matmul formulations of the kernel gradient (one matmul per kernel tap on the shifted
+input view; one im2col matmul; im2col over row blocks of <= 32 MiB) beat YNNPACK but not Eigen,
+per layer and in the whole CDCN-PS step (12.8 CPU s with the row-block im2col under a custom
+VJP, 9.8 s with Eigen, 23 s with YNNPACK), and compile 2-3 times slower. For a 1x1 convolution
+a matrix product beats both (1.14 against 1.43 s of ResNet50's kernel gradients) once its
+gradient transposes the input as a plain copy; left to autodiff, XLA fuses that transpose into
+BatchNorm's backward, which then writes column by column (ResNet50-PS step 3.4 s instead of
+3.0 s). Depthwise kernel gradients (batch-grouped convolutions) never go to YNNPACK.
+
+Gradients are XLA's own, or a matrix product's: tests/test_conv_ops.py checks forward, input
+and kernel gradients against `lax.conv_general_dilated` for every geometry the models use.
 """
 
 import functools
