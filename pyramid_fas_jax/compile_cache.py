@@ -9,7 +9,8 @@ it off.
 
 Only programs that took at least `MIN_COMPILE_SECONDS` to compile are written (the steps and
 the evaluation forward, not the many small helpers), and the least recently used entries are
-evicted beyond `MAX_BYTES`.
+evicted beyond `MAX_BYTES`; JAX's own variables (JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS,
+JAX_COMPILATION_CACHE_MAX_SIZE) take precedence over both.
 """
 
 import os
@@ -39,7 +40,9 @@ def enable() -> pathlib.Path | None:
     return None
   directory = jax.config.jax_compilation_cache_dir or str(cache_root() / "jax_cache")
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
-  jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+  for name, value in (("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS),
+                      ("jax_compilation_cache_max_size", MAX_BYTES)):
+    if name.upper() not in os.environ:
+      jax.config.update(name, value)
   logging.info("compilation cache: %s", directory)
   return pathlib.Path(directory)
