@@ -1,6 +1,7 @@
 """Parameters, FLOPs and images/s of every architecture at 256x256, as one markdown table.
 
   python benchmarks/architectures.py [--batch_size=2] [--steps=3] [--configs=vgg16_ps,...]
+                                    [--dtype=bfloat16] [--conv_impl=xla]
 
 Each row is a config's full-size model with pyramid supervision (backbone + head). GFLOPs are
 XLA's cost analysis of the jitted inference forward, per image (XLA counts a multiply-add as two
@@ -8,7 +9,8 @@ FLOPs). Train images/s: the jitted train step (forward, loss, backward, optimize
 statistics); inference images/s: the jitted eval-mode forward; both the median of `steps` timed
 calls after a compile and a warm-up call, on the default JAX backend. Train-step memory is XLA's
 compile-time account of the jitted step (arguments + outputs - donated aliases + temporaries), the
-device memory one step needs at this batch size.
+device memory one step needs at this batch size. `--dtype` is the train step's compute dtype
+(config.dtype; the inference forward stays float32), `--conv_impl` model.conv_impl.
 """
 
 import argparse
@@ -63,9 +65,10 @@ def median_seconds(f, *args, steps):
   return statistics.median(times)
 
 
-def bench(name, batch_size, steps):
+def bench(name, batch_size, steps, dtype="float32", conv_impl="auto"):
   config = load_config(REPO / "configs" / f"{name}.py")
   config.init_from = ""  # speed does not depend on the weights: no ImageNet download
+  config.model.conv_impl = conv_impl
   batch = fake_batch(batch_size, config.input.size)
   graphdef, state = train_step.create_train_state(config)
   model, _ = nnx.merge(graphdef, state)
@@ -78,7 +81,7 @@ def bench(name, batch_size, steps):
   gflops = flops(compiled_forward) / batch_size / 1e9
   infer_s = median_seconds(compiled_forward, eval_state, batch["image"], steps=steps)
 
-  step = train_step.jit_train_step(graphdef, config.model)
+  step = train_step.jit_train_step(graphdef, config.model, dtype=dtype)
   compiled_step = step.lower(state, batch).compile()
   step_mib = memory_bytes(compiled_step) / 2**20
   state, _ = compiled_step(state, batch)  # warm-up; the state is donated, so keep the new one
@@ -98,14 +101,17 @@ def main():
   p.add_argument("--batch_size", type=int, default=2)
   p.add_argument("--steps", type=int, default=3)
   p.add_argument("--configs", default=",".join(CONFIGS))
+  p.add_argument("--dtype", default="float32", choices=train_step.DTYPES)
+  p.add_argument("--conv_impl", default="auto")
   args = p.parse_args()
   print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), batch "
-        f"{args.batch_size}, 256x256, float32, median of {args.steps} steps")
+        f"{args.batch_size}, 256x256, train step {args.dtype}, conv_impl {args.conv_impl}, "
+        f"median of {args.steps} steps")
   print("| config | backbone | params | GFLOPs/image | train img/s | inference img/s | "
         "train step MiB |")
   print("|---|---|---:|---:|---:|---:|---:|")
   for name in args.configs.split(","):
-    print(bench(name, args.batch_size, args.steps), flush=True)
+    print(bench(name, args.batch_size, args.steps, args.dtype, args.conv_impl), flush=True)
 
 
 if __name__ == "__main__":

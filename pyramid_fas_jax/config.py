@@ -51,12 +51,15 @@ def model_config(**fields) -> ml_collections.ConfigDict:
       "backbone": "resnet50",
       "head": "pyramid_mask",
       "scales": (8, 4, 2, 1),
-      "theta": 0.7,
-      "map_size": 32,
-      "predictor_widths": (128, 64),
-      "num_classes": 3,
+      "theta": 0.7,                    # CDC's theta; 0 = plain convolution
+      "map_size": 32,                  # CDCN: blocks are resized to this before the map predictor
+      "predictor_widths": (128, 64),   # CDCN's lastconv1/lastconv2 widths
+      "num_classes": 3,                # multiclass_mask: live + attack species
       "spp_pool": "avg",
       "loss_reduction": "mean",
+      # How convolutions are computed (models/conv_ops.py): 'auto' = the fastest measured
+      # formulation on CPU, XLA's own convolution on GPU/TPU; 'xla' = XLA's everywhere.
+      "conv_impl": "auto",
   })
   cfg.update(fields)
   return cfg
@@ -95,6 +98,10 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
                            head starts from scratch: pyramid_fas_jax/pretrained.py), a model
                            checkpoint directory (import-weights output, or a step directory of
                            another run), or "" = random initialisation (seed)
+  dtype                    compute dtype of the train step: 'float32' (the default, and the
+                           fast choice on CPU), or 'bfloat16', the choice on GPU and TPU: the
+                           model computes in bfloat16 while parameters, gradients, optimizer
+                           state, BatchNorm statistics and the loss stay float32
   eval.threshold           'dev_eer' (default where the protocol has a dev split), 'test_eer'
                            (chosen on the test set: the paper's cross-dataset HTER, the default
                            without a dev split; reports say so) or a number
@@ -123,6 +130,7 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
   config.init_from = ""
+  config.dtype = "float32"
   # The dev-EER threshold wherever the protocol has a dev set; else the test set's own EER
   # threshold, as the paper does for cross-dataset HTER (reports label it as chosen on test).
   from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top

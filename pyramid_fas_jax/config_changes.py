@@ -10,7 +10,8 @@ before anything is built or written:
                                num_epochs (to extend or shorten a run: the lr schedules count
                                epochs, not the total); init_from (a resumed run loads nothing
                                from it); data.data_dir (the same build, moved or mounted
-                               elsewhere)
+                               elsewhere); model.conv_impl (the same convolutions computed
+                               another way, equal to float rounding)
   any other field              refused: ConfigChangedError names every changed field, old ->
                                new. It changes what is trained (model.*, optim.*, batch_size,
                                data.name/protocol/builder_config, input.*, augmentation, seed)
@@ -40,7 +41,7 @@ from pyramid_fas_jax import checkpoint
 
 HARMLESS = ("eval.*", "eval_every_steps", "eval_batch_size", "log_every_steps",
             "checkpoint_every_steps", "keep_checkpoints", "num_steps", "num_epochs", "init_from",
-            "data.data_dir")
+            "data.data_dir", "model.conv_impl")
 
 
 class ConfigChangedError(ValueError):

@@ -168,11 +168,12 @@ def _input_problems(c: _Checker) -> None:
 
 def _model_problems(c: _Checker) -> None:
   from pyramid_fas_jax import losses, models  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.models import heads  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.models import conv_ops, heads  # pylint: disable=g-import-not-at-top
   c.one_of("model.backbone", sorted(models.BACKBONES))
   c.one_of("model.head", models.HEADS)
   c.one_of("model.loss_reduction", losses.LOSS_REDUCTIONS)
   c.one_of("model.spp_pool", heads.SPP_POOLS)
+  c.one_of("model.conv_impl", conv_ops.IMPLS)
   c.number_in("model.theta", 0, 1, " (CDC's theta; 0 = plain convolution)")
   c.int_at_least("model.map_size", 1)
   head, backbone = c.value("model.head"), c.value("model.backbone")
@@ -235,6 +236,7 @@ def _eval_problems(c: _Checker) -> None:
 
 
 def _training_problems(c: _Checker) -> None:
+  from pyramid_fas_jax import train_step  # pylint: disable=g-import-not-at-top
   c.int_at_least("num_steps", 0, " (0: train num_epochs epochs)")
   steps, epochs = c.value("num_steps"), c.value("num_epochs")
   if (steps == 0 or steps is _MISSING) and epochs is not _MISSING and not (
@@ -245,6 +247,7 @@ def _training_problems(c: _Checker) -> None:
   c.int_at_least("eval_every_steps", 0, " (0: evaluate only at the end)")
   c.int_at_least("keep_checkpoints", 1)
   c.int_at_least("seed", 0)
+  c.one_of("dtype", train_step.DTYPES, " (the train step's compute dtype)")
   c.one_of("optim.name", OPTIMIZERS)
   c.one_of("optim.schedule", SCHEDULES)
   lr = c.value("optim.lr")

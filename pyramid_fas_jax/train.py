@@ -133,7 +133,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
 
   graphdef, state = nnx.split((model, optimizer))
   state = jax.device_put(state, replicated)
-  step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding)
+  step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding,
+                                      dtype=config.get("dtype", "float32"))
   writer = metric_writers.make_writer(workdir)
   progress = _Progress(total_steps, config.batch_size, start_step, steps_per_epoch)
   # All-steps-finite flag kept on device: reading it costs a sync, so it is read only before

@@ -3,14 +3,23 @@
 The step is a pure function of (state, batch) over the split NNX graph, so it can be jitted with
 explicit shardings and the state donated; the graphdef (which also fixes train/eval mode of
 BatchNorm) is closed over.
+
+Mixed precision (`config.dtype`): the model computes in that dtype (the images are cast to it,
+and every convolution and linear layer casts its float32 parameters to its input's dtype),
+while parameters, gradients, optimizer state and BatchNorm statistics stay float32 and the
+outputs are cast to float32 before the loss.
 """
 
 import jax
+import jax.numpy as jnp
 import optax
 from absl import logging
 from flax import nnx
 
 from pyramid_fas_jax import checkpoint, losses, models, optim, pretrained
+from pyramid_fas_jax.models import conv_ops
+
+DTYPES = ("float32", "bfloat16")
 
 # The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
 BATCH_KEYS = ("image", "mask", "depth", "label", "species", "depth_valid")
@@ -45,26 +54,45 @@ def create_train_state(config, steps_per_epoch: int = 1):
   return nnx.split(create_model_and_optimizer(config, steps_per_epoch))
 
 
-def train_step(graphdef, state, batch, *, model_cfg):
-  model, optimizer = nnx.merge(graphdef, state)
+def compute_dtype(name: str):
+  """config.dtype -> the jnp dtype the model computes in."""
+  if name not in DTYPES:
+    raise ValueError(f"unknown config.dtype {name!r}; choose from {list(DTYPES)}")
+  return jnp.dtype(name)
+
+
+def loss_and_grads(model, batch, model_cfg, dtype="float32"):
+  """((loss, terms), grads) of the model in train mode on `batch`, computed in `dtype`; the loss,
+  its terms and the gradients are float32."""
+  dtype = compute_dtype(dtype)
 
   def loss_fn(model):
-    outputs = model(batch["image"])
-    loss, terms = losses.total_loss(outputs, batch, model_cfg)
-    return loss, terms
+    outputs = model(batch["image"].astype(dtype))
+    outputs = jax.tree.map(lambda a: a.astype(jnp.float32), outputs)
+    return losses.total_loss(outputs, batch, model_cfg)
 
-  (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+  return nnx.value_and_grad(loss_fn, has_aux=True)(model)
+
+
+def train_step(graphdef, state, batch, *, model_cfg, dtype="float32"):
+  model, optimizer = nnx.merge(graphdef, state)
+  (loss, terms), grads = loss_and_grads(model, batch, model_cfg, dtype)
   optimizer.update(model, grads)
   metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
   return nnx.state((model, optimizer)), metrics
 
 
-def jit_train_step(graphdef, model_cfg, state_sharding=None, batch_sharding=None):
-  """jax.jit of train_step with the state donated (updated in place on device)."""
-  def step(state, batch):
-    return train_step(graphdef, state, batch, model_cfg=model_cfg)
+def jit_train_step(graphdef, model_cfg, state_sharding=None, batch_sharding=None,
+                   dtype="float32"):
+  """jax.jit of train_step with the state donated (updated in place on device), compiled with
+  the convolution options of `model_cfg.conv_impl` (models/conv_ops.py)."""
+  compute_dtype(dtype)  # a bad name fails here, not at the first step
 
+  def step(state, batch):
+    return train_step(graphdef, state, batch, model_cfg=model_cfg, dtype=dtype)
+
+  options = conv_ops.compiler_options(model_cfg.get("conv_impl", "auto"))
   if state_sharding is None:
-    return jax.jit(step, donate_argnums=0)
+    return jax.jit(step, donate_argnums=0, compiler_options=options)
   return jax.jit(step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
-                 out_shardings=(state_sharding, None))
+                 out_shardings=(state_sharding, None), compiler_options=options)

@@ -274,7 +274,7 @@ def test_vgg_classifier_matches_torchvision():
   sd = ref.random_state_dict(ref.vgg16_state_dict_shapes(cfg, num_classes=5, width=12), seed=5)
   model = vgg.VGG(cfg, num_classes=5, classifier_width=12, rngs=nnx.Rngs(0))
   for i, layer in enumerate(model.features):
-    if isinstance(layer, nnx.Conv):
+    if isinstance(layer, layers.Conv):
       layer.kernel[...] = sd[f"features.{i}.weight"].transpose(2, 3, 1, 0)
       layer.bias[...] = sd[f"features.{i}.bias"]
   for i in (0, 3, 6):

@@ -6,7 +6,7 @@ from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from pyramid_fas_jax import distributed
+from pyramid_fas_jax import compile_cache, distributed
 
 
 def define_config_flag():
@@ -29,9 +29,11 @@ def _not_orbax_info(record) -> bool:
 
 
 def start_jax():
-  """Quiet Orbax's INFO logs, start jax.distributed where needed, log the devices."""
+  """Quiet Orbax's INFO logs, turn on the persistent compilation cache, start jax.distributed
+  where needed, log the devices."""
   absl_logging.get_absl_handler().addFilter(_not_orbax_info)
   absl_logging.set_verbosity(absl_logging.INFO)
+  compile_cache.enable()
   f = flags.FLAGS
   distributed.initialize(getattr(f, "coordinator_address", None),
                          getattr(f, "num_processes", None), getattr(f, "process_id", None))

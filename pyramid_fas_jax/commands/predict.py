@@ -27,7 +27,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from pyramid_fas_jax import checkpoint, inference
+from pyramid_fas_jax import checkpoint, compile_cache, inference
 from pyramid_fas_jax.data import media as media_lib
 from pyramid_fas_jax.data import preprocess
 
@@ -117,6 +117,7 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
 
 def main(argv):
   del argv
+  compile_cache.enable()
   path = pathlib.Path(_INPUT.value)
   media = None
   try:

@@ -6,7 +6,8 @@ head's named outputs plus `features`, the backbone's last feature map.
 
 from flax import nnx
 
-from pyramid_fas_jax.models import cdcn, densenet, heads, mobilenet, resnet, shufflenet, vgg
+from pyramid_fas_jax.models import (cdcn, conv_ops, densenet, heads, mobilenet, resnet,
+                                    shufflenet, vgg)
 
 
 def _classification(make):
@@ -63,7 +64,7 @@ def _map_predictor(cfg, backbone, family, rngs):
 
 def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
   """Model from a `config.model` ConfigDict (fields: backbone, head, scales, theta, map_size,
-  predictor_widths, num_classes, spp_pool)."""
+  predictor_widths, num_classes, spp_pool, conv_impl)."""
   if cfg.backbone not in BACKBONES:
     raise ValueError(f"unknown model.backbone {cfg.backbone!r}; choose from {sorted(BACKBONES)}")
   make_backbone, family = BACKBONES[cfg.backbone]
@@ -85,4 +86,10 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
     head = heads.MultiClassMaskHead(c, cfg.num_classes, scales[0], rngs=rngs)
   else:
     raise ValueError(f"unknown model.head {cfg.head!r}; choose from {list(HEADS)}")
-  return FASModel(backbone, head)
+  model = FASModel(backbone, head)
+  # Configs saved before conv_impl existed lack the field: they get the default.
+  impl = cfg.get("conv_impl", "auto")
+  if impl not in conv_ops.IMPLS:
+    raise ValueError(f"unknown model.conv_impl {impl!r}; choose from {list(conv_ops.IMPLS)}")
+  model.set_attributes(conv_impl=impl, raise_if_not_found=False)
+  return model

@@ -11,9 +11,8 @@ convolution, as fast as a plain one. Other geometries fall back to the two-convo
 import jax
 from flax import nnx
 
+from pyramid_fas_jax.models import conv_ops
 from pyramid_fas_jax.models.layers import torch_bias_init, torch_default_init
-
-_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
 def fold_kernel(kernel, theta: float):
@@ -47,12 +46,11 @@ class CDConv(nnx.Module):
                  if use_bias else None)
     self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
     self.dilation, self.groups, self.theta = dilation, groups, float(theta)
+    self.conv_impl = "auto"
 
   def _conv(self, x, kernel, padding, dilation):
-    return jax.lax.conv_general_dilated(
-        x, kernel.astype(x.dtype), (self.strides, self.strides), ((padding, padding),) * 2,
-        rhs_dilation=(dilation, dilation), dimension_numbers=_DIMS,
-        feature_group_count=self.groups)
+    return conv_ops.conv(x, kernel, (self.strides, self.strides), ((padding, padding),) * 2,
+                         (dilation, dilation), self.groups, impl=self.conv_impl)
 
   def __call__(self, x):
     kernel = self.kernel[...]
