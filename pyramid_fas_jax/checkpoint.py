@@ -14,6 +14,7 @@ run's config.json two levels up.
 import datetime
 import json
 import pathlib
+import re
 import shutil
 
 import jax
@@ -24,7 +25,7 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import models
+from pyramid_fas_jax import distributed, models
 
 MODEL_ITEM = "model"
 CONFIG_ITEM = "config"
@@ -163,11 +164,17 @@ def restore_into(model, directory) -> None:
     raise CheckpointError(f"no model state at {path}: not a model checkpoint (an import-weights "
                           "output, or a run's checkpoints/<step> or best/<step>)")
   state = nnx.state(model)
-  target = jax.tree.map(_restore_target, nnx.to_pure_dict(state))
+  # With several processes the state goes straight onto the mesh, replicated, where evaluation
+  # and training put it: arrays committed to one device cannot be moved across hosts.
+  sharding = None
+  if jax.process_count() > 1:
+    sharding = jax.sharding.NamedSharding(distributed.make_mesh(), jax.sharding.PartitionSpec())
+  target = jax.tree.map(lambda x: _restore_target(x, sharding), nnx.to_pure_dict(state))
   checkpointer = ocp.StandardCheckpointer()
   saved = checkpointer.metadata(path)
   saved_tree = getattr(saved, "item_metadata", saved)
   _check_same_structure(target, saved_tree, path)
+  distributed.barrier("restore_into")  # the restore's first cross-process transfer comes next
   restored = checkpointer.restore(path, target)
   nnx.replace_by_pure_dict(state, restored)
   nnx.update(model, state)
@@ -316,7 +323,9 @@ class TrainCheckpointer:
     agrees on which step that is.
     """
     skipped = []
+    distributed.barrier("restore_latest")
     for step in sorted(self.manager.all_steps(), reverse=True):
+      self._check_process_count(step)
       try:
         meta, reason = self.restore(step, model, optimizer, data_iterator, sharding), None
       except Exception as e:  # pylint: disable=broad-except
@@ -337,6 +346,20 @@ class TrainCheckpointer:
           + "; ".join(f"step {s}: {r}" for s, r in skipped)
           + ". Move them away to start afresh, or fix the files")
     return None, {}
+
+  def _check_process_count(self, step: int) -> None:
+    """Refuse, in one line, a step written by another number of processes: each process saved
+    its own data iterator position (data/process_<i>-of-<n>.json), so only n processes can
+    resume it. Its model can still start a new run."""
+    path = self.manager.directory / str(step)
+    written = {int(m.group(1)) for f in (path / "data").glob("process_*-of-*.json")
+               if (m := re.fullmatch(r"process_\d+-of-(\d+)\.json", f.name))}
+    if len(written) == 1 and (n := written.pop()) != jax.process_count():
+      raise CheckpointError(
+          f"checkpoint step {step} ({path}) was written by {n} JAX process(es), this run has "
+          f"{jax.process_count()}: its data iterator position is saved per process. Resume with "
+          f"--num_processes={n}, or start a new run from its model with "
+          f"--config.init_from={path}")
 
   def _move_aside(self, steps) -> None:
     if not steps:

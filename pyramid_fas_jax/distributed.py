@@ -28,6 +28,31 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                jax.devices()[0].device_kind)
 
 
+_BARRIER_TIMEOUT_S = 600
+_barriers = 0
+
+
+def barrier(name: str) -> None:
+  """Wait until every process gets here (no-op in one process). Gloo gives a process that
+  reaches a cross-process computation only 30 s to see the others there, and start-up work
+  (reading data, building and compiling the model) can differ by more on loaded hosts; the
+  coordination service's barrier waits up to _BARRIER_TIMEOUT_S."""
+  global _barriers
+  if jax.process_count() == 1:
+    return
+  _barriers += 1
+  try:  # JAX has no public barrier without a computation (which would meet gloo's 30 s)
+    from jax._src import distributed  # pylint: disable=g-import-not-at-top
+    client = distributed.global_state.client
+  except (ImportError, AttributeError):
+    client = None
+  if client is None:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+    return
+  client.wait_at_barrier(f"pyramid_fas/{_barriers}/{name}", _BARRIER_TIMEOUT_S * 1000)
+
+
 def slurm_local_device_ids(env) -> list[int] | None:
   """The GPUs of a SLURM task that is alone on its node: all it sees; else None (JAX's default).
 

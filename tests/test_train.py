@@ -4,6 +4,7 @@ two processes == one, config overrides and errors, and the non-finite-loss stop.
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -168,24 +169,49 @@ def _free_port():
     return s.getsockname()[1]
 
 
+def _two_processes(args, status=0):
+  port = _free_port()
+  procs = [_cli([*args, f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                 f"--process_id={i}"], devices=2) for i in range(2)]
+  errs = []
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == status, err[-3000:]
+    errs.append(err)
+  return errs
+
+
 @pytest.mark.slow
 def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
+  """Training: the same losses as one process while the two runs can only differ by float
+  rounding (the all-reduce order). Later steps are not compared: on this tiny model a rounding
+  difference flips max-pool and ReLU ties, and 8 SGD steps amplify that to 1e-3 (measured).
+  Evaluation: two processes score the one-process run's checkpoint exactly as it did. Resume:
+  two processes resume their own run; the one-process run's checkpoint is refused in one line
+  (its data iterator position is saved per process)."""
   ref_dir, ref_results = reference_run
+  config = f"--config={TINY}:{synth_tiny}"
   workdir = tmp_path / "two"
-  for attempt in range(2):  # the second resumes the finished run: restored on both processes
-    port = _free_port()
-    procs = [_cli(["train", f"--config={TINY}:{synth_tiny}", f"--workdir={workdir}",
-                   f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                   f"--process_id={i}"], devices=2) for i in range(2)]
-    for p in procs:
-      _, err = p.communicate(timeout=600)
-      assert p.returncode == 0, err[-3000:]
-      assert ("resumed from step 8" in err) == (attempt == 1)
-  want, got = _params(ref_dir, 8), _params(workdir, 8)
-  for k in want:
-    np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
-  results = json.loads((workdir / "results.json").read_text())
-  assert results["test"]["AUC"] == pytest.approx(ref_results["test"]["AUC"], abs=1e-9)
+  for err in _two_processes(["train", config, f"--workdir={workdir}"]):
+    assert "resumed from step" not in err
+  want, got = _losses(ref_dir), _losses(workdir)
+  assert want.keys() == got.keys()
+  for step in (2, 4):  # the loss at step 4 is computed from the parameters after step 3
+    assert got[step] == pytest.approx(want[step], rel=1e-5), step
+  assert want[8] != pytest.approx(want[2], rel=1e-3)  # the run did train
+  for err in _two_processes(["train", config, f"--workdir={workdir}"]):
+    assert "resumed from step 8" in err
+
+  copy = tmp_path / "copy"
+  shutil.copytree(ref_dir, copy)
+  for err in _two_processes(["train", config, f"--workdir={copy}"], status=2):
+    assert "was written by 1 JAX process(es), this run has 2" in err
+    assert "Traceback" not in err
+  (copy / "results.json").unlink()
+  _two_processes(["evaluate", f"--workdir={copy}"])
+  results = json.loads((copy / "results.json").read_text())
+  for key in ("APCER", "BPCER", "ACER", "HTER", "AUC", "EER"):
+    assert results["test"][key] == pytest.approx(ref_results["test"][key], abs=1e-9), key
 
 
 def test_config_overrides_and_bad_keys(synth_tiny, tmp_path):
