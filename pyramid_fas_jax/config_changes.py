@@ -97,6 +97,12 @@ def _stored(workdir: pathlib.Path) -> dict | None:
   return None
 
 
+def stored_config(workdir) -> dict | None:
+  """The config (a JSON tree) of the run in `workdir`: config.json, else the newest step's; None
+  where there is none."""
+  return _stored(pathlib.Path(workdir))
+
+
 def check_resume(config, workdir, allow=()) -> None:
   """Raise ConfigChangedError if `workdir` holds checkpoints of a config that differs from
   `config` in a field neither HARMLESS nor matched by a pattern of `allow`; log the changes that
