@@ -61,10 +61,14 @@ def model_images(images, params):
   of config.input); float images, already normalised, unchanged."""
   if images.dtype != jnp.uint8:
     return images
+  _require(params)
+  return normalise(images, tuple(params.mean), tuple(params.std))
+
+
+def _require(params) -> None:
   if params is None:
     raise ValueError("uint8 images need the config's input.mean and input.std to be normalised; "
                      "pass config.input")
-  return normalise(images, tuple(params.mean), tuple(params.std))
 
 
 def device_batch(batch: dict, params) -> dict:
@@ -74,8 +78,7 @@ def device_batch(batch: dict, params) -> dict:
   out = {k: v for k, v in batch.items() if k not in AUGMENT_KEYS}
   image = batch["image"]
   if image.dtype == jnp.uint8 and "jitter" in batch:
-    if params is None:
-      model_images(image, params)  # raises the error that names what is missing
+    _require(params)
     unit = jnp.asarray(unit_table())[image.astype(jnp.int32)]
     x = _jitter(unit, batch["jitter"], batch["jitter_order"])
     out["image"] = ((x - jnp.asarray(params.mean, jnp.float32))

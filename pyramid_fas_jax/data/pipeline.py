@@ -206,8 +206,9 @@ class _Transform:
 
   def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
     if self.aug is None:
-      matrix, drawn = _eval_matrix(self, example["image"].shape[:2], example["face_box"]), {}
+      matrix = _eval_matrix(self, example["image"].shape[:2], example["face_box"])
       image, depth, mask = augment.warp(example, matrix, self.size)
+      drawn = {}
     else:
       image, depth, mask, drawn = self._augmented(example, rng)
     species = int(example["species"])
