@@ -164,6 +164,25 @@ def test_one_jitter_op_by_hand():
   np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+def test_predict_on_uint8_images_is_predict_on_their_host_normalisation():
+  """inference.predict normalises uint8 images on the device with the config's input.mean/std:
+  the same outputs, bitwise, as on the host-normalised floats (a padded last batch included)."""
+  import tiny_train_config  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import inference, models  # pylint: disable=g-import-not-at-top
+  config = tiny_train_config.get_config(None)
+  model = models.build_model(config.model, nnx.Rngs(0))
+  images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+  got = inference.predict(model, images, batch_size=2, input_params=config.input)
+  want = inference.predict(model, normalize.normalise(images, config.input.mean,
+                                                      config.input.std), batch_size=2)
+  assert got.keys() == want.keys()
+  for key in want:
+    np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+  with pytest.raises(ValueError, match="input.mean and input.std"):
+    inference.predict(model, images, batch_size=2)
+
+
 def test_uint8_images_without_the_normalisation_are_refused():
   with pytest.raises(ValueError, match="input.mean and input.std"):
     normalize.device_batch({"image": np.zeros((1, 2, 2, 3), np.uint8)}, None)
