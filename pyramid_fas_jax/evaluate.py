@@ -49,7 +49,8 @@ def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
   scores, index, valid = [], [], []
   for batch in pipeline.make_eval_iterator(config, split):
     images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]
-    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images, norm), tiled=True))
+    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images, norm),
+                                                    tiled=True))
     index.append(multihost_utils.process_allgather(batch["index"], tiled=True))
     valid.append(multihost_utils.process_allgather(batch["valid"], tiled=True))
   keep = np.concatenate(valid)
