@@ -16,7 +16,9 @@ before anything is built or written:
                                new. It changes what is trained (model.*, optim.*, batch_size,
                                data.name/protocol/builder_config, input.*, augmentation, seed)
                                or the data iterator's saved state (data.num_workers: grain
-                               restores a state with the worker count that saved it).
+                               restores a state with the worker count that saved it; -1, the
+                               default, is resolved once and stored, and on a resume means the
+                               stored count).
                                `train --allow_config_change=PATTERN[,PATTERN]` (fnmatch over
                                the dotted names, e.g. optim.lr or 'optim.*') lets the named
                                fields through, at the user's risk (e.g. a second stage at a
@@ -97,6 +99,12 @@ def _stored(workdir: pathlib.Path) -> dict | None:
   return None
 
 
+def stored_config(workdir) -> dict | None:
+  """The config (a JSON tree) of the run in `workdir`: config.json, else the newest step's; None
+  where there is none."""
+  return _stored(pathlib.Path(workdir))
+
+
 def check_resume(config, workdir, allow=()) -> None:
   """Raise ConfigChangedError if `workdir` holds checkpoints of a config that differs from
   `config` in a field neither HARMLESS nor matched by a pattern of `allow`; log the changes that
@@ -109,6 +117,9 @@ def check_resume(config, workdir, allow=()) -> None:
     logging.warning("%s has checkpoints but no readable config.json: the config cannot be "
                     "compared with the one that wrote them", workdir)
     return
+  from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  # data.num_workers / prefetch -1 (auto) mean the run's own stored values on a resume.
+  config = pipeline.resolve_auto(config, stored)
   changed, only_old, only_new = diff(flatten(stored), flatten(checkpoint.config_json(config)))
   refused = [k for k in changed if not _matches(k, HARMLESS) and not _matches(k, allow)]
   if refused:

@@ -144,8 +144,11 @@ def _data_problems(c: _Checker) -> None:
               f"its protocols: {', '.join(known)}")
       c.problem("data.protocol", protocol, f"not a protocol of {name}; {hint}")
   c.one_of("data.epoch_unit", pipeline.EPOCH_UNITS)
-  c.int_at_least("data.num_workers", 0, " (0 reads in-process)")
-  c.int_at_least("data.prefetch", 1)
+  for path, low, why in (("data.num_workers", 0, "0 reads in-process"), ("data.prefetch", 1, "")):
+    v = c.value(path)
+    if v is not _MISSING and not (_is_int(v) and (v >= low or v == pipeline.AUTO)):
+      c.problem(path, v, f"must be an integer >= {low} ({why + ', ' if why else ''}"
+                f"{pipeline.AUTO} chooses from the cores)")
   builder = c.value("data.builder_config")
   if builder is not _MISSING and not (isinstance(builder, str) and builder):
     c.problem("data.builder_config", builder, "must name a build ('tiny', 'small', 'default')")

@@ -14,7 +14,7 @@ from absl import logging
 from matplotlib.figure import Figure
 
 from pyramid_fas_jax import distributed, evaluate, evaluation, inference, train
-from pyramid_fas_jax.data import builders, pipeline
+from pyramid_fas_jax.data import builders, normalize, pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIGURE_SPECIES = ("live", "print", "replay", "partial", "mask3d")
@@ -36,7 +36,7 @@ def _figure_samples(config, per_species=1):
     for i, name in enumerate(batch["species_name"]):
       if batch["valid"][i] and want.get(name, 0) > 0:
         want[name] -= 1
-        images.append(batch["image"][i])
+        images.append(normalize.normalise(batch["image"][i], config.input.mean, config.input.std))
         masks.append(batch["mask"][i])
         names.append(str(name))
     if not any(want.values()):

@@ -27,13 +27,15 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from pyramid_fas_jax import checkpoint, config_checks, distributed, evaluation, models
-from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import normalize, pipeline
 
 SPLITS = ("dev", "test")
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _scores(graphdef, state, images):
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _scores(graphdef, state, images, norm):
+  # The pipeline's uint8 images, normalised here with norm = (input.mean, input.std).
+  images = normalize.normalise(images, *norm)
   return nnx.merge(graphdef, state)(images)["score"]
 
 
@@ -43,10 +45,12 @@ def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
   graphdef, state = nnx.split(model)
   # Replicated on the mesh beside the sharded images, wherever the model was restored to.
   state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+  norm = (tuple(map(float, config.input.mean)), tuple(map(float, config.input.std)))
   scores, index, valid = [], [], []
   for batch in pipeline.make_eval_iterator(config, split):
     images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]
-    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images), tiled=True))
+    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images, norm),
+                                                    tiled=True))
     index.append(multihost_utils.process_allgather(batch["index"], tiled=True))
     valid.append(multihost_utils.process_allgather(batch["valid"], tiled=True))
   keep = np.concatenate(valid)

@@ -108,6 +108,9 @@ def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
 
 
 def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:
+  # data.num_workers / prefetch -1 become numbers once, stored in config.json: the run's own on
+  # a resume (its saved iterator state needs its worker count), else this machine's.
+  config = pipeline.resolve_auto(config, config_changes.stored_config(workdir))
   config_changes.check_resume(config, workdir, allow_config_change)
   config_changes.write_config(config, workdir)
   mesh = distributed.make_mesh()
@@ -134,7 +137,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   graphdef, state = nnx.split((model, optimizer))
   state = jax.device_put(state, replicated)
   step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding,
-                                      dtype=config.get("dtype", "float32"))
+                                      dtype=config.get("dtype", "float32"),
+                                      input_cfg=config.input)
   writer = metric_writers.make_writer(workdir)
   progress = _Progress(total_steps, config.batch_size, start_step, steps_per_epoch)
   # All-steps-finite flag kept on device: reading it costs a sync, so it is read only before

@@ -8,6 +8,9 @@ Mixed precision (`config.dtype`): the model computes in that dtype (the images a
 and every convolution and linear layer casts its float32 parameters to its input's dtype),
 while parameters, gradients, optimizer state and BatchNorm statistics stay float32 and the
 outputs are cast to float32 before the loss.
+
+The batch arrives as the input pipeline sends it (uint8 maps and the colour jitter's and Cutout's
+parameters) and becomes float inside the step (data/normalize.py), fused with the first layers.
 """
 
 import jax
@@ -17,6 +20,7 @@ from absl import logging
 from flax import nnx
 
 from pyramid_fas_jax import checkpoint, losses, models, optim, pretrained
+from pyramid_fas_jax.data import normalize
 from pyramid_fas_jax.models import conv_ops
 
 DTYPES = ("float32", "bfloat16")
@@ -61,10 +65,12 @@ def compute_dtype(name: str):
   return jnp.dtype(name)
 
 
-def loss_and_grads(model, batch, model_cfg, dtype="float32"):
+def loss_and_grads(model, batch, model_cfg, dtype="float32", input_cfg=None):
   """((loss, terms), grads) of the model in train mode on `batch`, computed in `dtype`; the loss,
-  its terms and the gradients are float32."""
+  its terms and the gradients are float32. A batch with uint8 maps is made float first, its
+  images normalised with `input_cfg` (config.input: normalize.device_batch)."""
   dtype = compute_dtype(dtype)
+  batch = normalize.device_batch(batch, input_cfg)
 
   def loss_fn(model):
     outputs = model(batch["image"].astype(dtype))
@@ -74,22 +80,24 @@ def loss_and_grads(model, batch, model_cfg, dtype="float32"):
   return nnx.value_and_grad(loss_fn, has_aux=True)(model)
 
 
-def train_step(graphdef, state, batch, *, model_cfg, dtype="float32"):
+def train_step(graphdef, state, batch, *, model_cfg, dtype="float32", input_cfg=None):
   model, optimizer = nnx.merge(graphdef, state)
-  (loss, terms), grads = loss_and_grads(model, batch, model_cfg, dtype)
+  (loss, terms), grads = loss_and_grads(model, batch, model_cfg, dtype, input_cfg)
   optimizer.update(model, grads)
   metrics = {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
   return nnx.state((model, optimizer)), metrics
 
 
 def jit_train_step(graphdef, model_cfg, state_sharding=None, batch_sharding=None,
-                   dtype="float32"):
+                   dtype="float32", input_cfg=None):
   """jax.jit of train_step with the state donated (updated in place on device), compiled with
-  the convolution options of `model_cfg.conv_impl` (models/conv_ops.py)."""
+  the convolution options of `model_cfg.conv_impl` (models/conv_ops.py); `input_cfg`
+  (config.input) normalises the pipeline's uint8 images."""
   compute_dtype(dtype)  # a bad name fails here, not at the first step
 
   def step(state, batch):
-    return train_step(graphdef, state, batch, model_cfg=model_cfg, dtype=dtype)
+    return train_step(graphdef, state, batch, model_cfg=model_cfg, dtype=dtype,
+                      input_cfg=input_cfg)
 
   options = conv_ops.compiler_options(model_cfg.get("conv_impl", "auto"))
   if state_sharding is None:

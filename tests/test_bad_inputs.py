@@ -134,7 +134,7 @@ def test_every_bad_config_value_is_listed_before_anything_is_written(capsys, tmp
       "--config.checkpoint_every_steps=0", "--config.eval_every_steps=-1",
       "--config.batch_size=7", "--config.eval.threshold=dev_eerr", "--config.eval.mode=isoo",
       "--config.eval.video_agg=max", "--config.data.epoch_unit=clip",
-      "--config.data.num_workers=-1", "--config.optim.name=adamw",
+      "--config.data.num_workers=-2", "--config.optim.name=adamw",
       "--config.model.head=pyramid", "--config.model.spp_pool=min",
       "--config.model.loss_reduction=total", "--config.aug.scale_range=(1.3, 0.8)",
       "--config.input.size=0")
@@ -150,7 +150,7 @@ def test_every_bad_config_value_is_listed_before_anything_is_written(capsys, tmp
       "--config.eval.mode": "isoo: must be one of 'iso', 'cdcn'",
       "--config.eval.video_agg": "max: must be mean, median or none",
       "--config.data.epoch_unit": "clip: must be one of 'video', 'frame'",
-      "--config.data.num_workers": "-1: must be an integer >= 0",
+      "--config.data.num_workers": "-2: must be an integer >= 0 (0 reads in-process, -1 chooses",
       "--config.optim.name": "adamw: must be one of 'sgd', 'adam'",
       "--config.model.head": "pyramid: must be one of 'pyramid_mask'",
       "--config.model.spp_pool": "min: must be one of 'max', 'avg'",

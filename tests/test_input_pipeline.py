@@ -7,7 +7,7 @@ import pytest
 
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.data import config as data_config
-from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import normalize, pipeline
 
 
 def _config(data_dir, **overrides):
@@ -31,25 +31,34 @@ def _ids(batch):
 
 
 def test_train_batch_contract(synth_tiny):
-  batch = next(pipeline.make_train_iterator(_config(synth_tiny), process_index=0,
-                                            process_count=1))
-  assert batch["image"].shape == (8, 32, 32, 3) and batch["image"].dtype == np.float32
-  assert batch["depth"].shape == (8, 32, 32) and batch["depth"].dtype == np.float32
-  assert batch["mask"].shape == (8, 32, 32) and batch["mask"].dtype == np.float32
+  config = _config(synth_tiny)
+  batch = next(pipeline.make_train_iterator(config, process_index=0, process_count=1))
+  # The maps leave the host as uint8, with the draws of the default jitter and Cutout.
+  assert batch["image"].shape == (8, 32, 32, 3) and batch["image"].dtype == np.uint8
+  assert batch["depth"].shape == (8, 32, 32) and batch["depth"].dtype == np.uint8
+  assert batch["mask"].shape == (8, 32, 32) and batch["mask"].dtype == np.uint8
+  assert batch["jitter"].shape == (8, 3) and batch["jitter"].dtype == np.float32
+  assert batch["jitter_order"].shape == (8, 3) and batch["jitter_order"].dtype == np.int32
+  assert batch["cutout"].shape == (8, 4) and batch["cutout"].dtype == np.int32
+  assert (np.abs(batch["jitter"] - 1) <= 0.2).all()
+  np.testing.assert_array_equal(np.sort(batch["jitter_order"], 1), [[0, 1, 2]] * 8)
   assert batch["label"].dtype == np.int32 and batch["species"].dtype == np.int32
   # SynthFAS renders exact depth for every frame: every sample's depth is a label.
   assert batch["depth_valid"].dtype == np.float32 and batch["depth_valid"].shape == (8,)
   assert (batch["depth_valid"] == 1.0).all()
-  assert set(np.unique(batch["mask"])) <= {0.0, 1.0}
-  assert batch["depth"].min() >= 0 and batch["depth"].max() <= 1
+  assert set(np.unique(batch["mask"])) <= {0, 1}
   attack = batch["label"] == 0
   assert (batch["depth"][attack] == 0).all()
   np.testing.assert_array_equal(batch["label"], (batch["species"] == 0).astype(np.int32))
   names = ("live", "print", "replay", "mask3d", "partial")
   assert list(batch["species_name"]) == [names[s] for s in batch["species"]]
   assert batch["valid"].all()
+  floats = normalize.device_batch({k: batch[k] for k in pipeline.DEVICE_KEYS
+                                   + normalize.AUGMENT_KEYS}, config.input)
+  assert floats["image"].dtype == floats["depth"].dtype == floats["mask"].dtype == np.float32
+  assert float(floats["depth"].min()) >= 0 and float(floats["depth"].max()) <= 1
   # ImageNet normalisation: pixel values no longer in [0, 1].
-  assert batch["image"].min() < -0.5
+  assert float(floats["image"].min()) < -0.5
 
 
 def _marker_example(size=80):
@@ -75,7 +84,7 @@ def test_augmentation_keeps_image_depth_and_mask_aligned():
   for seed in range(24):
     out = transform(example, np.random.default_rng(seed))
     from_mask = out["mask"] == 0
-    from_depth = out["depth"] > 0.4
+    from_depth = out["depth"] > 0.4 * 255
     from_image = out["image"].mean(-1) > out["image"].mean()
     for other in (from_depth, from_image):
       iou = (from_mask & other).sum() / (from_mask | other).sum()
@@ -108,7 +117,10 @@ def test_cutout_leaves_labels_alone():
               eval_scale=1.0)
   plain = pipeline._Transform(aug=None, **base)(example)
   cut = pipeline._Transform(aug=aug, **base)(example, np.random.default_rng(3))
-  assert (cut["image"] == 0).all(-1).sum() >= (0.1 * 48) ** 2  # the mean colour -> 0
+  np.testing.assert_array_equal(cut["image"], plain["image"])  # the device cuts it out
+  image = normalize.device_batch({"image": cut["image"][None], "cutout": cut["cutout"][None]},
+                                 pipeline._Transform(aug=None, **base))["image"][0]
+  assert (image == 0).all(-1).sum() >= (0.1 * 48) ** 2  # the mean colour -> 0
   np.testing.assert_array_equal(cut["depth"], plain["depth"])
   np.testing.assert_array_equal(cut["mask"], plain["mask"])
 
@@ -202,7 +214,8 @@ def test_to_global_batch_shards_on_the_data_axis(synth_tiny):
                                             process_count=1))
   mesh = jax.make_mesh((4,), ("data",))
   out = pipeline.to_global_batch(batch, mesh)
-  assert set(out) == set(pipeline.DEVICE_KEYS) and "depth_valid" in out
+  assert set(out) == set(pipeline.DEVICE_KEYS + normalize.AUGMENT_KEYS) and "depth_valid" in out
+  assert out["cutout"].shape == (8, 4) and out["cutout"].sharding.spec == out["image"].sharding.spec
   assert out["depth_valid"].shape == (8,) and out["depth_valid"].dtype == np.float32
   assert out["image"].shape == (8, 32, 32, 3)
   assert out["image"].sharding.spec == jax.sharding.PartitionSpec("data")

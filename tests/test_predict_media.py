@@ -13,7 +13,7 @@ from flax import nnx
 
 import tiny_train_config
 from pyramid_fas_jax import checkpoint, models
-from pyramid_fas_jax.data import augment, media, pipeline, preprocess
+from pyramid_fas_jax.data import augment, media, normalize, pipeline, preprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -49,12 +49,13 @@ def test_eval_transform_is_the_plain_warp_of_the_crop():
   image = cv2.warpAffine(example["image"], matrix, flags=cv2.INTER_LINEAR, **args)
   want = ((image.astype(np.float32) / 255.0 - np.asarray(MEAN, np.float32))
           / np.asarray(STD, np.float32))
-  assert out["image"].dtype == np.float32
-  np.testing.assert_array_equal(out["image"], want)
+  assert out["image"].dtype == np.uint8  # normalised on the device, by normalize.normalise
+  np.testing.assert_array_equal(out["image"], image)
+  np.testing.assert_array_equal(normalize.normalise(out["image"], MEAN, STD), want)
   depth = cv2.warpAffine(example["depth"][..., 0], matrix, flags=cv2.INTER_LINEAR, **args)
   mask = cv2.warpAffine(example["mask"][..., 0], matrix, flags=cv2.INTER_NEAREST, **args)
-  np.testing.assert_array_equal(out["depth"], depth.astype(np.float32) / 255.0)
-  np.testing.assert_array_equal(out["mask"], (mask >= 128).astype(np.float32))
+  np.testing.assert_array_equal(out["depth"], depth)
+  np.testing.assert_array_equal(out["mask"], (mask >= 128).astype(np.uint8))
 
 
 @pytest.mark.parametrize("h,w,size,eval_scale", [(120, 100, 64, 1.1), (400, 360, 32, 1.0),
@@ -69,18 +70,19 @@ def test_eval_image_is_the_image_evaluation_sees(h, w, size, eval_scale):
           / np.asarray(STD, np.float32))
   transform = _eval_transform(size, eval_scale)
   out = transform(example)
-  np.testing.assert_array_equal(out["image"], want)
+  np.testing.assert_array_equal(normalize.normalise(out["image"], MEAN, STD), want)
   np.testing.assert_array_equal(out["depth"], depth)
   np.testing.assert_array_equal(out["mask"], mask)
   got = pipeline.eval_image(transform, example["image"], example["face_box"])
   assert got.dtype == np.float32 and got.shape == (size, size, 3)
-  np.testing.assert_array_equal(got, out["image"])
+  np.testing.assert_array_equal(got, want)
 
   config = tiny_train_config.get_config(None)
   config.input.size, config.input.eval_scale = size, eval_scale
   row = pipeline._transform(config, ("live",), train=False)(example)
   np.testing.assert_array_equal(
-      pipeline.eval_image(config.input, example["image"], example["face_box"]), row["image"])
+      pipeline.eval_image(config.input, example["image"], example["face_box"]),
+      normalize.normalise(row["image"], config.input.mean, config.input.std))
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,8 @@ def test_image_is_scored_like_a_stored_example(tiny_checkpoint, astronaut_png, t
   example = dict(image=crop.image, depth=zeros, mask=zeros, face_box=np.asarray(crop.face_box),
                  label=0, species=0, video_id=b"astronaut", frame=0)
   row = pipeline._transform(config, ("live",), train=False)(example)
-  np.save(tmp_path / "x.npy", row["image"][None])
+  np.save(tmp_path / "x.npy", normalize.normalise(row["image"], config.input.mean,
+                                                 config.input.std)[None])
   want, _ = _predict(ckpt, tmp_path / "x.npy", tmp_path / "npy.npz")
 
   assert set(want.files) >= {"score", "logit", "mask_4", "features"}

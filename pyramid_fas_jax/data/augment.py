@@ -1,8 +1,9 @@
-"""Joint augmentation of image, depth and liveness mask; crop, resize and normalisation.
+"""Joint augmentation of image, depth and liveness mask on the host: crop, flip and resize, and
+the random draws of the colour jitter and Cutout that the device applies (normalize.py).
 
 Geometry (face-scale crop, flip, resize) is one affine warp applied to all three maps, so
 labels stay aligned to the pixel; colour jitter and Cutout touch the image only. The mask is
-resampled with nearest neighbour so it stays exactly 0/1.
+resampled with nearest neighbour so it stays exactly 0/1. The maps stay uint8 on the host.
 """
 
 import dataclasses
@@ -48,7 +49,8 @@ def crop_matrix(face_box, shape: tuple[int, int], scale: float, size: int,
 def warp(example: dict, matrix: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
   """Applies the affine to image (bilinear), depth (bilinear) and mask (nearest).
 
-  Returns image uint8 (size, size, 3), depth float32 in [0, 1], mask float32 in {0, 1}.
+  Returns uint8 maps: image (size, size, 3), depth (size, size) (the label * 255), mask
+  (size, size) in {0, 1}; the device makes them float (normalize.py).
   Pixels beyond the stored crop repeat its border, which keeps a live mask all-live.
   """
   depth, mask = warp_labels(example, matrix, size)
@@ -70,7 +72,7 @@ def warp_labels(example: dict, matrix: np.ndarray, size: int) -> tuple[np.ndarra
                      f"{example.get('video_id', '?')} are not aligned")
   depth = _warp_map(depth, matrix, size, cv2.INTER_AREA, cv2.INTER_LINEAR)
   mask = _warp_map(mask, matrix, size, cv2.INTER_NEAREST, cv2.INTER_NEAREST)
-  return depth.astype(np.float32) / 255.0, (mask >= 128).astype(np.float32)
+  return depth, (mask >= 128).astype(np.uint8)
 
 
 def _warp_map(x: np.ndarray, matrix: np.ndarray, size: int, shrink_interp: int,
@@ -90,34 +92,27 @@ def _warp_map(x: np.ndarray, matrix: np.ndarray, size: int, shrink_interp: int,
                         borderMode=cv2.BORDER_REPLICATE)
 
 
-def colour_jitter(image: np.ndarray, rng: np.random.Generator, p: AugmentParams) -> np.ndarray:
-  """Brightness, contrast and saturation in random order on float RGB in [0, 1]."""
-  ops = []
-  if p.brightness > 0:
-    f = rng.uniform(1 - p.brightness, 1 + p.brightness)
-    ops.append(lambda x, f=f: x * f)
-  if p.contrast > 0:
-    f = rng.uniform(1 - p.contrast, 1 + p.contrast)
-    ops.append(lambda x, f=f: (x - x.mean()) * f + x.mean())
-  if p.saturation > 0:
-    f = rng.uniform(1 - p.saturation, 1 + p.saturation)
-    weights = np.array([0.299, 0.587, 0.114], np.float32)
-    ops.append(lambda x, f=f: (x - (g := x @ weights)[..., None]) * f + g[..., None])
-  for i in rng.permutation(len(ops)):
-    image = np.clip(ops[i](image), 0.0, 1.0)
-  return image
+def jitter_params(rng: np.random.Generator, p: AugmentParams) -> tuple[np.ndarray, ...]:
+  """The colour jitter of one example, applied on device (normalize.py): factors float32 (3,)
+  for brightness, contrast and saturation, each U(1 - s, 1 + s) where its strength s > 0 (1
+  where off), and order int32 (3,): the enabled ops in a random order, then -1."""
+  factors, enabled = np.ones(3, np.float32), []
+  for i, strength in enumerate((p.brightness, p.contrast, p.saturation)):
+    if strength > 0:
+      factors[i] = rng.uniform(1 - strength, 1 + strength)
+      enabled.append(i)
+  order = np.full(3, -1, np.int32)
+  order[:len(enabled)] = np.asarray(enabled, np.int32)[rng.permutation(len(enabled))]
+  return factors, order
 
 
-def cutout(image: np.ndarray, rng: np.random.Generator, p: AugmentParams,
-           fill: np.ndarray) -> np.ndarray:
-  """With probability p.cutout, one square (side U(0.1, cutout_size) of the input) is filled
-  with `fill` (the normalisation mean, so it becomes 0 after normalising)."""
+def cutout_box(rng: np.random.Generator, p: AugmentParams, size: int) -> np.ndarray:
+  """With probability p.cutout, one square of side U(0.1, cutout_size) x `size`, centred on a
+  random pixel and clipped to the image, as int32 (y0, y1, x0, x1); else the empty (0, 0, 0, 0).
+  The device sets it to 0 after normalising: the normalisation mean's colour."""
   if p.cutout <= 0 or rng.random() >= p.cutout:
-    return image
-  size = image.shape[0]
+    return np.zeros(4, np.int32)
   side = int(round(rng.uniform(0.1, max(p.cutout_size, 0.1)) * size))
   cy, cx = rng.integers(0, size, 2)
   y0, x0 = max(cy - side // 2, 0), max(cx - side // 2, 0)
-  image = image.copy()
-  image[y0:y0 + side, x0:x0 + side] = fill
-  return image
+  return np.array([y0, min(y0 + side, size), x0, min(x0 + side, size)], np.int32)

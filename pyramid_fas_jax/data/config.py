@@ -28,12 +28,19 @@ def default_data_config() -> ml_collections.ConfigDict:
                        at random, ceil(videos / batch_size) steps; 'frame': every stored frame
                        once, floor(frames / batch_size) steps (about 30x more on real data)
   data.num_workers     grain worker processes per JAX process; 0 decodes in-process (with
-                       threads). The batch order depends on it: resume with the same value
+                       threads); -1 (default) = from the cores this process may use: one per
+                       core but one, none on 2 cores or fewer (pipeline.auto_workers). The
+                       saved iterator state depends on it, so a run stores the count it
+                       resolved to in its config.json and resumes with that on any machine
   data.prefetch        batches read ahead, by each worker and by the process itself (with
-                       one reading thread per core, shared among the workers, at most 16)
+                       one reading thread per core, shared among the workers, at most 16);
+                       -1 (default) = about 4 in all, shared among the workers
+                       (pipeline.auto_prefetch), stored like num_workers
   input.size           side of the square network input, pixels (depth and mask too)
   input.mean, input.std  per-channel RGB normalisation of [0, 1] pixels; ImageNet
-                       statistics suit ImageNet-initialised backbones, (0.5,)*3 maps to [-1, 1]
+                       statistics suit ImageNet-initialised backbones, (0.5,)*3 maps to [-1, 1].
+                       Applied on the device, to the uint8 images the host sends
+                       (data/normalize.py), as the colour jitter is
   input.eval_scale     face-box scale of the deterministic evaluation crop
   aug.scale_range      training crop side = U(scale_range) x the face box's longer side,
                        centred on the box (the paper's 0.8-1.3)
@@ -51,7 +58,7 @@ def default_data_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.data = ml_collections.ConfigDict(dict(
       name="synth_fas", builder_config="small", data_dir=config_dict.placeholder(str),
-      protocol="intra", epoch_unit="video", num_workers=0, prefetch=2))
+      protocol="intra", epoch_unit="video", num_workers=-1, prefetch=-1))
   c.input = ml_collections.ConfigDict(dict(
       size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_scale=1.0))
   c.aug = ml_collections.ConfigDict(dict(

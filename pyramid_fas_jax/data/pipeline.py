@@ -1,15 +1,19 @@
 """grain input pipeline: TFDS ArrayRecord -> protocol filter -> per-process shard -> shuffle
 -> joint augmentation -> batch -> worker processes; then a global jax.Array on the mesh.
 
-Batches are dicts of numpy arrays:
-  image    float32 (B, H, W, 3)  RGB normalised with input.mean / input.std
-  depth    float32 (B, H, W)     in [0, 1], 0 for attacks, at the image's resolution
-  mask     float32 (B, H, W)     exactly 0/1, 1 = live pixel
+Batches are dicts of numpy arrays, the maps in uint8 (a quarter of float32's bytes to the
+device, which makes them float inside the jitted step: normalize.device_batch):
+  image    uint8 (B, H, W, 3)    RGB, cropped, flipped and resized; the device normalises it with
+                                 input.mean / input.std
+  depth    uint8 (B, H, W)       the depth label * 255 (0 for attacks), at the image's resolution
+  mask     uint8 (B, H, W)       exactly 0/1, 1 = live pixel
   label    int32 (B,)            1 = bona fide
   species  int32 (B,)            index into the dataset's species list (0 = live)
   depth_valid float32 (B,)       1 where `depth` is a label: attacks and live frames with a
                                  depth fit; 0 for a live frame stored without one (the depth
                                  losses weight samples by it). Builds without the feature: 1
+training batches of a config with colour jitter or Cutout add their parameters (jitter,
+jitter_order, cutout: normalize.AUGMENT_KEYS), which to_global_batch sends along;
 and host-only metadata that never goes to the device:
   video_id (B,) str, species_name (B,) str, frame (B,) int32; evaluation batches add
   valid (B,) bool (False on the rows that pad the last batch) and index (B,) int32 (position in
@@ -39,6 +43,7 @@ import tensorflow_datasets as tfds
 from pyramid_fas_jax import protocols
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.data import metadata_index
+from pyramid_fas_jax.data import normalize
 
 DEVICE_KEYS = ("image", "depth", "mask", "label", "species", "depth_valid")
 
@@ -172,9 +177,13 @@ def eval_image(params, image: np.ndarray, face_box) -> np.ndarray:
   `params` has the fields of config.input (size, mean, std, eval_scale); `image` is a uint8 RGB
   crop and `face_box` its (ymin, xmin, ymax, xmax) in [0, 1], as builders store them. The crop is
   input.eval_scale x the box's longer side, centred on it, unflipped. `pyramid-fas predict` calls
-  this on its own face crops, so what it scores cannot drift from what evaluation scores.
+  this on its own face crops, so what it scores cannot drift from what evaluation scores: its
+  crop is the evaluation batch's uint8 image, normalised by the function the device applies
+  (normalize.normalise).
   """
-  return _eval_image(params, image, _eval_matrix(params, image.shape[:2], face_box))
+  matrix = _eval_matrix(params, image.shape[:2], face_box)
+  return normalize.normalise(augment.warp_image(image, matrix, int(params.size)),
+                             tuple(params.mean), tuple(params.std))
 
 
 def _eval_matrix(params, shape, face_box) -> np.ndarray:
@@ -182,23 +191,12 @@ def _eval_matrix(params, shape, face_box) -> np.ndarray:
                              flip=False)
 
 
-def _eval_image(params, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-  return _normalise(params, _to_unit(augment.warp_image(image, matrix, int(params.size))))
-
-
-def _to_unit(image: np.ndarray) -> np.ndarray:
-  return image.astype(np.float32) / 255.0
-
-
-def _normalise(params, image: np.ndarray) -> np.ndarray:
-  """RGB in [0, 1] -> (x - mean) / std, float32."""
-  mean = np.asarray(params.mean, np.float32)
-  return ((image - mean) / np.asarray(params.std, np.float32)).astype(np.float32)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Transform:
-  """Decoded TFDS example -> batch row. Plain fields only: it is pickled to grain workers."""
+  """Decoded TFDS example -> batch row. Plain fields only: it is pickled to grain workers.
+
+  The row's maps are uint8 and its augmentation parameters drawn (normalize.py says what the
+  device makes of them); `mean` and `std` are the normalisation the device applies."""
   species: tuple[str, ...]
   size: int
   mean: tuple[float, ...]
@@ -209,28 +207,34 @@ class _Transform:
   def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
     if self.aug is None:
       matrix = _eval_matrix(self, example["image"].shape[:2], example["face_box"])
-      image = _eval_image(self, example["image"], matrix)  # = eval_image, matrix made once
-      depth, mask = augment.warp_labels(example, matrix, self.size)
+      image, depth, mask = augment.warp(example, matrix, self.size)
+      drawn = {}
     else:
-      image, depth, mask = self._augmented(example, rng)
+      image, depth, mask, drawn = self._augmented(example, rng)
     species = int(example["species"])
     return {
         "image": image, "depth": depth, "mask": mask,
         "label": np.int32(example["label"]), "species": np.int32(species),
         "depth_valid": np.float32(example.get("depth_valid", True)),
         "video_id": _text(example["video_id"]), "species_name": self.species[species],
-        "frame": np.int32(example["frame"]), "valid": np.bool_(True),
+        "frame": np.int32(example["frame"]), "valid": np.bool_(True), **drawn,
     }
 
-  def _augmented(self, example: dict, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+  def _augmented(self, example: dict, rng: np.random.Generator) -> tuple:
+    # The draws keep the order the host-side augmentation had (scale, flip, jitter factors and
+    # order, Cutout), so a seed gives the batches it gave then.
     scale = rng.uniform(*self.aug.scale_range)
     flip = bool(self.aug.flip and rng.random() < 0.5)
     matrix = augment.crop_matrix(example["face_box"], example["image"].shape[:2], scale,
                                  self.size, flip)
     image, depth, mask = augment.warp(example, matrix, self.size)
-    image = augment.colour_jitter(_to_unit(image), rng, self.aug)
-    image = augment.cutout(image, rng, self.aug, np.asarray(self.mean, np.float32))
-    return _normalise(self, image), depth, mask
+    drawn = {}
+    factors, order = augment.jitter_params(rng, self.aug)
+    if self.aug.brightness > 0 or self.aug.contrast > 0 or self.aug.saturation > 0:
+      drawn.update(jitter=factors, jitter_order=order)
+    if self.aug.cutout > 0:
+      drawn["cutout"] = augment.cutout_box(rng, self.aug, self.size)
+    return image, depth, mask, drawn
 
 
 def _transform(config, species, train: bool) -> _Transform:
@@ -261,6 +265,67 @@ def _per_process(global_batch: int, pc: int, what: str) -> int:
   return global_batch // pc
 
 
+AUTO = -1  # data.num_workers / data.prefetch: chosen from this machine's cores
+
+
+def cores() -> int:
+  """The CPU cores this process may run on (its affinity mask: what a scheduler gave it)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not on Linux
+    return os.cpu_count() or 1
+
+
+def auto_workers(n_cores: int) -> int:
+  """data.num_workers=-1: a worker process per core but one, left to the train loop (which
+  dispatches steps and transfers batches); none on 2 cores or fewer, where a worker process would
+  only take turns with the loop on the same cores (benchmarks/input_pipeline.py measures it);
+  at most 16, grain's own limit on reading threads."""
+  return 0 if n_cores <= 2 else min(n_cores - 1, 16)
+
+
+def auto_prefetch(workers: int) -> int:
+  """data.prefetch=-1: about 4 batches read ahead in all, shared among the workers (at least one
+  each): enough to cover a slow batch, without holding many batches' memory per worker."""
+  return max(1, -(-4 // max(workers, 1)))
+
+
+def num_workers(config) -> int:
+  """data.num_workers with -1 (auto) resolved for this machine (auto_workers)."""
+  workers = int(config.data.num_workers)
+  if workers == AUTO:
+    return auto_workers(cores())
+  if workers < 0:
+    raise ValueError(f"data.num_workers={workers} must be >= 0 (0 = in-process) or -1 (auto)")
+  return workers
+
+
+def prefetch(config) -> int:
+  """data.prefetch with -1 (auto) resolved (auto_prefetch)."""
+  ahead = int(config.data.prefetch)
+  if ahead == AUTO:
+    return auto_prefetch(num_workers(config))
+  if ahead < 1:
+    raise ValueError(f"data.prefetch={ahead} must be >= 1 or -1 (auto)")
+  return ahead
+
+
+def resolve_auto(config, stored: dict | None = None):
+  """A copy of `config` with data.num_workers and data.prefetch at -1 (auto) replaced by numbers,
+  once per run: the values of `stored` (the run's stored config, as a JSON tree) where it has
+  them, since grain restores a saved iterator state only with the worker count that saved it,
+  so a run resumed on a machine with other cores goes on with its own; else this machine's.
+  train writes the result into the run's config.json."""
+  config = config.copy_and_resolve_references()
+  old = (stored or {}).get("data", {})
+  for field, resolve in (("num_workers", num_workers), ("prefetch", prefetch)):
+    if int(config.data[field]) == AUTO:
+      value = old.get(field)
+      config.data[field] = int(value) if value is not None and int(value) != AUTO else (
+          resolve(config))
+  return config
+
+
 def _read_options(config, per_element: int = 1) -> grain.ReadOptions:
   """Reading threads (the cores, shared among data.num_workers processes, at most grain's 16)
   and read-ahead (data.prefetch batches of `per_element` examples, or one element per thread).
@@ -269,15 +334,13 @@ def _read_options(config, per_element: int = 1) -> grain.ReadOptions:
   batch, so it would decode 500 batches ahead: minutes of CPU at start-up, taken from the first
   compile, and gigabytes of memory at 256x256.
   """
-  threads = max(1, min(16, (os.cpu_count() or 1) // max(int(config.data.num_workers), 1)))
-  ahead = max(max(int(config.data.prefetch), 1) * per_element, threads)
+  threads = max(1, min(16, cores() // max(num_workers(config), 1)))
+  ahead = max(prefetch(config) * per_element, threads)
   return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=ahead)
 
 
 def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
-  workers = int(config.data.num_workers)
-  if workers < 0:
-    raise ValueError(f"data.num_workers={workers} must be >= 0 (0 = in-process)")
+  workers = num_workers(config)
   if workers == 0:
     return ds
   if not flags.FLAGS.is_parsed():
@@ -285,7 +348,7 @@ def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
     # have never been parsed, so take their defaults.
     flags.FLAGS.mark_as_parsed()
   ds = ds.mp_prefetch(grain.MultiprocessingOptions(
-      num_workers=workers, per_worker_buffer_size=int(config.data.prefetch)))
+      num_workers=workers, per_worker_buffer_size=prefetch(config)))
   # Workers hand over shared-memory arrays; plain copies free the shared memory at once
   # instead of whenever the caller drops the batch (or at interpreter exit, noisily).
   return ds.map(_plain_arrays)
@@ -381,7 +444,8 @@ def make_train_iterator(config, *, process_index: int | None = None,
   global batch of every step is the same whatever the number of processes, and `get_state()` /
   `set_state()` resume the exact same batches. Batches are formed before the worker processes
   deal them out, so data.num_workers does not change the stream, but it does shape the saved
-  state: restore a state with the num_workers that saved it.
+  state: restore a state with the num_workers that saved it (train stores the count that
+  data.num_workers=-1 resolves to: resolve_auto).
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")
@@ -507,8 +571,11 @@ def make_eval_iterator(config, split: str, *, process_index: int | None = None,
   return iter(_prefetch(ds, config))
 
 
-def to_global_batch(batch: dict, mesh: jax.sharding.Mesh, keys=DEVICE_KEYS) -> dict:
-  """Process-local numpy batch -> global jax.Arrays sharded along the mesh axis 'data'."""
+def to_global_batch(batch: dict, mesh: jax.sharding.Mesh, keys=None) -> dict:
+  """Process-local numpy batch -> global jax.Arrays sharded along the mesh axis 'data': `keys`,
+  by default DEVICE_KEYS and the augmentation parameters the batch carries."""
+  if keys is None:
+    keys = DEVICE_KEYS + tuple(k for k in normalize.AUGMENT_KEYS if k in batch)
   if "data" not in mesh.axis_names:
     raise ValueError(f"mesh axes {mesh.axis_names} have no 'data' axis to shard the batch on")
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
