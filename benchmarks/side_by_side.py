@@ -1,23 +1,32 @@
 """This project's train step and inference forward beside the PyTorch references, in one run.
 
   python benchmarks/side_by_side.py [--models=cdcn_ps,resnet50_ps] [--steps=5] [--threads=2]
-                                    [--conv_impl=auto]
+      [--conv_impl=xla,auto] [--torch_python=/path/to/venv/bin/python]
 
 JAX: the config's full-size model at 256x256 (`train_step.jit_train_step`, the eval-mode
-forward). PyTorch (with the `torch` extra: `pip install -e '.[torch]'`): the official CDCN
-architecture (CVPR2020_paper_codes/models/CDCNs.py: CDC as a 3x3 conv minus theta times a 1x1
-conv with the summed kernel, BN, ReLU, three blocks, bilinear resize to 32, lastconv1-3) with the
-pyramid depth loss (MSE + contrastive depth loss at 32 and 16) and Adam lr 1e-4, wd 5e-5; and
-torchvision's ResNet50 up to layer4 with the pyramid mask head (1x1 conv per scale 8/4/2/1 on the
-average-pooled map, a linear layer on the flattened masks, BCE) and SGD lr 1e-3, momentum 0.9,
-wd 5e-5. Same shapes and random data (CDCN-PS batch 2, ResNet50-PS batch 8, as the issue that
-asked for this measured them). PyTorch runs on `--threads` threads; XLA:CPU uses every core it
-sees.
+forward), once per `--conv_impl` given (comma-separated; '' is the config's own, 'xla,auto'
+measures JAX's default convolutions against models/conv_ops.py's CPU path in the same run).
+PyTorch: the official CDCN architecture (CVPR2020_paper_codes/models/CDCNs.py: CDC as a 3x3 conv
+minus theta times a 1x1 conv with the summed kernel, BN, ReLU, three blocks, bilinear resize to
+32, lastconv1-3) with the pyramid depth loss (MSE + contrastive depth loss at 32 and 16) and Adam
+lr 1e-4, wd 5e-5; and torchvision's ResNet50 up to layer4 with the pyramid mask head (1x1 conv
+per scale 8/4/2/1 on the average-pooled map, a linear layer on the flattened masks, BCE) and SGD
+lr 1e-3, momentum 0.9, wd 5e-5 (benchmarks/torch_models.py). Same shapes and random data
+(CDCN-PS batch 2, ResNet50-PS batch 8, as the issue that asked for this measured them).
 
-Each measured call is one step (or forward) of JAX then one of PyTorch, alternating, after a
-warm-up of each, so that load from other jobs hits both alike. The table gives medians of wall
-time and of process CPU time (all threads; steadier than wall time on a shared machine) and the
-ratio JAX / PyTorch (< 1: JAX is faster). The first line states the load average before the run.
+Where PyTorch comes from: the PyTorch side always runs in a worker subprocess (this script with
+`--torch_worker`, which imports neither JAX nor pyramid_fas_jax), started with the interpreter
+`--torch_python`, else $PYRAMID_FAS_TORCH_PYTHON, else this one. So PyTorch may live in its own
+virtual environment (torch, torchvision and numpy are all it needs), e.g.
+`--torch_python=/work/venv_torch/bin/python`, or in this one (`pip install -e '.[torch]'`).
+Without PyTorch there the table has JAX columns only. PyTorch runs on `--threads` threads;
+XLA:CPU uses every core it sees.
+
+Each measured round is one step (or forward) of each JAX variant then one of PyTorch,
+alternating, after a warm-up of each, so that load from other jobs hits all alike. The table
+gives medians of wall time and of process CPU time (all threads of the process doing the work;
+steadier than wall time on a shared machine) and the ratio PyTorch / JAX (> 1: JAX is faster).
+The first line states the machine and the load average before the run.
 """
 
 import argparse
@@ -25,38 +34,34 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
-import jax
 import numpy as np
-from flax import nnx
-
-from pyramid_fas_jax import train_step
-from pyramid_fas_jax.demo import load_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from architectures import fake_batch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 BATCH = {"cdcn_ps": 2, "resnet50_ps": 8}
 
 
-class Timer:
-  """Wall and process-CPU seconds of each call."""
-
-  def __init__(self):
-    self.wall, self.cpu = [], []
-
-  def __call__(self, fn):
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    self.wall.append(time.perf_counter() - t0)
-    self.cpu.append(time.process_time() - c0)
+def timed(fn):
+  """(wall seconds, process CPU seconds) of one call."""
+  t0, c0 = time.perf_counter(), time.process_time()
+  fn()
+  return time.perf_counter() - t0, time.process_time() - c0
 
 
 def jax_runner(name, batch, conv_impl):
   """(train step thunk, inference thunk) of the config's model; the state is carried along."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+
+  from pyramid_fas_jax import train_step  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.demo import load_config  # pylint: disable=g-import-not-at-top
+
   config = load_config(REPO / "configs" / f"{name}.py")
   config.init_from = ""  # from scratch, as the PyTorch side: no weights to fetch
   if conv_impl:
@@ -81,18 +86,17 @@ def jax_runner(name, batch, conv_impl):
   return train, infer
 
 
-def torch_runner(name, batch, threads):
-  """(train step thunk, inference thunk) of the PyTorch reference, or None without torch."""
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
+def torch_worker(name, batch_file, threads):
+  """The PyTorch side: builds the reference, then answers each stdin line 'train' or 'infer'
+  with one timed call, printed as 'wall_s cpu_s'."""
+  import torch  # pylint: disable=g-import-not-at-top
   import torch_models  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(threads)
   torch.manual_seed(0)
   model, loss_fn, optimizer = torch_models.build(name)
-  tb = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+  with np.load(batch_file) as f:
+    tb = {k: torch.from_numpy(np.ascontiguousarray(f[k])) for k in f.files}
   tb["image"] = tb["image"].permute(0, 3, 1, 2).contiguous()
 
   def train():
@@ -108,21 +112,48 @@ def torch_runner(name, batch, threads):
     with torch.no_grad():
       model(tb["image"])
 
-  return train, infer
+  print(f"ready {torch.__version__}", flush=True)
+  for line in sys.stdin:
+    wall, cpu = timed({"train": train, "infer": infer}[line.strip()])
+    print(f"{wall} {cpu}", flush=True)
 
 
-def machine_note(threads):
+class TorchClient:
+  """The worker subprocess of one model; None-like (`ok` False) where PyTorch is missing."""
+
+  def __init__(self, python, name, batch, threads):
+    self.batch_file = tempfile.NamedTemporaryFile(suffix=".npz", delete=False)
+    np.savez(self.batch_file, **batch)
+    self.batch_file.close()
+    self.proc = subprocess.Popen(
+        [python, __file__, f"--torch_worker={name}", f"--batch_file={self.batch_file.name}",
+         f"--threads={threads}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = self.proc.stdout.readline().split()
+    self.ok = bool(first) and first[0] == "ready"
+    self.version = first[1] if self.ok else None
+    if not self.ok:
+      self.close()
+      print(f"  (no PyTorch from {python}: JAX columns only; see --torch_python)", flush=True)
+
+  def call(self, kind):
+    self.proc.stdin.write(kind + "\n")
+    self.proc.stdin.flush()
+    wall, cpu = self.proc.stdout.readline().split()
+    return float(wall), float(cpu)
+
+  def close(self):
+    if self.proc.poll() is None:
+      self.proc.stdin.close()
+      self.proc.wait()
+    os.unlink(self.batch_file.name)
+
+
+def machine_note():
+  import jax  # pylint: disable=g-import-not-at-top
   load = os.getloadavg()
-  torch_version = "not installed"
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    torch_version = f"{torch.__version__}, {threads} threads"
-  except ImportError:
-    pass
   return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min); JAX "
-          f"{jax.__version__} on {jax.default_backend()} ({jax.device_count()} device); "
-          f"PyTorch {torch_version}")
+          f"{jax.__version__} on {jax.default_backend()} ({jax.device_count()} device)")
 
 
 def main():
@@ -130,37 +161,64 @@ def main():
   p.add_argument("--models", default="cdcn_ps,resnet50_ps")
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--threads", type=int, default=2)
-  p.add_argument("--conv_impl", default="", help="model.conv_impl for JAX (default: the config's)")
+  p.add_argument("--conv_impl", default="",
+                 help="comma-separated model.conv_impl values for JAX ('': the config's)")
+  p.add_argument("--torch_python",
+                 default=os.environ.get("PYRAMID_FAS_TORCH_PYTHON", sys.executable),
+                 help="the Python interpreter that has torch and torchvision")
+  p.add_argument("--torch_worker", default="", help=argparse.SUPPRESS)
+  p.add_argument("--batch_file", default="", help=argparse.SUPPRESS)
   args = p.parse_args()
-  print(machine_note(args.threads), flush=True)
-  print("| step | JAX wall s | PyTorch wall s | JAX / PyTorch wall | JAX CPU s | PyTorch CPU s | "
-        "JAX / PyTorch CPU |")
-  print("|---|---:|---:|---:|---:|---:|---:|")
+  if args.torch_worker:
+    torch_worker(args.torch_worker, args.batch_file, args.threads)
+    return
+  from architectures import fake_batch  # pylint: disable=g-import-not-at-top
+  impls = args.conv_impl.split(",")
+  print(machine_note(), flush=True)
+  lines = ["| step | conv_impl | JAX wall s | PyTorch wall s | PyTorch / JAX wall | JAX CPU s | "
+           "PyTorch CPU s | PyTorch / JAX CPU |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+  notes = []
   for name in args.models.split(","):
     batch = fake_batch(BATCH[name], 256)
-    t0 = time.perf_counter()
-    jax_fns = jax_runner(name, batch, args.conv_impl)
-    jax_fns[0]()  # compiles the step, and warms it up
-    compile_s = time.perf_counter() - t0
-    torch_fns = torch_runner(name, batch, args.threads)
-    for kind, i in (("train", 0), ("inference", 1)):
-      timers = [Timer(), Timer()]
-      runners = [jax_fns[i]] + ([torch_fns[i]] if torch_fns else [])
-      for fn in runners:  # warm-up (and the inference forward's compilation)
-        fn()
+    jax_fns = []
+    for impl in impls:
+      t0 = time.perf_counter()
+      jax_fns.append(jax_runner(name, batch, impl))
+      jax_fns[-1][0]()  # compiles the step, and warms it up
+      notes.append(f"{name}, conv_impl {impl or 'default'}: JAX compile + first step "
+                   f"{time.perf_counter() - t0:.0f} s")
+    torch = TorchClient(args.torch_python, name, batch, args.threads)
+    if torch.ok:
+      notes.append(f"{name}: PyTorch {torch.version} on {args.threads} threads "
+                   f"({args.torch_python})")
+    for kind, i in (("train", 0), ("infer", 1)):
+      runners = [lambda fn=fns[i]: timed(fn) for fns in jax_fns]
+      if torch.ok:
+        runners.append(lambda kind=kind: torch.call(kind))
+      for run in runners:  # warm-up (and the inference forward's compilation)
+        run()
+      times = [[] for _ in runners]
       for _ in range(args.steps):
-        for timer, fn in zip(timers, runners):
-          timer(fn)
-      row = [statistics.median(timers[0].wall), None, None, statistics.median(timers[0].cpu),
-             None, None]
-      if torch_fns:
-        row[1], row[4] = statistics.median(timers[1].wall), statistics.median(timers[1].cpu)
-        row[2], row[5] = row[0] / row[1], row[3] / row[4]
-      cells = ["-" if v is None else f"{v:.2f}" for v in row]
-      print(f"| {name} {kind}, batch {BATCH[name]}, 256x256 | " + " | ".join(cells) + " |",
-            flush=True)
-    print(f"  ({name}: JAX compile + first step {compile_s:.0f} s)", flush=True)
-  print(f"load average after: {os.getloadavg()[0]:.1f}")
+        for t, run in zip(times, runners):
+          t.append(run())
+      medians = [tuple(statistics.median(x[k] for x in t) for k in (0, 1)) for t in times]
+      ref = medians[-1] if torch.ok else None
+      for impl, (wall, cpu) in zip(impls, medians):
+        cells = [f"{wall:.2f}", "-", "-", f"{cpu:.2f}", "-", "-"]
+        if ref:
+          cells[1:3] = [f"{ref[0]:.2f}", f"{ref[0] / wall:.2f}"]
+          cells[4:6] = [f"{ref[1]:.2f}", f"{ref[1] / cpu:.2f}"]
+        kind_name = "train" if kind == "train" else "inference"
+        lines.append(f"| {name} {kind_name}, batch {BATCH[name]}, 256x256 | {impl or 'default'} | "
+                     + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    if torch.ok:
+      torch.close()
+  print(f"load average after: {os.getloadavg()[0]:.1f}; medians of {args.steps} alternating "
+        "rounds after a warm-up")
+  print("\n".join(lines))
+  for note in notes:
+    print(f"  {note}")
 
 
 if __name__ == "__main__":
