@@ -54,7 +54,7 @@ _MAX = flags.DEFINE_integer("max_frames", 30,
                             "videos: at most this many frames, spread evenly (0 = all)",
                             lower_bound=0)
 flags.mark_flags_as_required(["input", "output"])
-flags.mark_flags_as_one_of(["checkpoint", "model"], required=True)
+flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True)
 
 
 _AS_IMAGES = ("the .npy path feeds the network as given, so it holds normalised float32 images, "
