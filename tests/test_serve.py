@@ -138,7 +138,7 @@ def _browser():
   options = webdriver.ChromeOptions()
   options.binary_location = binary
   for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1280,1000"):
+              "--window-size=1200,1000"):
     options.add_argument(arg)
   try:
     return webdriver.Chrome(service=Service(driver), options=options), None
