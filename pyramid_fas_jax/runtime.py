@@ -45,8 +45,11 @@ class Model:
   """An exported ONNX model and its model.json."""
 
   def __init__(self, directory, threads: int = 0):
-    # onnxruntime is the `runtime` extra's; a missing one is named at the first use.
-    import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+    try:
+      import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+    except ModuleNotFoundError as e:
+      raise ModuleNotFoundError("onnxruntime is not installed: pip install "
+                                "'pyramid-fas-jax[runtime]'") from e
 
     directory = pathlib.Path(directory)
     path = directory / MODEL_JSON

@@ -120,6 +120,9 @@ def main(argv):
   media = None
   try:
     if _MODEL.value is not None:
+      if _CONFIG.value is not None:
+        raise ValueError("--config applies to --checkpoint; an export's model.json fixes its "
+                         "preprocessing (export again to change it)")
       from pyramid_fas_jax import runtime  # pylint: disable=g-import-not-at-top
       forward = runtime.Model(_MODEL.value)
       input_params, how = forward.input_params, forward.video_aggregation
@@ -136,7 +139,9 @@ def main(argv):
       settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)
       media = media_lib.load(path, input_params, settings, image_fn)
       images = media.images
-  except (ValueError, OSError) as e:  # OSError: missing files, unreadable images and videos
+  # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
+  # onnxruntime.
+  except (ValueError, OSError, ModuleNotFoundError) as e:
     print(f"predict: {e}", file=sys.stderr)
     sys.exit(2)
   outputs = forward(images, _BATCH.value)

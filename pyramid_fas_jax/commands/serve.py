@@ -29,7 +29,7 @@ def main(argv):
                            "'pyramid-fas-jax[serve]')")
   try:
     app = serve.create_app(_MODEL.value, max_bytes=int(_MAX_MB.value * 1024 * 1024))
-  except (ValueError, OSError) as e:
+  except (ValueError, OSError, ModuleNotFoundError) as e:
     exit_codes.usage_error("serve", e)
   print(f"serving {_MODEL.value} on http://{_HOST.value}:{_PORT.value}/", flush=True)
   uvicorn.run(app, host=_HOST.value, port=_PORT.value, log_level="warning")
