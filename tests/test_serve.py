@@ -7,6 +7,8 @@ import os
 import pathlib
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -175,3 +177,30 @@ def test_page_in_a_headless_browser_shows_the_runtimes_score(server, model_dir, 
     assert shot.stat().st_size > 10_000
   finally:
     browser.quit()
+
+
+def test_serve_command_binds_localhost_and_refuses_a_missing_model(model_dir, tmp_path):
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  command = [sys.executable, "-m", "pyramid_fas_jax.cli", "serve"]
+  r = subprocess.run(command + [f"--model={tmp_path / 'none'}"], cwd=REPO, env=env,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 2 and "no model.json" in r.stderr and len(r.stderr.splitlines()) == 1
+  process = subprocess.Popen(command + [f"--model={model_dir}", f"--port={port}"], cwd=REPO,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  try:
+    deadline, page = time.time() + 180, None
+    while page is None:
+      assert time.time() < deadline and process.poll() is None, "serve did not start"
+      try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+          page = response.read().decode()
+      except OSError:
+        time.sleep(0.5)
+    assert 'id="file"' in page and "getUserMedia" in page
+  finally:
+    process.terminate()
+    process.wait(timeout=30)
+  assert f"on http://127.0.0.1:{port}/" in process.stdout.read()
