@@ -34,6 +34,7 @@ from pyramid_fas_jax.data import video as video_lib
 
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_BYTES = 32 * 1024 * 1024
+DRAIN = 4
 # A short video: what a build of it would store ('default' build: every 5th frame, at most 30).
 SETTINGS = preprocess.Settings(frame_step=5, max_frames=30)
 # Side of the face crop and of the map overlays the page shows, pixels.
@@ -116,16 +117,24 @@ def score_file(model: runtime.Model, path, name: str,
 
 
 async def _body(request: Request, limit: int) -> bytes:
-  """The request body, refused (413) as soon as it passes `limit` bytes."""
+  """The request body, refused (413) past `limit` bytes. Up to DRAIN x `limit` of an oversized
+  upload is read and dropped before answering, so that a client still sending gets the 413
+  rather than a reset connection; beyond that the connection is cut short."""
   declared = request.headers.get("content-length")
-  if declared is not None and declared.isdigit() and int(declared) > limit:
-    raise UploadError(413, f"upload of {int(declared)} bytes is over the limit of {limit} bytes")
+  declared = int(declared) if declared is not None and declared.isdigit() else None
+  too_big = UploadError(413, f"upload of {declared or 'more than ' + str(limit)} bytes is over "
+                        f"the limit of {limit} bytes")
+  if declared is not None and declared > DRAIN * limit:
+    raise too_big
   chunks, size = [], 0
   async for chunk in request.stream():
     size += len(chunk)
-    if size > limit:
-      raise UploadError(413, f"upload is over the limit of {limit} bytes")
-    chunks.append(chunk)
+    if size > DRAIN * limit:
+      break
+    if size <= limit:
+      chunks.append(chunk)
+  if size > limit:
+    raise too_big
   return b"".join(chunks)
 
 
