@@ -204,3 +204,23 @@ def test_serve_command_binds_localhost_and_refuses_a_missing_model(model_dir, tm
     process.terminate()
     process.wait(timeout=30)
   assert f"on http://127.0.0.1:{port}/" in process.stdout.read()
+
+
+def test_a_short_video_is_scored_per_frame_and_averaged(server, model_dir, astronaut_png,
+                                                       tmp_path):
+  rgb = cv2.cvtColor(cv2.imread(str(astronaut_png)), cv2.COLOR_BGR2RGB)
+  path = tmp_path / "clip.avi"
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+  for shift in range(0, 80, 8):   # 10 frames; the server samples every 5th: frames 0 and 5
+    writer.write(cv2.cvtColor(np.roll(rgb, shift, axis=1), cv2.COLOR_RGB2BGR))
+  writer.release()
+  status, answer = post(server, "clip.avi", path.read_bytes())
+  assert status == 200, answer
+  assert answer["kind"] == "video" and [f["frame"] for f in answer["frames"]] == [0, 5]
+  frame_scores = [f["score"] for f in answer["frames"]]
+  assert answer["score"] == pytest.approx(np.mean(frame_scores), abs=1e-7)
+  want = runtime.Model(model_dir).score(path, serve.SETTINGS)
+  np.testing.assert_allclose(frame_scores, want["score"], atol=1e-7)
+  # Boxes are median-smoothed over 5 detections, as builds smooth them: with two, both frames
+  # get the same box.
+  assert answer["frames"][0]["box"] == answer["frames"][1]["box"]
