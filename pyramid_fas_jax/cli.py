@@ -24,6 +24,8 @@ COMMANDS = {
     "predict": ("predict", "score images, videos or a .npy with a checkpoint; outputs to .npz"),
     "preprocess": ("preprocess", "face crops and pseudo depth of a video or image, as builds make"),
     "score": ("score", "metrics from dev/test score files (APCER, BPCER, ACER, HTER, EER, AUC)"),
+    "export": ("export", "write a checkpoint's model as ONNX or StableHLO, with model.json"),
+    "serve": ("serve", "a liveness web page and JSON endpoint for an ONNX export (127.0.0.1)"),
 }
 _PACKAGE = "pyramid_fas_jax.commands"
 _HELP = ("-h", "--help", "--helpshort", "-?")

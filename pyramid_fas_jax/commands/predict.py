@@ -1,4 +1,8 @@
-"""pyramid-fas predict --checkpoint=DIR --input=PATH --output=OUT.npz [--config=...]
+"""pyramid-fas predict --checkpoint=DIR | --model=DIR --input=PATH --output=OUT.npz [--config=...]
+
+--checkpoint runs the model in JAX; --model runs an ONNX export of it (`pyramid-fas export`) on
+onnxruntime, without JAX (pyramid_fas_jax.runtime), reading the normalisation and threshold from
+its model.json. Both write the same file.
 
 Writes every named output of the model (score, logit, mask_<s>, depth_<s>, features, ...) to an
 .npz, one row per image. --input is one of:
@@ -36,6 +40,8 @@ _CONFIG = config_flags.DEFINE_config_file(
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
     "checkpoints/<step> or best/<step>")
+_MODEL = flags.DEFINE_string("model", None, "instead of --checkpoint: an ONNX export's directory "
+                             "(pyramid-fas export --format=onnx), run without JAX")
 _INPUT = flags.DEFINE_string(
     "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
     "images and videos")
@@ -47,7 +53,8 @@ _STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame", l
 _MAX = flags.DEFINE_integer("max_frames", 30,
                             "videos: at most this many frames, spread evenly (0 = all)",
                             lower_bound=0)
-flags.mark_flags_as_required(["checkpoint", "input", "output"])
+flags.mark_flags_as_required(["input", "output"])
+flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True)
 
 
 _AS_IMAGES = ("the .npy path feeds the network as given, so it holds normalised float32 images, "
@@ -91,15 +98,6 @@ def _load_npy(path: pathlib.Path, input_params) -> np.ndarray:
   return images.astype(np.float32)
 
 
-def _media_outputs(media: media_lib.Media, scores: np.ndarray, how: str) -> dict:
-  video_source, video_score = media_lib.per_source(media, scores, how)
-  return dict(
-      source=media.sources, frame=media.frames, video_source=video_source,
-      video_score=video_score,
-      no_face_source=np.asarray([f for f, _ in media.no_face], dtype=str),
-      no_face_frame=np.asarray([i for _, i in media.no_face], np.int32))
-
-
 def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
   scores = dict(zip(outputs["video_source"].tolist(), outputs["video_score"].tolist()))
   for file in media.files:
@@ -121,22 +119,34 @@ def main(argv):
   path = pathlib.Path(_INPUT.value)
   media = None
   try:
-    model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
+    if _MODEL.value is not None:
+      if _CONFIG.value is not None:
+        raise ValueError("--config applies to --checkpoint; an export's model.json fixes its "
+                         "preprocessing (export again to change it)")
+      from pyramid_fas_jax import runtime  # pylint: disable=g-import-not-at-top
+      forward = runtime.Model(_MODEL.value)
+      input_params, how = forward.input_params, forward.video_aggregation
+      image_fn = runtime.eval_input
+    else:
+      model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
+      input_params, how, image_fn = config.input, media_lib.video_aggregation(config), None
+      forward = lambda images, batch_size: inference.predict(model, images, batch_size)
     if not path.exists():
       raise FileNotFoundError(f"input {path} does not exist")
     if path.is_file() and path.suffix.lower() == ".npy":
-      images = _load_npy(path, config.input)
+      images = _load_npy(path, input_params)
     else:
-      how = media_lib.video_aggregation(config)
       settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)
-      media = media_lib.load(path, config.input, settings)
+      media = media_lib.load(path, input_params, settings, image_fn)
       images = media.images
-  except (ValueError, OSError) as e:  # OSError: missing files, unreadable images and videos
+  # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
+  # onnxruntime.
+  except (ValueError, OSError, ModuleNotFoundError) as e:
     print(f"predict: {e}", file=sys.stderr)
     sys.exit(2)
-  outputs = inference.predict(model, images, _BATCH.value)
+  outputs = forward(images, _BATCH.value)
   if media is not None:
-    outputs |= _media_outputs(media, outputs["score"], how)
+    outputs |= media_lib.outputs(media, outputs["score"], how)
     _summarise(media, outputs, how)
   out = pathlib.Path(_OUTPUT.value)
   out.parent.mkdir(parents=True, exist_ok=True)

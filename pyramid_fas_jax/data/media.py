@@ -4,7 +4,9 @@ Every sampled frame gets the dataset builders' face crop (preprocess.Preprocesso
 smoothed over frames, context crop) and then evaluation's crop and normalisation
 (pipeline.eval_image), so a file is scored as evaluation scores the examples a build stores of
 it. Videos are read upright, their container's rotation tag honoured (video.read_frames). Frames
-without a face get no row and are listed. Used by `pyramid-fas predict`.
+without a face get no row and are listed. Used by `pyramid-fas predict`, and by the JAX-free
+runtime (pyramid_fas_jax.runtime), which passes its own `image_fn`: so this module imports
+pipeline (and with it JAX) only when the default is used.
 """
 
 import dataclasses
@@ -12,7 +14,6 @@ import pathlib
 
 import numpy as np
 
-from pyramid_fas_jax.data import pipeline
 from pyramid_fas_jax.data import preprocess
 from pyramid_fas_jax.data import video as video_lib
 from pyramid_fas_jax.evaluation import scorefile
@@ -27,6 +28,8 @@ class Media:
   no_face: list[tuple[str, int]]   # (file, frame index) of sampled frames without a face
   # Videos that ended before their header's frame count (video.Truncation).
   truncated: list[video_lib.Truncation] = dataclasses.field(default_factory=list)
+  # (N, 4) float: each row's smoothed face box x0, y0, x1, y1, source pixels.
+  boxes: np.ndarray | None = None
 
   def missing(self, file: str) -> list[int]:
     """Sampled frames of `file` in which no face was found."""
@@ -56,31 +59,38 @@ def media_files(path) -> list[pathlib.Path]:
   return [path]
 
 
-def load(path, input_params, settings: preprocess.Settings = preprocess.Settings()) -> Media:
+def load(path, input_params, settings: preprocess.Settings = preprocess.Settings(),
+         image_fn=None) -> Media:
   """Evaluation's input for every sampled frame with a face of the files `path` names.
 
-  `input_params` has the fields of config.input (size, mean, std, eval_scale).
+  `input_params` has the fields of config.input (size, mean, std, eval_scale); `image_fn(params,
+  crop, face_box)` makes a network input of a stored crop (default: pipeline.eval_image).
 
   Raises:
     ValueError: if `path` names no image or video, or no sampled frame has a face.
     OSError: if a file cannot be read, or is a truncated or corrupt image (video.read_image).
   """
+  if image_fn is None:
+    from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+    image_fn = pipeline.eval_image
   files = media_files(path)
   pre = preprocess.Preprocessor(settings, depth=False)
-  images, sources, frames, no_face, truncated = [], [], [], [], []
+  images, sources, frames, no_face, truncated, boxes = [], [], [], [], [], []
   for file in files:
     for frame in pre.frames(file, live=False, on_truncated=truncated.append):
       if frame.crop is None:
         no_face.append((str(file), frame.index))
         continue
-      images.append(pipeline.eval_image(input_params, frame.crop.image, frame.crop.face_box))
+      images.append(image_fn(input_params, frame.crop.image, frame.crop.face_box))
+      boxes.append(frame.box)
       sources.append(str(file))
       frames.append(frame.index)
   if not images:
     raise ValueError(f"input {path}: no face found in any frame ({len(no_face)} sampled from "
                      f"{len(files)} file{'s' if len(files) > 1 else ''})")
   return Media(np.stack(images), np.asarray(sources), np.asarray(frames, np.int32),
-               [str(f) for f in files], no_face, truncated)
+               [str(f) for f in files], no_face, truncated=truncated,
+               boxes=np.asarray(boxes, np.float64).reshape(-1, 4))
 
 
 def video_aggregation(config) -> str:
@@ -100,3 +110,14 @@ def per_source(media: Media, scores: np.ndarray, how: str = "mean") -> tuple[np.
   by_file = dict(zip(videos.video_ids.tolist(), videos.scores.tolist()))
   names = [f for f in media.files if f in by_file]
   return np.asarray(names), np.asarray([by_file[f] for f in names], np.float32)
+
+
+def outputs(media: Media, scores: np.ndarray, how: str) -> dict:
+  """What `predict` writes beside the network's outputs: each row's file and frame, per-file
+  scores, and the sampled frames without a face."""
+  video_source, video_score = per_source(media, scores, how)
+  return dict(
+      source=media.sources, frame=media.frames, video_source=video_source,
+      video_score=video_score,
+      no_face_source=np.asarray([f for f, _ in media.no_face], dtype=str),
+      no_face_frame=np.asarray([i for _, i in media.no_face], np.int32))

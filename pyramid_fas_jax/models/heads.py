@@ -25,7 +25,8 @@ def spp_max_pool(x, size: int):
                        f"that divide the map, or another input size")
     windows.append(win)
     strides.append(stride)
-  return nnx.max_pool(x, tuple(windows), tuple(strides), padding="VALID")
+  # Keywords: jax2onnx's max_pool (export.py) takes the window and strides only by name.
+  return nnx.max_pool(x, window_shape=tuple(windows), strides=tuple(strides), padding="VALID")
 
 
 def _pool_to(x, size: int):

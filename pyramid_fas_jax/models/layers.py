@@ -230,7 +230,12 @@ def adaptive_avg_pool(x, size: int):
 def resize_bilinear(x, size: int):
   """PyTorch's F.interpolate(mode='bilinear', align_corners=False) of an NHWC array.
 
-  jax.image.resize antialiases when downsampling by default; PyTorch does not.
+  jax.image.resize antialiases when downsampling by default; PyTorch does not. This is the
+  computation jax.image.resize(..., antialias=False) does, called one level down: jax2onnx
+  replaces jax.image.resize by an ONNX Resize that needs a constant batch size, and the exported
+  models keep theirs dynamic (export.py).
   """
-  n, _, _, c = x.shape
-  return jax.image.resize(x, (n, size, size, c), method="bilinear", antialias=False)
+  n, h, w, c = x.shape
+  return jax.image.scale_and_translate(
+      x, (n, size, size, c), (1, 2), jnp.asarray([size / h, size / w], jnp.float32),
+      jnp.zeros(2, jnp.float32), method="linear", antialias=False)

@@ -1,0 +1,44 @@
+"""pyramid-fas export --checkpoint=DIR --format=onnx|stablehlo --output=DIR [--results=JSON]
+
+Writes the model of a checkpoint (a run's checkpoints/<step> or best/<step>, or an import-weights
+output) as OUTPUT/model.onnx (jax2onnx, ONNX opset 21, dynamic batch) or OUTPUT/model.stablehlo
+(jax.export, dynamic batch; jax.export.deserialize runs it without the model code), and beside it
+OUTPUT/model.json: input size, RGB order, mean/std, the builders' face crop (MTCNN, context
+factor, crop size), every output's name and shape, score semantics (higher = live) and the
+decision threshold with its source. The threshold is --threshold if given, else the test
+threshold of --results (an evaluate results.json or eval/step_<N>.json: dev EER by default),
+else that of the run's own eval/step_<N>.json of this checkpoint, else 0.5, model.json saying
+which. `pyramid-fas predict --model=OUTPUT` and `pyramid-fas serve --model=OUTPUT` run the ONNX
+export without JAX.
+"""
+
+from absl import flags
+
+from pyramid_fas_jax import checkpoint
+from pyramid_fas_jax import export as export_lib
+from pyramid_fas_jax.commands import exit_codes
+
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
+    "checkpoints/<step> or best/<step>")
+_FORMAT = flags.DEFINE_enum("format", "onnx", list(export_lib.FORMATS), "artefact to write")
+_OUTPUT = flags.DEFINE_string("output", None, "directory for the model and model.json")
+_RESULTS = flags.DEFINE_string(
+    "results", None, "evaluate's results.json (or eval/step_<N>.json) to take the decision "
+    "threshold from")
+_THRESHOLD = flags.DEFINE_float("threshold", None, "a fixed decision threshold (overrides "
+                                "--results)")
+flags.mark_flags_as_required(["checkpoint", "output"])
+
+
+def main(argv):
+  del argv
+  try:
+    meta = export_lib.export(_CHECKPOINT.value, _FORMAT.value, _OUTPUT.value,
+                             results=_RESULTS.value, threshold=_THRESHOLD.value)
+  except (ValueError, OSError, checkpoint.CheckpointError) as e:
+    exit_codes.usage_error("export", e)
+  outputs = ", ".join(f"{k} {tuple(v['shape'])}" for k, v in meta["outputs"].items())
+  print(f"wrote {_OUTPUT.value}/{meta['file']} and {export_lib.MODEL_JSON}: input "
+        f"{tuple(meta['input']['shape'])}, outputs {outputs}; threshold "
+        f"{meta['threshold']['value']:.6g} ({meta['threshold']['source']})")

