@@ -49,9 +49,10 @@ def test_parameter_count_equals_torchvision(make, shapes, published):
 
 
 # The official networks as CVPR2020_paper_codes/models/CDCNs.py of ZitongYu/CDCN (commit
-# fd8370e) builds them (its CDCN() and CDCNpp() have 2,245,016 and 2,257,352 parameters): every 3x3 Conv2d_cd (bias=False) as (in, out, followed by a
-# BatchNorm2d(out)), in order; CDCNpp's widths are its int(128 * 1.6 / 1.2 / 1.4) = 204 / 153 / 179,
-# and its three SpatialAttention blocks are 2->1 convs of kernel 7, 5, 3 without bias.
+# fd8370e) builds them (its CDCN() and CDCNpp() have 2,245,016 and 2,257,352 parameters):
+# every 3x3 Conv2d_cd (bias=False) as (in, out, followed by a BatchNorm2d(out)), in order;
+# CDCNpp's widths are its int(128 * 1.6 / 1.2 / 1.4) = 204 / 153 / 179, and its three
+# SpatialAttention blocks are 2->1 convs of kernel 7, 5, 3 without bias.
 _BLOCK = [(128, 128, True), (128, 196, True), (196, 128, True)]
 OFFICIAL_CDCN = ([(3, 64, True), (64, 128, True), (128, 196, True), (196, 128, True)]
                  + _BLOCK + _BLOCK + [(384, 128, True), (128, 64, True), (64, 1, False)])
