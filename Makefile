@@ -1,8 +1,11 @@
 # `make demo` runs the main job, `make test` passes the tests; both install into $(VENV) first.
 PYTHON ?= python3
 VENV ?= .venv
+# setup.cfg's extras to install, e.g. EXTRAS=test,torch (CI: the torchvision parity test runs).
+EXTRAS ?= test
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test test-slow test-all clean
@@ -12,7 +15,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(PY) -m pyramid_fas_jax.data.face_mesh --fetch
 	touch $(STAMP)
 

@@ -14,15 +14,17 @@ def make_schedule(cfg, steps_per_epoch: int):
 
   That loop calls scheduler.step() at the START of each epoch, so epoch e (0-based) runs at
   lr * decay ** ((e + 1) // lr_step_epochs): the 500th epoch is already halved, the paper's "lr
-  halves at the 500th epoch". optax's staircase decay counts completed transitions, hence the
-  schedule is read one epoch ahead.
+  halves at the 500th epoch". optax's staircase decay counts completed transitions, so the first
+  drop comes one epoch early: lr until epoch lr_step_epochs - 1, then a staircase from lr * decay.
   """
   if cfg.schedule == "constant":
     return optax.constant_schedule(cfg.lr)
   if cfg.schedule == "step":
-    decay = optax.exponential_decay(cfg.lr, transition_steps=cfg.lr_step_epochs * steps_per_epoch,
-                                    decay_rate=cfg.lr_decay, staircase=True)
-    return lambda step: decay(step + steps_per_epoch)
+    period = cfg.lr_step_epochs * steps_per_epoch
+    staircase = optax.exponential_decay(cfg.lr * cfg.lr_decay, transition_steps=period,
+                                        decay_rate=cfg.lr_decay, staircase=True)
+    return optax.join_schedules([optax.constant_schedule(cfg.lr), staircase],
+                                boundaries=[period - steps_per_epoch])
   raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; choose 'constant' or 'step'")
 
 

@@ -95,26 +95,21 @@ def _model_cfg(head, scales):
   return ml_collections.ConfigDict({"head": head, "scales": scales})
 
 
-def test_pyramid_mask_loss_against_numpy():
-  rng = np.random.default_rng(1)
-  n = 3
-  mask = (rng.uniform(size=(n, 16, 16)) > 0.1).astype(np.float32)
-  logits = {s: rng.normal(size=(n, s, s)).astype(np.float32) for s in (8, 4, 2, 1)}
-  final = rng.normal(size=(n,)).astype(np.float32)
-  label = np.array([1, 0, 1])
-  outputs = {f"mask_logit_{s}": jnp.asarray(v) for s, v in logits.items()}
-  outputs["logit"] = jnp.asarray(final)
-  loss, terms = losses.total_loss(outputs, {"mask": jnp.asarray(mask), "label": label},
-                                  _model_cfg("pyramid_mask", (8, 4, 2, 1)))
-  want = 0.0
-  for s, z in logits.items():
-    k = 16 // s
-    y = mask.reshape(n, s, k, s, k).min(axis=(2, 4))
-    want += np_bce(sigmoid(z.astype(np.float64)), y)
-    np.testing.assert_allclose(terms[f"bce_{s}"], np_bce(sigmoid(z.astype(np.float64)), y),
-                               rtol=1e-5)
-  want += np_bce(sigmoid(final.astype(np.float64)), label)
-  np.testing.assert_allclose(loss, want, rtol=1e-5)
+def test_pyramid_mask_loss_by_hand():
+  # Every logit is ln 3 (sigmoid 3/4): a live position costs ln(4/3), an attack one ln 4. The
+  # 4x4 mask has one attack pixel at (0, 0), so the 2x2 label has one attack position of four
+  # and the 1x1 label is attack; the final logit -ln 3 on an attack costs ln(4/3).
+  mask = np.ones((1, 4, 4), np.float32)
+  mask[0, 0, 0] = 0
+  z = np.log(3.0)
+  outputs = {"mask_logit_2": jnp.full((1, 2, 2), z), "mask_logit_1": jnp.full((1, 1, 1), z),
+             "logit": jnp.array([-z])}
+  batch = {"mask": jnp.asarray(mask), "label": np.array([0])}
+  loss, terms = losses.total_loss(outputs, batch, _model_cfg("pyramid_mask", (2, 1)))
+  live, attack = np.log(4 / 3), np.log(4.0)
+  np.testing.assert_allclose(terms["bce_2"], (attack + 3 * live) / 4, rtol=1e-6)
+  np.testing.assert_allclose(terms["bce_1"], attack, rtol=1e-6)
+  np.testing.assert_allclose(loss, (attack + 3 * live) / 4 + attack + live, rtol=1e-6)
 
 
 def test_pyramid_depth_loss_against_numpy():

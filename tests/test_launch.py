@@ -3,6 +3,7 @@ requeued, and shellcheck passes them."""
 
 import os
 import pathlib
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,8 +28,16 @@ def dry_run(script, *args, env=None):
   return [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
 
 
-def test_scripts_exist():
-  assert {p.name for p in SCRIPTS} >= {"tpu_vm.sh", "tpu_worker_setup.sh", "slurm_gpu.sbatch"}
+def test_the_readme_documents_exactly_the_launch_scripts_and_they_run():
+  # The README's recipes are the independent list: a script it names must be there, and a
+  # script it does not name is undocumented.
+  named = set(re.findall(r"launch/([\w.]+\.(?:sh|sbatch))\b", (REPO / "README.md").read_text()))
+  assert named == {p.name for p in SCRIPTS} == {"tpu_vm.sh", "tpu_worker_setup.sh",
+                                                "slurm_gpu.sbatch"}
+  for script in SCRIPTS:
+    assert script.read_text().startswith("#!/usr/bin/env bash\n") and os.access(script, os.X_OK)
+  # tpu_vm.sh runs tpu_worker_setup.sh on every worker under that name.
+  assert "launch/tpu_worker_setup.sh" in (LAUNCH / "tpu_vm.sh").read_text()
 
 
 def test_shellcheck():

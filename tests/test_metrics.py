@@ -97,9 +97,11 @@ def test_bpcer_at_apcer_counts_an_exact_hit_despite_rounding():
 
 
 @pytest.mark.parametrize("seed,decimals", [(0, None), (1, None), (2, 1), (3, 2)])
-def test_auc_matches_sklearn(seed, decimals):
+def test_auc_is_the_pairwise_win_rate(seed, decimals):
   s = random_set(np.random.default_rng(seed), 300, 500, decimals)
-  assert metrics.auc(s) == pytest.approx(skm.roc_auc_score(s.labels, s.scores), abs=1e-12)
+  live, attack = s.scores[s.is_live][:, None], s.scores[~s.is_live][None, :]
+  wins = np.mean((live > attack) + 0.5 * (live == attack))
+  assert metrics.auc(s) == pytest.approx(wins, abs=1e-12)
 
 
 def _sklearn_eer(s: ScoreSet) -> float:
@@ -125,7 +127,8 @@ def test_eer_matches_sklearn_interpolated_eer(seed, n_live, n_attack):
 
 def test_operating_points_match_sklearn_roc():
   s = random_set(np.random.default_rng(4), 100, 150, decimals=1)
-  apcer, bpcer = metrics.roc(s)
+  points = metrics.OperatingPoints.of(s)
+  apcer, bpcer = points.apcer_pooled, points.bpcer
   fpr, tpr, _ = skm.roc_curve(s.labels, s.scores, drop_intermediate=False)
   # Ours go from accept-all to reject-all; sklearn's from reject-all to accept-all.
   np.testing.assert_allclose(apcer[::-1], fpr)

@@ -48,25 +48,42 @@ def test_parameter_count_equals_torchvision(make, shapes, published):
   assert ref.count_params(shapes()) == published
 
 
+# The official networks as CVPR2020_paper_codes/models/CDCNs.py of ZitongYu/CDCN (commit
+# fd8370e) builds them (its CDCN() and CDCNpp() have 2,245,016 and 2,257,352 parameters):
+# every 3x3 Conv2d_cd (bias=False) as (in, out, followed by a BatchNorm2d(out)), in order;
+# CDCNpp's widths are its int(128 * 1.6 / 1.2 / 1.4) = 204 / 153 / 179, and its three
+# SpatialAttention blocks are 2->1 convs of kernel 7, 5, 3 without bias.
+_BLOCK = [(128, 128, True), (128, 196, True), (196, 128, True)]
+OFFICIAL_CDCN = ([(3, 64, True), (64, 128, True), (128, 196, True), (196, 128, True)]
+                 + _BLOCK + _BLOCK + [(384, 128, True), (128, 64, True), (64, 1, False)])
+OFFICIAL_CDCNPP = [(3, 64, True), (64, 128, True), (128, 204, True), (204, 128, True),
+                   (128, 153, True), (153, 128, True), (128, 179, True), (179, 128, True),
+                   (128, 128, True), (128, 153, True), (153, 128, True),
+                   (384, 128, True), (128, 1, False)]
+OFFICIAL_CDCNPP_ATTENTION_KERNELS = (7, 5, 3)
+
+
+def official_count(convs, attention_kernels=()):
+  """Trainable parameters: 3x3 kernels, BN scale and bias, attention kernels."""
+  return (sum(9 * i * o + (2 * o if bn else 0) for i, o, bn in convs)
+          + sum(2 * k * k for k in attention_kernels))
+
+
 def test_cdcnpp_parameter_count_equals_official():
   cfg = fas.model_config(backbone="cdcnpp", head="pyramid_depth", scales=(32, 16),
                          predictor_widths=(128,))
   m = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
-  # By hand: 3x3 convs 2,253,888 (stem 1,728; Block1 73,728 + 235,008 + 235,008; Block2
-  # 176,256 + 176,256 + 206,208 + 206,208; Block3 147,456 + 176,256 + 176,256; lastconv1
-  # 442,368 + 1,152) + spatial attention 98 + 50 + 18 + BN scale/bias 2 x 1,649 = 3,298.
-  assert n_params(m) == ref.count_params(ref.cdcnpp_state_dict_shapes()) == 2_257_352
+  want = official_count(OFFICIAL_CDCNPP, OFFICIAL_CDCNPP_ATTENTION_KERNELS)
+  assert n_params(m) == want == 2_257_352
+  assert ref.count_params(ref.cdcnpp_state_dict_shapes()) == want  # the import tests' shapes
 
 
 def test_cdcn_parameter_count_equals_official():
-  shapes = ref.cdcn_state_dict_shapes()
-  want = sum(int(np.prod(s)) for k, s in shapes.items()
-             if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
   cfg = fas.model_config(backbone="cdcn", head="pyramid_depth", scales=(32, 16))
   m = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
-  # By hand: 3x3 convs 2,241,792 (stem 1,728; Block1 525,312; Blocks 2-3 599,040 each;
-  # lastconv 442,368 + 73,728 + 576) + BN scale/bias 3,224.
+  want = official_count(OFFICIAL_CDCN)
   assert n_params(m) == want == 2_245_016
+  assert ref.count_params(ref.cdcn_state_dict_shapes()) == want  # the import tests' shapes
 
 
 def _abstract_outputs(cfg, size, batch=2):
@@ -299,28 +316,38 @@ def test_channel_shuffle_is_torchvisions():
 def test_classification_depth_head_keeps_learning():
   # With a ReLU after the bare 1x1 conv, a few Adam steps on mostly-attack batches (zero
   # targets) push every position negative: the map is dead, the score constant (AUC 0.5). The
-  # sigmoid map keeps its gradient and its scores keep depending on the input.
+  # sigmoid map keeps its gradient: on fresh images the live ones (a brighter face, as the
+  # training ones) outscore the attacks.
   config = fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
                                      head="pyramid_depth", scales=(8, 4))
   config.optim = fas.adam_config(lr=1e-3, schedule="constant")
   graphdef, state = train_step.create_train_state(config)
   step = train_step.jit_train_step(graphdef, config.model)
   rng = np.random.default_rng(0)
+
+  def images(label):
+    return (rng.normal(size=(label.size, 64, 64, 3)) + label[:, None, None, None]).astype(
+        np.float32)
+
   label = np.array([1, 0, 0, 0] * 2, np.int32)
   depth = np.broadcast_to(label[:, None, None] * 0.6, (8, 64, 64)).astype(np.float32)
   for _ in range(12):
-    batch = {"image": rng.normal(size=(8, 64, 64, 3)).astype(np.float32), "mask": depth > 0,
-             "depth": depth, "label": label, "species": 1 - label}
+    batch = {"image": images(label), "mask": depth > 0, "depth": depth, "label": label,
+             "species": 1 - label}
     state, _ = step(state, batch)
   model, _ = nnx.merge(graphdef, state)
-  assert model.head.depth_activation == "sigmoid"
   model.eval()
-  scores = np.asarray(model(rng.normal(size=(16, 64, 64, 3)).astype(np.float32))["score"])
-  assert scores.std() > 1e-4, scores
+  held_out = np.array([1, 0] * 16)
+  scores = np.asarray(model(images(held_out))["score"])
+  live, attack = scores[held_out == 1][:, None], scores[held_out == 0][None, :]
+  assert np.mean(live > attack) > 0.9, scores  # AUC; a dead map ties every pair (AUC 0.5)
   fcn = models.build_model(fas.model_config(backbone="cdcn_tiny", head="pyramid_depth",
                                             scales=(8, 4), map_size=8,
                                             predictor_widths=(32, 16)), rngs=nnx.Rngs(0))
-  assert fcn.head.depth_activation == "relu"  # CDCN's official last layer
+  # CDCN's official last layer is a ReLU: its maps are >= 0 with exact zeros, unlike a sigmoid.
+  maps = np.asarray(fcn(jnp.asarray(images(held_out[:4])))["depth_8"])
+  assert maps.min() == 0.0 and maps.max() > 0
+
 
 def test_dense_head_rejects_unknown_depth_activation():
   with pytest.raises(ValueError, match="depth_activation"):

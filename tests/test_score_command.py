@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import naive_fas
 import numpy as np
 import pytest
 
@@ -50,7 +51,17 @@ def test_iso_report_json_and_plots(files, tmp_path):
   assert result["test"]["n_bona_fide"] == 10 and result["test"]["n_attack"] == 20
   assert set(result["test"]["APCER_per_species"]) == {"print", "replay"}
   assert result["test"]["bootstrap"]["n_resamples"] == 200
-  assert f"{100 * result['test']['ACER']:.2f}" in done.stdout  # printed as %, stored as a fraction
+  # The printed and stored rates, recomputed in plain Python from the files: per-video means,
+  # the dev EER threshold, the test rates there (tests/naive_fas.py).
+  dev_rows, test_rows = naive_fas.read(dev, per_video=True), naive_fas.read(test, per_video=True)
+  _, threshold = naive_fas.eer(dev_rows)
+  want = naive_fas.rates(test_rows, threshold)
+  for key in ("APCER", "BPCER", "ACER"):
+    assert result["test"][key] == pytest.approx(float(want[key]), abs=1e-12), key
+  # Printed as %: the dev column, the test column (then the 95% CI).
+  (acer_line,) = [line.split() for line in done.stdout.splitlines() if line.startswith("ACER ")]
+  assert acer_line[1:3] == [f"{100 * float(naive_fas.rates(rows, threshold)['ACER']):.2f}"
+                           for rows in (dev_rows, test_rows)]
   for name in ("roc", "det", "hist_dev", "hist_test"):
     assert (tmp_path / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 

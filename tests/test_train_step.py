@@ -105,6 +105,8 @@ def test_step_schedule_halves_at_epoch_500():
   assert float(sched(4990)) == pytest.approx(5e-5)   # first step of epoch 499
   assert float(sched(7999)) == pytest.approx(5e-5)
   assert float(sched(9990)) == pytest.approx(2.5e-5)  # epoch 999: (999 + 1) // 500 = 2
+  every_epoch = optim.make_schedule(fas.adam_config(lr_step_epochs=1), steps_per_epoch=10)
+  assert [float(every_epoch(s)) for s in (0, 9, 10)] == pytest.approx([5e-5, 5e-5, 2.5e-5])
 
 
 def test_depth_valid_zero_keeps_a_samples_depth_out_of_the_step():

@@ -1,7 +1,7 @@
 """What the official CDCN evaluation, `performances(val_file, test_file)` in its utils.py, returns.
 
-Its rules, reproduced here without scikit-learn:
-- The EER threshold of a set is the one, among the thresholds that scikit-learn's
+Its rules, on scikit-learn's `roc_curve` as the official code calls it:
+- The EER threshold of a set is the one, among the thresholds that
   `roc_curve(labels, scores, pos_label=1)` returns with its defaults, that minimises
   |TPR + FPR - 1| (the first such threshold in roc_curve's order). The default
   drop_intermediate=True removes some thresholds and so can change the answer; roc_curve's
@@ -13,6 +13,7 @@ Its rules, reproduced here without scikit-learn:
 """
 
 import numpy as np
+from sklearn import metrics as skm
 
 from pyramid_fas_jax.evaluation.scorefile import ScoreSet
 
@@ -20,30 +21,9 @@ KEYS = ("dev_threshold", "test_threshold", "dev_acc", "dev_acer", "test_acc", "t
         "test_bpcer", "test_acer", "test_acer_at_test_threshold")
 
 
-def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(fpr, tpr, thresholds) as scikit-learn's roc_curve with pos_label=1 and its defaults."""
-  order = np.argsort(scores, kind="stable")[::-1]
-  scores = np.asarray(scores, dtype=np.float64)[order]
-  positive = (np.asarray(labels) == 1)[order]
-  # Last index of each run of equal scores, in descending score order.
-  ends = np.append(np.flatnonzero(np.diff(scores)), scores.size - 1)
-  tps = np.cumsum(positive, dtype=np.float64)[ends]
-  fps = 1.0 + ends - tps
-  thresholds = scores[ends]
-  # drop_intermediate: keep the two ends and every point where the curve bends, i.e. where the
-  # second difference of fps or tps is non-zero.
-  if fps.size > 2:
-    keep = np.concatenate([[True], (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), [True]])
-    fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
-  fps = np.concatenate([[0.0], fps])
-  tps = np.concatenate([[0.0], tps])
-  thresholds = np.concatenate([[np.inf], thresholds])
-  return fps / fps[-1], tps / tps[-1], thresholds
-
-
 def eer_threshold(scores: ScoreSet) -> float:
   """The roc_curve threshold minimising |TPR + FPR - 1|, the first one on a tie."""
-  fpr, tpr, thresholds = roc_curve(scores.labels, scores.scores)
+  fpr, tpr, thresholds = skm.roc_curve(scores.labels, scores.scores, pos_label=1)
   return float(thresholds[np.argmin(np.abs(tpr + fpr - 1.0))])
 
 

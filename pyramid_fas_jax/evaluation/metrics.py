@@ -15,11 +15,15 @@ All rates are fractions (0.05 means 5%).
 - AUC: area under the ROC with bona fide as the positive class, i.e. the probability that a
   bona fide sample outscores an attack, ties counting one half (the trapezoidal ROC area).
 - BPCER@APCER=x: the smallest BPCER over all thresholds where APCER_pooled <= x.
+
+AUC is scikit-learn's roc_auc_score. EER and BPCER@APCER are computed here (OperatingPoints):
+roc_curve accepts score >= threshold and picks no EER, and the FAS tie rule above is ours.
 """
 
 import dataclasses
 
 import numpy as np
+from sklearn import metrics as skm
 
 from pyramid_fas_jax.evaluation.scorefile import ScoreSet
 
@@ -102,20 +106,10 @@ def bpcer_at_apcer(scores: ScoreSet, max_apcer: float) -> float:
   return OperatingPoints.of(scores).bpcer_at_apcer(max_apcer)
 
 
-def roc(scores: ScoreSet) -> tuple[np.ndarray, np.ndarray]:
-  """(APCER_pooled, BPCER) at every operating point, from accept-all to reject-all."""
-  points = OperatingPoints.of(scores)
-  return points.apcer_pooled, points.bpcer
-
-
 def auc(scores: ScoreSet) -> float:
-  """ROC area with bona fide positive (Mann-Whitney statistic with mid-ranks for ties)."""
+  """ROC area with bona fide positive (ties count one half)."""
   scores.require_both_classes()
-  _, inverse, counts = np.unique(scores.scores, return_inverse=True, return_counts=True)
-  mid_ranks = np.cumsum(counts) - (counts - 1) / 2  # 1-based rank, averaged over a tie
-  n_live, n_attack = scores.n_bona_fide, scores.n_attack
-  rank_sum = mid_ranks[inverse][scores.is_live].sum()
-  return float((rank_sum - n_live * (n_live + 1) / 2) / (n_live * n_attack))
+  return float(skm.roc_auc_score(scores.is_live, scores.scores))
 
 
 def summary(scores: ScoreSet, threshold: float, rated: ScoreSet | None = None) -> dict:

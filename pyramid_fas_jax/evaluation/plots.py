@@ -10,6 +10,7 @@ import statistics
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from sklearn import metrics as skm
 
 from pyramid_fas_jax.evaluation import metrics
 from pyramid_fas_jax.evaluation.scorefile import ScoreSet
@@ -33,13 +34,16 @@ def _curves(sets: dict[str, ScoreSet], threshold: float, det: bool, path: str) -
   fig = Figure(figsize=(5, 5))
   ax = fig.add_subplot()
   for name, scores in sets.items():
-    apcer, bpcer = metrics.roc(scores)
+    # Bona fide positive: FPR is APCER_pooled, FNR is BPCER. roc_curve's ">= threshold" labels
+    # the points differently from our "> threshold" but draws the same curve.
     rates = metrics.error_rates(scores, threshold)
     if det:
+      apcer, bpcer, _ = skm.det_curve(scores.is_live, scores.scores)
       line, = ax.plot(_probit(apcer), _probit(bpcer), label=name)
       ax.plot(_probit(rates["APCER_pooled"]), _probit(rates["BPCER"]), "o", color=line.get_color())
     else:
-      line, = ax.plot(apcer, 1 - bpcer, label=f"{name} (AUC {metrics.auc(scores):.2%})")
+      apcer, tpr, _ = skm.roc_curve(scores.is_live, scores.scores)
+      line, = ax.plot(apcer, tpr, label=f"{name} (AUC {metrics.auc(scores):.2%})")
       ax.plot(rates["APCER_pooled"], 1 - rates["BPCER"], "o", color=line.get_color())
   if det:
     ticks = _probit(_DET_TICKS)
