@@ -8,7 +8,7 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install demo test test-slow test-all clean
+.PHONY: install demo test test-slow test-learning test-all clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-learning: install
+	$(PY) -m pytest -m learning $(PYTEST_ARGS)
 
 test-all: install
 	$(PY) -m pytest -m "" $(PYTEST_ARGS)

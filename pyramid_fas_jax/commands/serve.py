@@ -19,17 +19,21 @@ _MAX_MB = flags.DEFINE_float("max_upload_mb", 32, "largest upload accepted, MiB"
 flags.mark_flags_as_required(["model"])
 
 
+_PROG = "pyramid-fas serve"
+
+
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    exit_codes.usage_error(_PROG, f"unexpected arguments {argv[1:]}")
   try:
     import uvicorn  # pylint: disable=g-import-not-at-top
     from pyramid_fas_jax import serve  # pylint: disable=g-import-not-at-top
   except ModuleNotFoundError as e:
-    exit_codes.usage_error("serve", f"{e}: install the serve extra (pip install "
+    exit_codes.usage_error(_PROG, f"{e}: install the serve extra (pip install "
                            "'pyramid-fas-jax[serve]')")
   try:
     app = serve.create_app(_MODEL.value, max_bytes=int(_MAX_MB.value * 1024 * 1024))
   except (ValueError, OSError, ModuleNotFoundError) as e:
-    exit_codes.usage_error("serve", e)
+    exit_codes.usage_error(_PROG, e)
   print(f"serving {_MODEL.value} on http://{_HOST.value}:{_PORT.value}/", flush=True)
   uvicorn.run(app, host=_HOST.value, port=_PORT.value, log_level="warning")
