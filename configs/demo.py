@@ -10,7 +10,7 @@ SynthFAS 'small' (intra protocol), evaluated with the dev-EER threshold per vide
 800 steps of batch 32 are 47 epochs of the 528 training videos (data.epoch_unit 'video': 17
 steps per epoch, each visiting every video at one random stored frame).
 
-Measured with these defaults (2 loaded CPU cores, December 2026; 11.3 CPU minutes): test ACER
+Measured with these defaults (2 idle CPU cores, December 2026; 5.7 minutes in all): test ACER
 23.2% (bootstrap 95% interval 16.1-33.0), HTER 15.2%, AUC 0.927 per video at the dev-EER
 threshold; print and replay APCER 0%, 3-D mask 21%, partial 29%. The frame stream
 (`--config.data.epoch_unit=frame`) measured 20.5% (13.4-29.5) before this week's changes.
