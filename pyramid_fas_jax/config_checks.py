@@ -203,10 +203,30 @@ def _model_problems(c: _Checker) -> None:
               "coarser maps are average-pooled from it)")
   pooled = (head in ("pyramid_mask", "multiclass_mask") or
             (head == "spp" and c.value("model.spp_pool") != "max"))
-  if family == "classification" and pooled and _is_int(size) and size >= 1 and any(
-      size % s for s in scales):
-    c.problem("input.size", size, f"must divide by every scale of model.scales={_shown(scales)}"
-              " (each is average-pooled from the backbone's map of input.size / its stride)")
+  if family == "classification" and pooled and _is_int(size) and size >= 1:
+    side = _feature_map_size(backbone, size)
+    if side is not None and any(side % s for s in scales):
+      c.problem("input.size", size, f"gives {backbone} a {side}x{side} feature map, which "
+                f"model.scales={_shown(scales)} cannot average-pool: every scale must divide the "
+                f"map's side{_sizes_that_fit(backbone, size, scales)}")
+
+
+def _feature_map_size(backbone, size):
+  from pyramid_fas_jax import models  # pylint: disable=g-import-not-at-top
+  try:
+    return models.feature_map_size(backbone, size)
+  except (TypeError, ValueError):
+    return None  # an input too small for the backbone: the trace says so itself
+
+
+def _sizes_that_fit(backbone, size, scales) -> str:
+  """', e.g. input.size=64 or 128': the nearest input sizes whose map every scale divides."""
+  from pyramid_fas_jax import models  # pylint: disable=g-import-not-at-top
+  step = 256 // max(models.feature_map_size(backbone, 256), 1) * math.lcm(*scales)
+  below, above = size // step * step, (size // step + 1) * step
+  fits = [n for n in (below, above) if n >= step and not any(
+      models.feature_map_size(backbone, n) % s for s in scales)]
+  return f", e.g. input.size={' or '.join(map(str, fits))}" if fits else ""
 
 
 def _eval_problems(c: _Checker) -> None:

@@ -195,8 +195,16 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
   (line,) = problems("configs/cdcn_ps.py", "synth_fas/intra,runlocal", model__scales=(16, 8))
   assert line.startswith("--config.model.scales='(16,8)': the first scale must be the "
                          "predicted map's size, model.map_size=8")
-  (line,) = problems("configs/resnet50_ps.py", "synth_fas/intra,runlocal", input__size=60)
-  assert line.startswith("--config.input.size=60: must divide by every scale")
+  # What counts is the backbone's map, not the input: resnet_tiny (stride 8, convolutions that
+  # round up) maps 60 to 8x8, which pools; 96 to 12x12 and ResNet50 224 to 7x7, which do not.
+  assert problems("configs/resnet50_ps.py", "synth_fas/intra,runlocal", input__size=60) == []
+  (line,) = problems("configs/resnet50_ps.py", "synth_fas/intra,runlocal", input__size=96)
+  assert line == ("--config.input.size=96: gives resnet_tiny a 12x12 feature map, which "
+                  "model.scales='(8,4,2,1)' cannot average-pool: every scale must divide the "
+                  "map's side, e.g. input.size=64 or 128")
+  (line,) = problems("configs/resnet50_ps.py", "synth_fas/intra", input__size=224)
+  assert line.startswith("--config.input.size=224: gives resnet50 a 7x7 feature map")
+  assert line.endswith("e.g. input.size=256")
   (line,) = problems("configs/cdcn_ps.py", "casia_mfsd/official,runlocal",
                      eval__threshold="dev_eer")
   assert line.startswith("--config.eval.threshold=dev_eer: casia_mfsd/official has no dev set")

@@ -4,6 +4,11 @@
 head's named outputs plus `features`, the backbone's last feature map.
 """
 
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
 from flax import nnx
 
 from pyramid_fas_jax.models import (cdcn, conv_ops, densenet, heads, mobilenet, resnet,
@@ -93,3 +98,20 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
     raise ValueError(f"unknown model.conv_impl {impl!r}; choose from {list(conv_ops.IMPLS)}")
   model.set_attributes(conv_impl=impl, raise_if_not_found=False)
   return model
+
+
+@functools.lru_cache(maxsize=None)
+def feature_map_size(backbone: str, input_size: int) -> int:
+  """Side of a classification backbone's last feature map for a square input, traced abstractly
+  (no parameters are made). Neither size // stride nor its ceiling is right for every backbone:
+  VGG's and DenseNet's pools floor, strided convolutions' padding ceils."""
+  make, _ = BACKBONES[backbone]
+  cfg = ml_collections.ConfigDict({"theta": 0.0, "map_size": 32})
+
+  def features(images):
+    net = make(cfg, nnx.Rngs(0))
+    net.eval()
+    return net(images)
+
+  out = jax.eval_shape(features, jax.ShapeDtypeStruct((1, input_size, input_size, 3), jnp.float32))
+  return int(out.shape[1])
