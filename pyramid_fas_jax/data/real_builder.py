@@ -183,7 +183,9 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f"{self.name}: duplicate video ids in the listing of {root}")
     problems = {v.path: video_lib.check_readable(v.path) for v in videos}
     missing = [p for p, why in problems.items() if why == "missing"]
-    broken = [f"{p}: {why}" for p, why in problems.items() if why and why != "missing"]
+    # The readers' errors name the file themselves; "no decodable frame" does not.
+    broken = [why if str(p) in why else f"{p}: {why}" for p, why in problems.items()
+              if why and why != "missing"]
     lines = broken + ([f"{p}: missing" for p in missing] if self.require_complete else [])
     if self.require_complete:
       lines += self._archive_problems(root, videos)
