@@ -19,6 +19,7 @@ import numpy as np
 
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.data import media as media_lib
+from pyramid_fas_jax.data import pixel_table
 from pyramid_fas_jax.data import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
@@ -30,9 +31,7 @@ def eval_input(params, image: np.ndarray, face_box) -> np.ndarray:
   size = int(params.size)
   matrix = augment.crop_matrix(face_box, image.shape[:2], float(params.eval_scale), size,
                                flip=False)
-  unit = augment.warp_image(image, matrix, size).astype(np.float32) / 255.0
-  return ((unit - np.asarray(params.mean, np.float32))
-          / np.asarray(params.std, np.float32)).astype(np.float32)
+  return pixel_table.normalise(augment.warp_image(image, matrix, size), params.mean, params.std)
 
 
 def pixels(params, images: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from pyramid_fas_jax import config_changes, train
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.data import config as data_config
-from pyramid_fas_jax.data import normalize, pipeline
+from pyramid_fas_jax.data import normalize, pipeline, pixel_table
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PARAMS = types.SimpleNamespace(mean=MEAN, std=STD)
@@ -121,6 +121,24 @@ def test_eval_batch_on_device_is_bitwise_the_host_normalised_one():
   np.testing.assert_array_equal(jax.jit(lambda x: normalize.normalise(x, MEAN, STD))(values),
                                 reference)
   np.testing.assert_array_equal(normalize.normalise(values, MEAN, STD), reference)
+
+
+def test_runtime_eval_input_is_bitwise_evaluations_crop():
+  """The JAX-free runtime (exported models) feeds the network what evaluation feeds it."""
+  from pyramid_fas_jax import runtime  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
+  params = types.SimpleNamespace(size=32, eval_scale=1.2, mean=MEAN, std=STD)
+  box = (0.2, 0.15, 0.8, 0.9)
+  want = _normalise(_to_unit(augment.warp_image(
+      image, augment.crop_matrix(box, image.shape[:2], 1.2, 32, flip=False), 32)))
+  got = runtime.eval_input(params, image, box)
+  assert got.dtype == np.float32 and got.shape == (32, 32, 3)
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(pipeline.eval_image(params, image, box), want)
+  # The table is built once per (mean, std), and a caller cannot write into the shared copy.
+  table = pixel_table.image_table(list(MEAN), np.asarray(STD))
+  assert table is pixel_table.image_table(MEAN, STD) and not table.flags.writeable
 
 
 def test_training_without_jitter_is_bitwise_the_host_batch():

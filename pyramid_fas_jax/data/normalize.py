@@ -29,31 +29,22 @@ became after normalising. Float images (batches made by hand, already normalised
 import jax.numpy as jnp
 import numpy as np
 
+from pyramid_fas_jax.data import pixel_table
+
 AUGMENT_KEYS = ("jitter", "jitter_order", "cutout")
 JITTER_OPS = ("brightness", "contrast", "saturation")
 # ITU-R 601 luma, the grey that saturation blends towards.
 GREY = (0.299, 0.587, 0.114)
 
 
-def unit_table() -> np.ndarray:
-  """float32 (256,): uint8 value -> value / 255, as numpy computes it in float32."""
-  return np.arange(256, dtype=np.float32) / 255.0
-
-
-def image_table(mean, std) -> np.ndarray:
-  """float32 (256, 3): uint8 value, channel -> (value / 255 - mean) / std, in float32."""
-  m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-  return ((unit_table()[:, None] - m) / s).astype(np.float32)
-
-
 def normalise(images, mean, std):
   """uint8 RGB (..., 3) -> float32 (pixel / 255 - mean) / std: numpy in, numpy out (the host's
-  eval_image); a jax array in, a jax array out (inside jit)."""
+  eval_image); a jax array in, a jax array out (inside jit). Both read pixel_table's table."""
+  if isinstance(images, np.ndarray):
+    return pixel_table.normalise(images, mean, std)
   if images.dtype != np.uint8:
     raise TypeError(f"normalise takes uint8 images, got {images.dtype}")
-  if isinstance(images, np.ndarray):
-    return image_table(mean, std)[images, np.arange(3)]
-  return jnp.asarray(image_table(mean, std))[images.astype(jnp.int32), jnp.arange(3)]
+  return jnp.asarray(pixel_table.image_table(mean, std))[images.astype(jnp.int32), jnp.arange(3)]
 
 
 def model_images(images, params):
@@ -79,7 +70,7 @@ def device_batch(batch: dict, params) -> dict:
   image = batch["image"]
   if image.dtype == jnp.uint8 and "jitter" in batch:
     _require(params)
-    unit = jnp.asarray(unit_table())[image.astype(jnp.int32)]
+    unit = jnp.asarray(pixel_table.unit_table())[image.astype(jnp.int32)]
     x = _jitter(unit, batch["jitter"], batch["jitter_order"])
     out["image"] = ((x - jnp.asarray(params.mean, jnp.float32))
                     / jnp.asarray(params.std, jnp.float32))
@@ -88,7 +79,7 @@ def device_batch(batch: dict, params) -> dict:
   if "cutout" in batch:
     out["image"] = _cutout(out["image"], batch["cutout"])
   if "depth" in batch and batch["depth"].dtype == jnp.uint8:
-    out["depth"] = jnp.asarray(unit_table())[batch["depth"].astype(jnp.int32)]
+    out["depth"] = jnp.asarray(pixel_table.unit_table())[batch["depth"].astype(jnp.int32)]
   if "mask" in batch and batch["mask"].dtype == jnp.uint8:
     out["mask"] = batch["mask"].astype(jnp.float32)
   return out
