@@ -195,6 +195,21 @@ def test_runtime_scores_without_importing_jax(exported, astronaut_png):
   score, loaded = r.stdout.splitlines()[-2:]
   assert loaded == "[]"
   assert 0 < float(score) < 1
+  # The command too: `predict --model` on a deployment without the training stack.
+  out = astronaut_png.parent / "command.npz"
+  code = ("import sys; from pyramid_fas_jax import cli\n"
+          "try:\n"
+          f"  cli.main(['pyramid-fas', 'predict', '--model={model_dir}', "
+          f"'--input={astronaut_png}', '--output={out}'])\n"
+          "except SystemExit as e:\n"
+          "  print('exit', e.code)\n"
+          "print([m for m in ('jax', 'flax', 'tensorflow_datasets', 'tensorflow', 'grain') "
+          "if m in sys.modules])")
+  r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                     env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+  assert r.returncode == 0, r.stderr
+  assert r.stdout.splitlines()[-2:] in (["exit 0", "[]"], ["exit None", "[]"]), r.stdout
+  np.testing.assert_allclose(np.load(out)["score"][0], float(score), rtol=1e-6)
 
 
 def test_runtime_equals_predict_on_an_image_and_a_video(exported, astronaut_png, tmp_path):

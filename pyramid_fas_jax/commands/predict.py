@@ -31,7 +31,8 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from pyramid_fas_jax import checkpoint, compile_cache, inference
+# JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
+# deployment's runtime extra, which has no JAX.
 from pyramid_fas_jax.data import media as media_lib
 from pyramid_fas_jax.data import preprocess
 
@@ -115,7 +116,6 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
 
 def main(argv):
   del argv
-  compile_cache.enable()
   path = pathlib.Path(_INPUT.value)
   media = None
   try:
@@ -128,6 +128,9 @@ def main(argv):
       input_params, how = forward.input_params, forward.video_aggregation
       image_fn = runtime.eval_input
     else:
+      # pylint: disable-next=g-import-not-at-top
+      from pyramid_fas_jax import checkpoint, compile_cache, inference
+      compile_cache.enable()
       model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
       input_params, how, image_fn = config.input, media_lib.video_aggregation(config), None
       forward = lambda images, batch_size: inference.predict(model, images, batch_size)
