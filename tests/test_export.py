@@ -182,33 +182,38 @@ def astronaut_png(tmp_path_factory):
   return path
 
 
+TRAINING_STACK = ("jax", "flax", "tensorflow_datasets", "tensorflow", "grain")
+
+
+def _run_printing_loaded_stack(code: str) -> list[str]:
+  """Runs `code` in a fresh interpreter, then prints which training-stack modules it loaded;
+  returns stdout's lines."""
+  code += f"\nprint([m for m in {TRAINING_STACK!r} if m in sys.modules])"
+  r = subprocess.run([sys.executable, "-c", "import sys\n" + code], cwd=REPO,
+                     capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                     timeout=300)
+  assert r.returncode == 0, r.stderr
+  return r.stdout.splitlines()
+
+
 def test_runtime_scores_without_importing_jax(exported, astronaut_png):
   _, model_dir = exported
-  code = ("import sys; from pyramid_fas_jax import runtime; "
-          f"out = runtime.Model({str(model_dir)!r}).score({str(astronaut_png)!r}); "
-          "print(float(out['score'][0])); "
-          "print([m for m in ('jax', 'flax', 'tensorflow_datasets', 'tensorflow', 'grain') "
-          "if m in sys.modules])")
-  r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                     env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
-  assert r.returncode == 0, r.stderr
-  score, loaded = r.stdout.splitlines()[-2:]
+  score, loaded = _run_printing_loaded_stack(
+      "from pyramid_fas_jax import runtime\n"
+      f"out = runtime.Model({str(model_dir)!r}).score({str(astronaut_png)!r})\n"
+      "print(float(out['score'][0]))")[-2:]
   assert loaded == "[]"
   assert 0 < float(score) < 1
   # The command too: `predict --model` on a deployment without the training stack.
   out = astronaut_png.parent / "command.npz"
-  code = ("import sys; from pyramid_fas_jax import cli\n"
-          "try:\n"
-          f"  cli.main(['pyramid-fas', 'predict', '--model={model_dir}', "
-          f"'--input={astronaut_png}', '--output={out}'])\n"
-          "except SystemExit as e:\n"
-          "  print('exit', e.code)\n"
-          "print([m for m in ('jax', 'flax', 'tensorflow_datasets', 'tensorflow', 'grain') "
-          "if m in sys.modules])")
-  r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                     env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
-  assert r.returncode == 0, r.stderr
-  assert r.stdout.splitlines()[-2:] in (["exit 0", "[]"], ["exit None", "[]"]), r.stdout
+  lines = _run_printing_loaded_stack(
+      "from pyramid_fas_jax import cli\n"
+      "try:\n"
+      f"  cli.main(['pyramid-fas', 'predict', '--model={model_dir}', "
+      f"'--input={astronaut_png}', '--output={out}'])\n"
+      "except SystemExit as e:\n"
+      "  print('exit', e.code)")
+  assert lines[-2:] in (["exit 0", "[]"], ["exit None", "[]"]), lines
   np.testing.assert_allclose(np.load(out)["score"][0], float(score), rtol=1e-6)
 
 
