@@ -19,19 +19,13 @@ import numpy as np
 
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import pixel_table
 from pyramid_fas_jax.data import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
 
 
-def eval_input(params, image: np.ndarray, face_box) -> np.ndarray:
-  """pipeline.eval_image without JAX: the eval_scale x box square of a stored uint8 crop,
-  resized to params.size, as float32 (pixel / 255 - mean) / std."""
-  size = int(params.size)
-  matrix = augment.crop_matrix(face_box, image.shape[:2], float(params.eval_scale), size,
-                               flip=False)
-  return pixel_table.normalise(augment.warp_image(image, matrix, size), params.mean, params.std)
+# Evaluation's crop and normalisation (augment.py and pixel_table.py import no JAX).
+eval_input = augment.eval_image
 
 
 def pixels(params, images: np.ndarray) -> np.ndarray:

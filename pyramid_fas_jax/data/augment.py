@@ -11,6 +11,8 @@ import dataclasses
 import cv2
 import numpy as np
 
+from pyramid_fas_jax.data import pixel_table
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentParams:
@@ -116,3 +118,23 @@ def cutout_box(rng: np.random.Generator, p: AugmentParams, size: int) -> np.ndar
   cy, cx = rng.integers(0, size, 2)
   y0, x0 = max(cy - side // 2, 0), max(cx - side // 2, 0)
   return np.array([y0, min(y0 + side, size), x0, min(x0 + side, size)], np.int32)
+
+
+def eval_matrix(params, shape, face_box) -> np.ndarray:
+  """crop_matrix of evaluation's crop: input.eval_scale x the box, input.size, unflipped."""
+  return crop_matrix(face_box, shape, float(params.eval_scale), int(params.size), flip=False)
+
+
+def eval_image(params, image: np.ndarray, face_box) -> np.ndarray:
+  """What evaluation feeds the network for a stored crop: float32 (size, size, 3).
+
+  `params` has the fields of config.input (size, mean, std, eval_scale); `image` is a uint8 RGB
+  crop and `face_box` its (ymin, xmin, ymax, xmax) in [0, 1], as builders store them. The crop is
+  input.eval_scale x the box's longer side, centred on it, unflipped. `pyramid-fas predict` and
+  the JAX-free runtime call this on their own face crops, so what they score cannot drift from
+  what evaluation scores: the evaluation batch's uint8 image, normalised by the table the device
+  applies (pixel_table).
+  """
+  matrix = eval_matrix(params, image.shape[:2], face_box)
+  return pixel_table.normalise(warp_image(image, matrix, int(params.size)), params.mean,
+                               params.std)

@@ -171,24 +171,8 @@ class _Records:
     return example
 
 
-def eval_image(params, image: np.ndarray, face_box) -> np.ndarray:
-  """What evaluation feeds the network for a stored crop: float32 (size, size, 3).
-
-  `params` has the fields of config.input (size, mean, std, eval_scale); `image` is a uint8 RGB
-  crop and `face_box` its (ymin, xmin, ymax, xmax) in [0, 1], as builders store them. The crop is
-  input.eval_scale x the box's longer side, centred on it, unflipped. `pyramid-fas predict` calls
-  this on its own face crops, so what it scores cannot drift from what evaluation scores: its
-  crop is the evaluation batch's uint8 image, normalised by the function the device applies
-  (normalize.normalise).
-  """
-  matrix = _eval_matrix(params, image.shape[:2], face_box)
-  return normalize.normalise(augment.warp_image(image, matrix, int(params.size)),
-                             tuple(params.mean), tuple(params.std))
-
-
-def _eval_matrix(params, shape, face_box) -> np.ndarray:
-  return augment.crop_matrix(face_box, shape, float(params.eval_scale), int(params.size),
-                             flip=False)
+# The host's evaluation crop, JAX-free (the exported-model runtime uses it too).
+eval_image = augment.eval_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +190,7 @@ class _Transform:
 
   def __call__(self, example: dict, rng: np.random.Generator | None = None) -> dict:
     if self.aug is None:
-      matrix = _eval_matrix(self, example["image"].shape[:2], example["face_box"])
+      matrix = augment.eval_matrix(self, example["image"].shape[:2], example["face_box"])
       image, depth, mask = augment.warp(example, matrix, self.size)
       drawn = {}
     else:
