@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
-	$(PY) -m pyramid_fas_jax.data.face_mesh --fetch
+	$(PY) -m pyramid_fas_jax.faces.face_mesh --fetch
 	touch $(STAMP)
 
 demo: install

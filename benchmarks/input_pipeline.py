@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from pyramid_fas_jax.data import builders
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import normalize, pipeline
 
 

@@ -26,8 +26,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-from pyramid_fas_jax import checkpoint, export, inference, models, runtime
-from pyramid_fas_jax.data import media, preprocess
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.deploy import export, runtime
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax import models
+from pyramid_fas_jax.faces import media, preprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

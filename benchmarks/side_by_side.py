@@ -59,8 +59,8 @@ def jax_runner(name, batch, conv_impl):
   import jax  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from pyramid_fas_jax import train_step  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.demo import load_config  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import train_step  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment.demo import load_config  # pylint: disable=g-import-not-at-top
 
   config = load_config(REPO / "configs" / f"{name}.py")
   config.init_from = ""  # from scratch, as the PyTorch side: no weights to fetch

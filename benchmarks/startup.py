@@ -168,7 +168,8 @@ def child(args) -> None:
   """`pyramid-fas train` with timers around its start-up phases; exits at the first step."""
   marks = {"interpreter up": (time.time(), time.process_time())}
   spans = {}
-  from pyramid_fas_jax import cli, train_step  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import cli  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import train_step
   from pyramid_fas_jax.data import metadata_index, pipeline  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   marks["imports"] = (time.time(), time.process_time())

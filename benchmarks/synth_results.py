@@ -28,8 +28,9 @@ from absl import logging
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pyramid_fas_jax import config as fas  # pylint: disable=wrong-import-position
-from pyramid_fas_jax import reproduce, train  # pylint: disable=wrong-import-position
+from pyramid_fas_jax.experiment import config as fas  # pylint: disable=wrong-import-position
+from pyramid_fas_jax.experiment import reproduce  # pylint: disable=wrong-import-position
+from pyramid_fas_jax.training import train
 from pyramid_fas_jax.data import builders  # pylint: disable=wrong-import-position
 
 CONFIGS = ("resnet50_binary", "resnet50_ps", "resnet50_depth", "resnet50_multiclass",

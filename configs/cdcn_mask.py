@@ -16,7 +16,7 @@ Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 18.8 +- 
 HTER 8.3 +- 1.1%, AUC 95.2 +- 0.5% per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

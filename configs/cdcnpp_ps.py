@@ -20,7 +20,7 @@ Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 20.1 +- 
 HTER 12.5 +- 0.4%, AUC 93.7 +- 1.1% per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -17,7 +17,7 @@ Seeds 1 and 2 (`--config.seed`): test ACER 8.0% and 14.3%, AUC 0.995 and 0.986. 
 before (batch 32, 800 steps, jitter and Cutout on) measured 23.2% (16.1-33.0), AUC 0.927.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -24,7 +24,7 @@ Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 32.6 +- 
 HTER 19.0 +- 1.1%, AUC 87.5 +- 1.5% per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

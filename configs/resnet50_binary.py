@@ -18,7 +18,7 @@ ACER 33.9 +- 1.8%, HTER 18.1 +- 0.7%, AUC 90.3 +- 0.3%; on the unseen lowlight
 domain ACER 42.9 +- 3.6%, AUC 78.4 +- 1.9%; per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -12,7 +12,7 @@ paper run").
   pyramid-fas train --config=configs/resnet50_ps.py:oulu_npu/Protocol_4_1 --workdir=runs/r50ps
 
 The backbone starts from torchvision's ImageNet weights (resnet50-0676ba61.pth, IMAGENET1K_V1,
-fetched on first use and cached: pyramid_fas_jax/pretrained.py), the head from scratch;
+fetched on first use and cached: pyramid_fas_jax/weights/pretrained.py), the head from scratch;
 `--config.init_from=''` trains it all from scratch.
 
 Paper (OULU-NPU Protocol 4, Table II/III): the four-scale pyramid lowers ACER by 1.9 +- 1.0
@@ -26,7 +26,7 @@ ACER 36.6 +- 5.4%, HTER 23.4 +- 2.0%, AUC 87.4 +- 0.1%; on the unseen lowlight
 domain ACER 42.9 +- 0.0%, AUC 86.1 +- 0.9%; per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

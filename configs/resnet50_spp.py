@@ -20,7 +20,7 @@ HTER 18.5 +- 1.1%, AUC 89.1 +- 0.2% per video at the dev-EER threshold (`spp_poo
 ACER 29.9 +- 0.4%, HTER 14.5 +- 2.0%, AUC 91.7 +- 0.0%).
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -24,7 +24,7 @@ Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 29.9 +- 
 HTER 19.0 +- 1.6%, AUC 89.1 +- 0.7% per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -22,7 +22,7 @@ Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 34.4 +- 
 HTER 22.8 +- 0.4%, AUC 85.5 +- 2.4% per video at the dev-EER threshold.
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -88,7 +88,7 @@ DATA_DIR = os.environ.get("PYRAMID_FAS_NOTEBOOK_DATA_DIR", os.path.abspath("tfds
       v4.new_markdown_cell("## The config\n\n`configs/demo.py`: a CPU-sized ResNet whose last "
                            "feature map is 8x8 at 64x64 input, pyramid masks 8, 4, 2, 1."),
       code("""\
-from pyramid_fas_jax import demo
+from pyramid_fas_jax.experiment import demo
 
 config = demo.load_config(demo.REPO / "configs" / "demo.py")
 config.data.data_dir = DATA_DIR
@@ -118,7 +118,8 @@ print({split: info.num_examples for split, info in builder.info.splits.items()})
 import json
 import pathlib
 
-from pyramid_fas_jax import evaluation, train
+from pyramid_fas_jax import evaluation
+from pyramid_fas_jax.training import train
 
 train.train_and_evaluate(config, WORKDIR)
 results = json.loads((pathlib.Path(WORKDIR) / "results.json").read_text())
@@ -129,11 +130,13 @@ print(evaluation.format_report(results))"""),
 from flax import nnx
 from IPython.display import Image, display
 
-from pyramid_fas_jax import checkpoint, evaluate, models
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax import models
 
 best = (pathlib.Path(WORKDIR) / "best").exists()
 model = models.build_model(config.model, nnx.Rngs(0))
-checkpoint.restore_into(model, evaluate.checkpoint_dir(WORKDIR, best=best))
+checkpoint.restore_into(model, evaluator.checkpoint_dir(WORKDIR, best=best))
 figure = demo.mask_figure(config, model, pathlib.Path(WORKDIR) / "masks.png",
                           results["test"]["threshold"])
 display(Image(filename=figure))"""),
@@ -164,7 +167,7 @@ OVERRIDES = {{}}  # any --config.key=value, e.g. {{"batch_size": 16}}
                            "commands if a dataset is missing."),
       code(f"""\
 {REAL_DATA_MARK}
-from pyramid_fas_jax import reproduce
+from pyramid_fas_jax.experiment import reproduce
 
 if "google.colab" in sys.modules and DATA_DIR.startswith("/content/drive"):
   from google.colab import drive

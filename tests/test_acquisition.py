@@ -12,8 +12,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 import fake_trees
-from pyramid_fas_jax import config as fas
-from pyramid_fas_jax import distributed, evaluate, evaluation
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.training import distributed
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import builders, metadata_index, pipeline, real_builder
 
 NAME = "replay_attack"
@@ -155,7 +157,7 @@ def test_evaluation_counts_failures_to_acquire(fta_build, tmp_path, rule):
   acquired. The rates are worked from the written video scores and the rule."""
   data_dir, _ = fta_build
   config = _config(data_dir, rule)
-  results = evaluate.evaluate_model(config, _Brightness(), tmp_path, 0, distributed.make_mesh())
+  results = evaluator.evaluate_model(config, _Brightness(), tmp_path, 0, distributed.make_mesh())
   saved = json.loads((tmp_path / "results.json").read_text())
   for name in ("dev", "test"):
     assert saved[name]["failure_to_acquire"] == results[name]["failure_to_acquire"]

@@ -19,7 +19,8 @@ from absl import flags
 from flax import nnx
 
 import tiny_train_config
-from pyramid_fas_jax import checkpoint, cli, models
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax import cli, models
 from pyramid_fas_jax.commands import exit_codes
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -177,8 +178,8 @@ def test_the_batch_must_divide_by_the_devices_of_a_fresh_process(tmp_path):
 
 
 def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
-  from pyramid_fas_jax import config_checks  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.demo import load_config  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import checks  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment.demo import load_config  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(REPO)
 
   def problems(path, arg=None, **fields):
@@ -189,7 +190,7 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
       for p in parents:
         node = node[p]
       node[leaf] = value
-    return config_checks.problems(config, device_count=1)
+    return checks.problems(config, device_count=1)
 
   assert problems("configs/cdcn_ps.py", "synth_fas/intra,runlocal") == []
   (line,) = problems("configs/cdcn_ps.py", "synth_fas/intra,runlocal", model__scales=(16, 8))
@@ -212,8 +213,8 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
   assert line.startswith("--config.model.loss_reduction=sum: applies to mask BCE only")
   # What the command line gives as strings: a number, and frame level.
   assert problems("configs/demo.py", eval__threshold="0.5", eval__video_agg="none") == []
-  assert config_checks.threshold_value("0.5") == 0.5
-  assert config_checks.video_agg_value("none") is None
+  assert checks.threshold_value("0.5") == 0.5
+  assert checks.video_agg_value("none") is None
 
 
 def test_a_workdir_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
@@ -233,7 +234,7 @@ def test_a_workdir_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, m
 
 
 def test_a_read_only_workdir_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
-  from pyramid_fas_jax import config_checks  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import checks  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(REPO)
   read_only = tmp_path / "ro"
   read_only.mkdir()
@@ -241,7 +242,7 @@ def test_a_read_only_workdir_is_refused_before_any_work(capsys, tmp_path, monkey
   if os.geteuid() == 0:
     # Root may write anywhere; the permission bits decide here as they would for a user.
     access = os.access
-    monkeypatch.setattr(config_checks.os, "access", lambda path, mode: access(path, mode) and not (
+    monkeypatch.setattr(checks.os, "access", lambda path, mode: access(path, mode) and not (
         mode & os.W_OK and not os.stat(path).st_mode & 0o200))
   try:
     (line,) = refused(capsys, "pyramid-fas train", "train", f"--config={TINY}:{tmp_path}",
@@ -422,7 +423,7 @@ def test_a_truncated_jpeg_is_refused_by_predict_and_preprocess(capsys, tiny_chec
                     f"--output={tmp_path / 'crops'}")
   assert line.startswith(f"image {jpeg} is a truncated or corrupt JPEG")
   assert not (tmp_path / "o.npz").exists() and not (tmp_path / "crops").exists()
-  from pyramid_fas_jax.data import video  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.faces import video  # pylint: disable=g-import-not-at-top
   assert video.check_readable(jpeg).startswith(f"image {jpeg} is a truncated")
   whole = tmp_path / "whole.jpg"
   cv2.imwrite(str(whole), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))

@@ -6,12 +6,12 @@ import subprocess
 import sys
 import textwrap
 
-from pyramid_fas_jax import compile_cache
+from pyramid_fas_jax.training import compile_cache
 
 # Run in fresh processes: the cache is process-wide JAX state, set before the first compilation.
 _SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp
-    from pyramid_fas_jax import compile_cache
+    from pyramid_fas_jax.training import compile_cache
     hits = []
     jax.monitoring.register_event_listener(
         lambda event, **kw: hits.append(event) if event.endswith("cache_hits") else None)

@@ -14,7 +14,7 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from pyramid_fas_jax import models
-from pyramid_fas_jax.demo import load_config
+from pyramid_fas_jax.experiment.demo import load_config
 from pyramid_fas_jax.models import cdc, conv_ops
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"

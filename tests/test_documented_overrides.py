@@ -1,6 +1,6 @@
 """Every `--config.<field>=<value>` override the project shows its users parses, as the command
 line parses it (config_flags, locked config), with the config it goes with, and passes the
-config checks (config_checks.problems) of the command that runs it.
+config checks (checks.problems) of the command that runs it.
 
 The overrides are found, not listed: in the Markdown files, the text of configs/*.py, of the
 package's and the benchmarks' sources (docstrings, messages that tell the user what to type),
@@ -24,7 +24,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from pyramid_fas_jax import config_checks
+from pyramid_fas_jax.experiment import checks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py"))
@@ -181,5 +181,5 @@ def test_documented_override_parses_and_passes_the_checks(config_name, arg, fiel
   for part in field.split("."):
     node = node[part]
   assert node is not None, where
-  problems = config_checks.problems(config, device_count=1, process_count=1)
+  problems = checks.problems(config, device_count=1, process_count=1)
   assert not problems, f"{where}: {problems}"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pyramid_fas_jax import paper_runs
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import paper_runs
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -232,9 +232,9 @@ def test_readme_table_is_what_paper_runs_computes():
   readme = (REPO / "README.md").read_text()
   assert paper_runs.markdown_table() in readme, (
       "README's 'Steps of a paper run' table is stale: paste `python -m "
-      "pyramid_fas_jax.paper_runs`")
+      "pyramid_fas_jax.experiment.paper_runs`")
   assert paper_runs.dataset_table() in readme, (
-      "README's per-dataset summary is stale: paste `python -m pyramid_fas_jax.paper_runs "
+      "README's per-dataset summary is stale: paste `python -m pyramid_fas_jax.experiment.paper_runs "
       "--datasets`")
 
 

@@ -15,12 +15,14 @@ import pytest
 from flax import nnx
 
 import tiny_train_config
-from pyramid_fas_jax import checkpoint, inference, models
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax import models
 
 ort = pytest.importorskip("onnxruntime", reason="the `export` extra (onnxruntime) is not installed")
 pytest.importorskip("jax2onnx", reason="the `export` extra (jax2onnx) is not installed")
 
-from pyramid_fas_jax import export as export_lib  # pylint: disable=g-import-not-at-top
+from pyramid_fas_jax.deploy import export as export_lib  # pylint: disable=g-import-not-at-top
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py"))
@@ -145,7 +147,7 @@ def test_every_config_exports(name, tmp_path):
 def test_imported_official_cdcn_exports(tmp_path):
   """An official CDCN state dict, imported, exports and still equals the reference network."""
   import torch_reference as ref  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax import convert  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.weights import convert  # pylint: disable=g-import-not-at-top
 
   sd = ref.random_state_dict(ref.cdcn_state_dict_shapes(), seed=3)
   weights = tmp_path / "cdcn.npz"
@@ -199,7 +201,7 @@ def _run_printing_loaded_stack(code: str) -> list[str]:
 def test_runtime_scores_without_importing_jax(exported, astronaut_png):
   _, model_dir = exported
   score, loaded = _run_printing_loaded_stack(
-      "from pyramid_fas_jax import runtime\n"
+      "from pyramid_fas_jax.deploy import runtime\n"
       f"out = runtime.Model({str(model_dir)!r}).score({str(astronaut_png)!r})\n"
       "print(float(out['score'][0]))")[-2:]
   assert loaded == "[]"

@@ -7,11 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pyramid_fas_jax import cache, cli
-from pyramid_fas_jax.data import face
-from pyramid_fas_jax.data import face_mesh
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video
+from pyramid_fas_jax.weights import cache
+from pyramid_fas_jax import cli
+from pyramid_fas_jax.faces import face
+from pyramid_fas_jax.faces import face_mesh
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video
 
 
 @pytest.fixture(scope="module")

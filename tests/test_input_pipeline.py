@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import normalize, pipeline
 
 

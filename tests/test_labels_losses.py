@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from pyramid_fas_jax import labels, losses
+from pyramid_fas_jax.training import labels, losses
 
 # The official CDCN contrast kernels, written out as in its code (not derived from ours).
 CDCN_KERNELS = np.array([

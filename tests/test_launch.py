@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from pyramid_fas_jax import distributed
+from pyramid_fas_jax.training import distributed
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH = REPO / "launch"

@@ -12,7 +12,7 @@ import pathlib
 
 import pytest
 
-from pyramid_fas_jax import train
+from pyramid_fas_jax.training import train
 from pyramid_fas_jax.data import builders
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

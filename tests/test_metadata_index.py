@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import metadata_index, pipeline
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 
-from pyramid_fas_jax import metric_writers as mw
+from pyramid_fas_jax.training import metric_writers as mw
 
 
 def test_event_file_round_trip(tmp_path):

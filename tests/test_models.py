@@ -8,8 +8,9 @@ import pytest
 from flax import nnx
 
 import torch_reference as ref
-from pyramid_fas_jax import config as fas
-from pyramid_fas_jax import models, train_step
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax import models
+from pyramid_fas_jax.training import train_step
 from pyramid_fas_jax.models import densenet, heads, layers, mobilenet, resnet, shufflenet, vgg
 
 # torchvision.models.resnet50().parameters(), summed: a published, well-known figure.

@@ -8,9 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from pyramid_fas_jax import config_changes, train
+from pyramid_fas_jax.experiment import changes
+from pyramid_fas_jax.training import train
 from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import normalize, pipeline, pixel_table
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -125,7 +126,7 @@ def test_eval_batch_on_device_is_bitwise_the_host_normalised_one():
 
 def test_runtime_eval_input_is_bitwise_evaluations_crop():
   """The JAX-free runtime (exported models) feeds the network what evaluation feeds it."""
-  from pyramid_fas_jax import runtime  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.deploy import runtime  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
   params = types.SimpleNamespace(size=32, eval_scale=1.2, mean=MEAN, std=STD)
@@ -187,7 +188,8 @@ def test_predict_on_uint8_images_is_predict_on_their_host_normalisation():
   the same outputs, bitwise, as on the host-normalised floats (a padded last batch included)."""
   import tiny_train_config  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax import inference, models  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.models import inference  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import models
   config = tiny_train_config.get_config(None)
   model = models.build_model(config.model, nnx.Rngs(0))
   images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
@@ -244,13 +246,13 @@ def test_a_run_started_with_auto_resumes_with_its_worker_count(synth_tiny, tmp_p
 
   monkeypatch.setattr(pipeline, "auto_workers", lambda cores: 1)
   train.train_and_evaluate(config(2), workdir)
-  stored = config_changes.stored_config(workdir)
+  stored = changes.stored_config(workdir)
   assert (stored["data"]["num_workers"], stored["data"]["prefetch"]) == (1, 4)
   monkeypatch.setattr(pipeline, "auto_workers", lambda cores: 0)
   results = train.train_and_evaluate(config(4), workdir)  # num_steps may change on a resume
   assert results["step"] == 4
-  assert config_changes.stored_config(workdir)["data"]["num_workers"] == 1
+  assert changes.stored_config(workdir)["data"]["num_workers"] == 1
   explicit = config(4)
   explicit.data.num_workers = 0
-  with pytest.raises(config_changes.ConfigChangedError, match=r"data.num_workers: 1 -> 0"):
+  with pytest.raises(changes.ConfigChangedError, match=r"data.num_workers: 1 -> 0"):
     train.train_and_evaluate(explicit, workdir)

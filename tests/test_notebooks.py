@@ -102,7 +102,7 @@ def test_reproduction_notebook_runs_until_real_data_is_needed(kernel_env, name):
 
 
 def test_reproduce_load_applies_data_dir_and_overrides(tmp_path):
-  from pyramid_fas_jax import reproduce  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import reproduce  # pylint: disable=g-import-not-at-top
   config = reproduce.load("configs/cdcn_ps.py", "oulu_npu/Protocol_2,single_scale", tmp_path,
                           {"batch_size": 16, "data.builder_config": "small"})
   assert (config.data.data_dir, config.batch_size) == (str(tmp_path), 16)

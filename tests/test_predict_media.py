@@ -12,8 +12,10 @@ import pytest
 from flax import nnx
 
 import tiny_train_config
-from pyramid_fas_jax import checkpoint, models
-from pyramid_fas_jax.data import augment, media, normalize, pipeline, preprocess
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax import models
+from pyramid_fas_jax.data import augment, normalize, pipeline
+from pyramid_fas_jax.faces import media, preprocess
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 
 import tiny_train_config
-from pyramid_fas_jax import checkpoint, convert, models, pretrained, train_step
+from pyramid_fas_jax.training import checkpoint, train_step
+from pyramid_fas_jax.weights import convert, pretrained
+from pyramid_fas_jax import models
 from pyramid_fas_jax.models import resnet
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from pyramid_fas_jax import convert, pth
+from pyramid_fas_jax.weights import convert, pth
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 

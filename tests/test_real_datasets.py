@@ -12,9 +12,9 @@ import tensorflow_datasets as tfds
 
 import fake_trees
 from pyramid_fas_jax.data import builders
-from pyramid_fas_jax.data import config as data_config
+from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import pipeline
-from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.protocols import oulu_npu
 
 # {split: {species: videos}} of each fake archive (2 frames stored per video).

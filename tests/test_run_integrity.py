@@ -22,9 +22,12 @@ import pytest
 from flax import nnx
 
 import torch_reference as ref
-from pyramid_fas_jax import (checkpoint, config_changes, evaluate, evaluation, inference,
-                             models, train, train_step)
-from pyramid_fas_jax.demo import load_config
+from pyramid_fas_jax.training import checkpoint, train, train_step
+from pyramid_fas_jax.experiment import changes
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax import evaluation, models
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.experiment.demo import load_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"
@@ -114,12 +117,12 @@ def test_evaluating_another_protocol_keeps_the_runs_results(run_copy, synth_tiny
 def test_results_dir_is_the_run_for_its_own_data_only(run, synth_tiny, tmp_path):
   workdir, _ = run
   config = load_config(TINY, synth_tiny)
-  assert evaluate.results_dir(config, workdir) == workdir
+  assert evaluator.results_dir(config, workdir) == workdir
   config.data.data_dir = str(tmp_path)  # the same build elsewhere: still the run's own data
-  assert evaluate.results_dir(config, workdir) == workdir
+  assert evaluator.results_dir(config, workdir) == workdir
   config.data.builder_config = "small"
-  assert evaluate.results_dir(config, workdir) == workdir / "eval" / "synth_fas@small" / "intra"
-  assert evaluate.results_dir(config, tmp_path) == tmp_path  # no config.json: nobody's run
+  assert evaluator.results_dir(config, workdir) == workdir / "eval" / "synth_fas@small" / "intra"
+  assert evaluator.results_dir(config, tmp_path) == tmp_path  # no config.json: nobody's run
 
 
 def test_import_weights_refuses_a_training_run(run_copy, tmp_path):
@@ -195,21 +198,21 @@ def test_check_resume_lets_harmless_and_allowed_changes_through(run, synth_tiny,
   config.eval.threshold = "test_eer"
   config.num_steps = 100
   config.data.data_dir = str(tmp_path)
-  config_changes.check_resume(config, workdir)  # harmless only
+  changes.check_resume(config, workdir)  # harmless only
   config.optim.lr = 0.5
-  with pytest.raises(config_changes.ConfigChangedError, match=r"1 field\(s\) changed \(optim.lr\)"):
-    config_changes.check_resume(config, workdir)
-  config_changes.check_resume(config, workdir, allow=["optim.*"])
+  with pytest.raises(changes.ConfigChangedError, match=r"1 field\(s\) changed \(optim.lr\)"):
+    changes.check_resume(config, workdir)
+  changes.check_resume(config, workdir, allow=["optim.*"])
   config.data.num_workers = 2  # the grain state depends on it: never harmless
-  with pytest.raises(config_changes.ConfigChangedError, match=r"\(data.num_workers\)"):
-    config_changes.check_resume(config, workdir, allow=["optim.*"])
+  with pytest.raises(changes.ConfigChangedError, match=r"\(data.num_workers\)"):
+    changes.check_resume(config, workdir, allow=["optim.*"])
 
 
 def test_fields_added_since_the_run_started_do_not_block_a_resume(run_copy, synth_tiny):
   stored = json.loads((run_copy / "config.json").read_text())
   del stored["eval"]["failure_to_acquire"]  # as a config.json written before the field existed
   (run_copy / "config.json").write_text(json.dumps(stored))
-  config_changes.check_resume(load_config(TINY, synth_tiny), run_copy)
+  changes.check_resume(load_config(TINY, synth_tiny), run_copy)
 
 
 def test_a_harmless_change_keeps_the_previous_config(run_copy, synth_tiny):
@@ -270,7 +273,7 @@ def test_no_readable_checkpoint_stops_with_one_line(run_copy, synth_tiny):
 def test_evaluate_skips_an_unreadable_latest_checkpoint(run_copy, synth_tiny, caplog):
   _truncate_array_file(run_copy / "checkpoints" / "8")
   with caplog.at_level(logging.WARNING):
-    model, step = evaluate.restore_checkpoint(load_config(TINY, synth_tiny), run_copy)
+    model, step = evaluator.restore_checkpoint(load_config(TINY, synth_tiny), run_copy)
   assert step == 6
   assert any(r.getMessage().startswith("skipping checkpoint step 8") for r in caplog.records)
   want = _params(run_copy / "checkpoints" / "6")
@@ -278,7 +281,7 @@ def test_evaluate_skips_an_unreadable_latest_checkpoint(run_copy, synth_tiny, ca
     np.testing.assert_array_equal(np.asarray(v[...]), want[k], err_msg=k)
   _truncate_array_file(run_copy / "best" / "8")
   with pytest.raises(checkpoint.CheckpointError, match=r"no readable checkpoint in .*best: step 8"):
-    evaluate.restore_checkpoint(load_config(TINY, synth_tiny), run_copy, best=True)
+    evaluator.restore_checkpoint(load_config(TINY, synth_tiny), run_copy, best=True)
 
 
 def test_sigterm_saves_and_exits_75(synth_tiny, tmp_path):

@@ -25,7 +25,7 @@ pytest.importorskip("multipart", reason="the `serve` extra (python-multipart) is
 
 import test_export  # pylint: disable=g-import-not-at-top
 import tiny_train_config  # pylint: disable=g-import-not-at-top
-from pyramid_fas_jax import runtime, serve  # pylint: disable=g-import-not-at-top
+from pyramid_fas_jax.deploy import runtime, serve  # pylint: disable=g-import-not-at-top
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LIMIT = 2 * 1024 * 1024

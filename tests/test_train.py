@@ -18,8 +18,9 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 import naive_fas
-from pyramid_fas_jax import checkpoint, evaluation, models, train, train_step
-from pyramid_fas_jax.demo import load_config
+from pyramid_fas_jax.training import checkpoint, train, train_step
+from pyramid_fas_jax import evaluation, models
+from pyramid_fas_jax.experiment.demo import load_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"

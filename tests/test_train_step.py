@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from pyramid_fas_jax import config as fas
-from pyramid_fas_jax import optim, train_step
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.training import optim, train_step
 
 
 def _tiny_config(backbone, head, scales, optim_cfg):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from pyramid_fas_jax import cli
-from pyramid_fas_jax.data import face
-from pyramid_fas_jax.data import media
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video
+from pyramid_fas_jax.faces import face
+from pyramid_fas_jax.faces import media
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 

@@ -3,7 +3,7 @@
   --config=tests/tiny_train_config.py:<data_dir>
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 
 
 def get_config(arg=None):

@@ -13,7 +13,7 @@ Splits train/test are the release's train_sub_list.txt (15 subjects) and test_su
 (20); there is no dev set. Six real Android videos are listed as stored upside down (ROTATED)
 and turned 180 degrees, but only if their container carries no rotation tag: a tagged one is
 shown as its tag says, the fix is skipped, and the log and face_report.json say so
-(pyramid_fas_jax/data/video.py). Protocol (official): pyramid_fas_jax/protocols/msu_mfsd.py.
+(pyramid_fas_jax/faces/video.py). Protocol (official): pyramid_fas_jax/protocols/msu_mfsd.py.
 """
 
 import pathlib

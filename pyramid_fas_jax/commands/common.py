@@ -6,7 +6,7 @@ from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from pyramid_fas_jax import compile_cache, distributed
+from pyramid_fas_jax.training import compile_cache, distributed
 
 
 def define_config_flag():

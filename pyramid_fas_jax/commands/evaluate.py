@@ -7,7 +7,7 @@ and writes results.json, eval/step_<N>.json, the score files and the ROC/DET/his
 The config defaults to the run's own (DIR/config.json); --config (with overrides) replaces it,
 e.g. to score the same model on another protocol. The run's own protocol writes into DIR; any
 other dataset or protocol into DIR/eval/<dataset>/<protocol>/, so the run's own results are
-never replaced (evaluate.results_dir). The last line printed says where the results went.
+never replaced (evaluator.results_dir). The last line printed says where the results went.
 
 --checkpoint takes any model checkpoint: a run's checkpoints/<N> or best/<N>, or an
 import-weights output, with the config stored in it. Its results go to OUT, by default the run
@@ -36,7 +36,9 @@ _PROG = "pyramid-fas evaluate"
 def _evaluate_checkpoint(config):
   # pylint: disable=g-import-not-at-top
   import jax
-  from pyramid_fas_jax import checkpoint, config_checks, distributed, evaluate
+  from pyramid_fas_jax.training import checkpoint, distributed
+  from pyramid_fas_jax.experiment import checks
+  from pyramid_fas_jax.evaluation import evaluator
   path = pathlib.Path(_CHECKPOINT.value).absolute()
   if _STEP.value is not None or _BEST.value:
     exit_codes.usage_error(_PROG, "--step and --best choose a checkpoint of --workdir; "
@@ -48,15 +50,15 @@ def _evaluate_checkpoint(config):
                            "results")
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
-  config_checks.exit_if_bad(_PROG, config, training=False)
+  checks.exit_if_bad(_PROG, config, training=False)
   if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
     # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
     out.mkdir(parents=True, exist_ok=True)
     (out / checkpoint.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
   step = int(path.name) if path.name.isdigit() else 0
-  results = evaluate.evaluate_model(config, model, out, step, distributed.make_mesh(),
+  results = evaluator.evaluate_model(config, model, out, step, distributed.make_mesh(),
                                     plots=True)
-  return results, evaluate.results_dir(config, out)
+  return results, evaluator.results_dir(config, out)
 
 
 def main(argv):
@@ -67,22 +69,25 @@ def main(argv):
                            "checkpoint) is required")
   common.start_jax()
   # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax import checkpoint, config_checks, evaluate, evaluation
+  from pyramid_fas_jax.training import checkpoint
+  from pyramid_fas_jax.experiment import checks
+  from pyramid_fas_jax.evaluation import evaluator
+  from pyramid_fas_jax import evaluation
   try:
     if _CHECKPOINT.value:
-      problem = _WORKDIR.value and config_checks.workdir_problem(_WORKDIR.value)
+      problem = _WORKDIR.value and checks.workdir_problem(_WORKDIR.value)
       if problem:
         exit_codes.usage_error(_PROG, problem)
       results, out = _evaluate_checkpoint(_CONFIG.value)
     else:
-      problem = config_checks.workdir_problem(_WORKDIR.value, must_exist=True)
+      problem = checks.workdir_problem(_WORKDIR.value, must_exist=True)
       if problem:
         exit_codes.usage_error(_PROG, problem)
       config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
-      config_checks.exit_if_bad(_PROG, config, training=False)
-      results = evaluate.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
+      checks.exit_if_bad(_PROG, config, training=False)
+      results = evaluator.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                             best=_BEST.value)
-      out = evaluate.results_dir(config, _WORKDIR.value)
+      out = evaluator.results_dir(config, _WORKDIR.value)
   except (ValueError, FileNotFoundError) as e:
     exit_codes.usage_error(_PROG, e)
   print(evaluation.format_report(results))

@@ -14,8 +14,8 @@ export without JAX.
 
 from absl import flags
 
-from pyramid_fas_jax import checkpoint
-from pyramid_fas_jax import export as export_lib
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.deploy import export as export_lib
 from pyramid_fas_jax.commands import exit_codes
 
 _CHECKPOINT = flags.DEFINE_string(

@@ -15,7 +15,9 @@ from absl import flags
 from flax import nnx
 from ml_collections import config_flags
 
-from pyramid_fas_jax import checkpoint, convert, models
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.weights import convert
+from pyramid_fas_jax import models
 from pyramid_fas_jax.commands import exit_codes
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "model config, e.g. configs/resnet50_ps.py",

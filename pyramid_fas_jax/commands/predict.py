@@ -1,7 +1,7 @@
 """pyramid-fas predict --checkpoint=DIR | --model=DIR --input=PATH --output=OUT.npz [--config=...]
 
 --checkpoint runs the model in JAX; --model runs an ONNX export of it (`pyramid-fas export`) on
-onnxruntime, without JAX (pyramid_fas_jax.runtime), reading the normalisation and threshold from
+onnxruntime, without JAX (pyramid_fas_jax.deploy.runtime), reading the normalisation and threshold from
 its model.json. Both write the same file.
 
 Writes every named output of the model (score, logit, mask_<s>, depth_<s>, features, ...) to an
@@ -33,8 +33,8 @@ from ml_collections import config_flags
 
 # JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
 # deployment's runtime extra, which has no JAX.
-from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.faces import preprocess
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "model config; defaults to the one stored in the checkpoint", lock_config=True)
@@ -123,13 +123,14 @@ def main(argv):
       if _CONFIG.value is not None:
         raise ValueError("--config applies to --checkpoint; an export's model.json fixes its "
                          "preprocessing (export again to change it)")
-      from pyramid_fas_jax import runtime  # pylint: disable=g-import-not-at-top
+      from pyramid_fas_jax.deploy import runtime  # pylint: disable=g-import-not-at-top
       forward = runtime.Model(_MODEL.value)
       input_params, how = forward.input_params, forward.video_aggregation
       image_fn = runtime.eval_input
     else:
       # pylint: disable-next=g-import-not-at-top
-      from pyramid_fas_jax import checkpoint, compile_cache, inference
+      from pyramid_fas_jax.training import checkpoint, compile_cache
+      from pyramid_fas_jax.models import inference
       compile_cache.enable()
       model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
       input_params, how, image_fn = config.input, media_lib.video_aggregation(config), None

@@ -21,9 +21,9 @@ import cv2
 from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
-from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video as video_lib
+from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video as video_lib
 
 _INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them")
 _OUTPUT = flags.DEFINE_string("output", None, "output directory")

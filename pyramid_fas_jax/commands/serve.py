@@ -4,7 +4,7 @@ Serves a liveness page for an ONNX export (`pyramid-fas export --format=onnx`) w
 upload an image or a short video, or take a webcam frame, and see the face box, the live/attack
 decision with its score and threshold, and the predicted masks or depth maps over the face crop.
 Programs POST the file to /v1/score (multipart field `file`) and get JSON; GET /v1/model returns
-model.json. Runs without JAX (pyramid_fas_jax.runtime). Binds 127.0.0.1 unless --host says
+model.json. Runs without JAX (pyramid_fas_jax.deploy.runtime). Binds 127.0.0.1 unless --host says
 otherwise: the page has no authentication.
 """
 
@@ -27,7 +27,7 @@ def main(argv):
     exit_codes.usage_error(_PROG, f"unexpected arguments {argv[1:]}")
   try:
     import uvicorn  # pylint: disable=g-import-not-at-top
-    from pyramid_fas_jax import serve  # pylint: disable=g-import-not-at-top
+    from pyramid_fas_jax.deploy import serve  # pylint: disable=g-import-not-at-top
   except ModuleNotFoundError as e:
     exit_codes.usage_error(_PROG, f"{e}: install the serve extra (pip install "
                            "'pyramid-fas-jax[serve]')")

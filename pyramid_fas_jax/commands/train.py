@@ -7,7 +7,7 @@ readable checkpoint. On TPU pods and under SLURM the processes find each other b
 
 Resuming compares the config with the run's stored config.json first: a change to anything but
 the harmless fields (eval.*, log/eval/checkpoint cadence, keep_checkpoints, num_steps,
-num_epochs, init_from, data.data_dir; pyramid_fas_jax/config_changes.py) is refused with every
+num_epochs, init_from, data.data_dir; pyramid_fas_jax/changes.py) is refused with every
 changed field listed (exit 2) unless --allow_config_change names it. SIGTERM saves a checkpoint
 and exits 75 (exit_codes.PREEMPTED): not finished, run the same command again to resume.
 """
@@ -33,16 +33,18 @@ def main(argv):
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax()
   # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax import checkpoint, config_changes, config_checks, pretrained, train
+  from pyramid_fas_jax.training import checkpoint, train
+  from pyramid_fas_jax.experiment import changes, checks
+  from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
-  config_checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
+  checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
   except train.Preempted as e:
     logging.warning("%s", e)
     print(f"pyramid-fas train: {e}", file=sys.stderr)
     sys.exit(exit_codes.PREEMPTED)
-  except (pretrained.WeightsUnavailableError, config_changes.ConfigChangedError,
+  except (pretrained.WeightsUnavailableError, changes.ConfigChangedError,
           checkpoint.CheckpointError) as e:  # an input we cannot use: what to do instead
     exit_codes.usage_error("pyramid-fas train", e)
   except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:

@@ -34,8 +34,8 @@ import tensorflow_datasets as tfds
 
 from pyramid_fas_jax.data import features
 from pyramid_fas_jax.data import metadata_index
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video as video_lib
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video as video_lib
 
 
 @dataclasses.dataclass

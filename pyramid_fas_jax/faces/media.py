@@ -5,7 +5,7 @@ smoothed over frames, context crop) and then evaluation's crop and normalisation
 (pipeline.eval_image), so a file is scored as evaluation scores the examples a build stores of
 it. Videos are read upright, their container's rotation tag honoured (video.read_frames). Frames
 without a face get no row and are listed. Used by `pyramid-fas predict`, and by the JAX-free
-runtime (pyramid_fas_jax.runtime), which passes its own `image_fn`: so this module imports
+runtime (pyramid_fas_jax.deploy.runtime), which passes its own `image_fn`: so this module imports
 pipeline (and with it JAX) only when the default is used.
 """
 
@@ -14,8 +14,8 @@ import pathlib
 
 import numpy as np
 
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video as video_lib
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video as video_lib
 from pyramid_fas_jax.evaluation import scorefile
 
 @dataclasses.dataclass

@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from pyramid_fas_jax import runtime
-from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import preprocess
-from pyramid_fas_jax.data import video as video_lib
+from pyramid_fas_jax.deploy import runtime
+from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import video as video_lib
 
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_BYTES = 32 * 1024 * 1024

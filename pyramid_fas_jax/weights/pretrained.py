@@ -6,7 +6,7 @@ release of the paper's time, into the freshly built model; the ImageNet classifi
 and the FAS head keeps its initialisation. The file is fetched on first use from
 download.pytorch.org/models/ (or the mirror in $PYRAMID_FAS_WEIGHTS_URL, a base URL that serves
 the same file names), checked against the hash prefix in its name as torch.hub does (the file's
-sha256 must start with it), and kept in the cache (pyramid_fas_jax.cache.root()/torchvision/,
+sha256 must start with it), and kept in the cache (pyramid_fas_jax.weights.cache.root()/torchvision/,
 by default ~/.cache/pyramid_fas_jax/torchvision/), checked again on each use. Offline, put the
 file there yourself, or import it with `pyramid-fas import-weights` and pass that checkpoint as
 init_from.
@@ -24,7 +24,7 @@ import uuid
 
 from tqdm import tqdm
 
-from pyramid_fas_jax import cache
+from pyramid_fas_jax.weights import cache
 
 IMAGENET = "imagenet"
 BASE_URL = "https://download.pytorch.org/models/"
@@ -130,7 +130,7 @@ def load_backbone(model, backbone: str, path: pathlib.Path) -> str:
   initialisation); returns the line the training log shows."""
   # convert pulls in flax and orbax: imported here so that configs, which name IMAGENET, load
   # without them.
-  from pyramid_fas_jax import convert  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.weights import convert  # pylint: disable=g-import-not-at-top
 
   _, fmt = weights_for(backbone)
   state_dict = convert.read_state_dict(path)

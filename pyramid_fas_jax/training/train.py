@@ -4,7 +4,7 @@ One jitted step over a mesh of every device of every process: the batch is shard
 axis, the model and optimizer state are replicated and donated. Checkpoints (model, optimizer,
 grain iterator, the config) are written every `checkpoint_every_steps`, at the end and on
 SIGTERM; a restart with the same workdir resumes exactly where the newest readable checkpoint
-left off, after checking that its config is the run's (config_changes.py). On SIGTERM the run
+left off, after checking that its config is the run's (changes.py). On SIGTERM the run
 saves and raises `Preempted` (`pyramid-fas train` exits 75: resumable).
 """
 
@@ -18,8 +18,9 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pyramid_fas_jax import (checkpoint, config_changes, distributed, evaluate, metric_writers,
-                             optim, train_step)
+from pyramid_fas_jax.training import checkpoint, distributed, metric_writers, optim, train_step
+from pyramid_fas_jax.experiment import changes
+from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax.data import pipeline
 
 
@@ -95,7 +96,7 @@ def _stop_if_non_finite(finite, checked: int, step: int, ckpt) -> int:
 def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
   """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation.
 
-  Raises config_changes.ConfigChangedError before touching the workdir if it holds checkpoints
+  Raises changes.ConfigChangedError before touching the workdir if it holds checkpoints
   of a config that differs in fields neither harmless nor matched by `allow_config_change`
   (fnmatch patterns), checkpoint.CheckpointError if none of its checkpoints is readable, and
   Preempted once it has saved on SIGTERM.
@@ -110,9 +111,9 @@ def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
 def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:
   # data.num_workers / prefetch -1 become numbers once, stored in config.json: the run's own on
   # a resume (its saved iterator state needs its worker count), else this machine's.
-  config = pipeline.resolve_auto(config, config_changes.stored_config(workdir))
-  config_changes.check_resume(config, workdir, allow_config_change)
-  config_changes.write_config(config, workdir)
+  config = pipeline.resolve_auto(config, changes.stored_config(workdir))
+  changes.check_resume(config, workdir, allow_config_change)
+  changes.write_config(config, workdir)
   mesh = distributed.make_mesh()
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -165,9 +166,9 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
         writer.write_scalars(step, scalars)
       if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
         model, _ = nnx.merge(graphdef, state)
-        results = evaluate.evaluate_model(config, model, workdir, step, mesh)
-        writer.write_scalars(step, evaluate.scalars(results))
-        dev_metric = evaluate.dev_metric(results, config)
+        results = evaluator.evaluate_model(config, model, workdir, step, mesh)
+        writer.write_scalars(step, evaluator.scalars(results))
+        dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
           best = dev_metric
           ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
@@ -189,5 +190,5 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
     model, _ = nnx.merge(graphdef, state)
-    results = evaluate.evaluate_model(config, model, workdir, start_step, mesh)
+    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh)
   return results

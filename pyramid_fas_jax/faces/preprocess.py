@@ -14,9 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from pyramid_fas_jax.data import face as face_lib
-from pyramid_fas_jax.data import face_mesh
-from pyramid_fas_jax.data import video as video_lib
+from pyramid_fas_jax.faces import face as face_lib
+from pyramid_fas_jax.faces import face_mesh
+from pyramid_fas_jax.faces import video as video_lib
 
 # A video with a face in fewer than this share of its sampled frames is reported, with the
 # quarter turn that finds more faces on up to ROTATION_PROBE_FRAMES of them (spread evenly).

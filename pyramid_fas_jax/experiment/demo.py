@@ -13,10 +13,13 @@ import numpy as np
 from absl import logging
 from matplotlib.figure import Figure
 
-from pyramid_fas_jax import distributed, evaluate, evaluation, inference, train
+from pyramid_fas_jax.training import distributed, train
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax import evaluation
+from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.data import builders, normalize, pipeline
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 FIGURE_SPECIES = ("live", "print", "replay", "partial", "mask3d")
 
 
@@ -137,8 +140,8 @@ def run_demo(workdir="runs/demo", config=None) -> dict:
                  num_workers=2)
   logging.info("data ready after %.0f s; training", time.time() - start)
   train.train_and_evaluate(config, workdir)
-  model, step = evaluate.restore_checkpoint(config, workdir, best=(workdir / "best").exists())
-  results = evaluate.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
+  model, step = evaluator.restore_checkpoint(config, workdir, best=(workdir / "best").exists())
+  results = evaluator.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
                                     plots=True)
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])
   seconds = time.time() - start

@@ -11,7 +11,8 @@ import json
 import pathlib
 from collections.abc import Mapping, Sequence
 
-from pyramid_fas_jax import demo, train
+from pyramid_fas_jax.experiment import demo
+from pyramid_fas_jax.training import train
 
 
 def require_datasets(data_dir, names: Sequence[str], builder_config: str = "default") -> None:

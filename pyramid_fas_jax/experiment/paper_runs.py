@@ -2,19 +2,19 @@
 of the paper's two recipes (sec. IV-B) in the configs' epoch unit (data.epoch_unit 'video': an
 epoch is one stored frame of every training video, as in the official CDCN training).
 
-  python -m pyramid_fas_jax.paper_runs     # prints the README's "Steps of a paper run" table
-  python -m pyramid_fas_jax.paper_runs --datasets   # the README's per-dataset summary
+  python -m pyramid_fas_jax.experiment.paper_runs     # prints the README's "Steps of a paper run" table
+  python -m pyramid_fas_jax.experiment.paper_runs --datasets   # the README's per-dataset summary
 
 No data is read: the training videos are what each protocol module selects from the official
 names (OULU-NPU, CASIA-MFSD and MSU-MFSD list theirs; Replay-Attack's follow from its clients per
 set; SiW-M's from its published counts), and OCIM and CASIA<->Replay add up their sources. The
-recipes are those of pyramid_fas_jax.config: `classification_config` (ResNet50, VGG16, ...: SGD,
+recipes are those of pyramid_fas_jax.experiment.config: `classification_config` (ResNet50, VGG16, ...: SGD,
 batch 32, 80 epochs) and `fcn_config` (CDCN, CDCN++, DepthNet: Adam, batch 8, 800 epochs, lr
 halved after epoch 500). `pipeline.steps_per_epoch` gives the same numbers from a built dataset,
 less any video the build could not store (`face_report.json`).
 """
 
-from pyramid_fas_jax import config as fas
+from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax import protocols
 from pyramid_fas_jax.protocols import (casia_mfsd, msu_mfsd, oulu_npu, replay_attack,
                                        siw_m)

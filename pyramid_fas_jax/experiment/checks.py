@@ -170,7 +170,8 @@ def _input_problems(c: _Checker) -> None:
 
 
 def _model_problems(c: _Checker) -> None:
-  from pyramid_fas_jax import losses, models  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import losses  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import models
   from pyramid_fas_jax.models import conv_ops, heads  # pylint: disable=g-import-not-at-top
   c.one_of("model.backbone", sorted(models.BACKBONES))
   c.one_of("model.head", models.HEADS)
@@ -259,7 +260,7 @@ def _eval_problems(c: _Checker) -> None:
 
 
 def _training_problems(c: _Checker) -> None:
-  from pyramid_fas_jax import train_step  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import train_step  # pylint: disable=g-import-not-at-top
   c.int_at_least("num_steps", 0, " (0: train num_epochs epochs)")
   steps, epochs = c.value("num_steps"), c.value("num_epochs")
   if (steps == 0 or steps is _MISSING) and epochs is not _MISSING and not (

@@ -7,7 +7,7 @@ MediaPipe's face landmark model (`face_landmark.tflite`, Apache-2.0: 468 3-D lan
 `mediapipe==0.10.21` wheel on PyPI; `fetch_assets` downloads that wheel with pip (nothing is
 installed: mediapipe pins protobuf<5, which breaks grain), extracts the two files into
 ~/.cache/pyramid_fas_jax/mediapipe-0.10.21/ and checks their sha256. `make install` runs it;
-so does `python -m pyramid_fas_jax.data.face_mesh --fetch`; otherwise the first use does.
+so does `python -m pyramid_fas_jax.faces.face_mesh --fetch`; otherwise the first use does.
 
 Depth: the landmarks' z (smaller = nearer the camera) becomes d = (z_max - z) / (z_max - z_min)
 over the face, 1 at the nose tip; the mesh's triangles are rasterised with barycentric
@@ -29,7 +29,7 @@ import zipfile
 import cv2
 import numpy as np
 
-from pyramid_fas_jax import cache
+from pyramid_fas_jax.weights import cache
 
 MEDIAPIPE_VERSION = "0.10.21"
 # File in the cache -> (member of the wheel, sha256).
@@ -50,7 +50,7 @@ ROI_SCALE = 1.5
 
 
 def cache_dir() -> pathlib.Path:
-  """mediapipe-<version>/ in the cache (pyramid_fas_jax.cache.root: $PYRAMID_FAS_CACHE, else
+  """mediapipe-<version>/ in the cache (pyramid_fas_jax.weights.cache.root: $PYRAMID_FAS_CACHE, else
   ~/.cache/pyramid_fas_jax)."""
   return cache.root() / f"mediapipe-{MEDIAPIPE_VERSION}"
 
@@ -91,7 +91,7 @@ def asset_path(name: str, fetch: bool = True) -> pathlib.Path:
     return path
   if not fetch:
     problem = "has the wrong sha256" if path.is_file() else "is not there"
-    raise FileNotFoundError(f"{path} {problem}; run `python -m pyramid_fas_jax.data.face_mesh "
+    raise FileNotFoundError(f"{path} {problem}; run `python -m pyramid_fas_jax.faces.face_mesh "
                             "--fetch` (or `make install`)")
   fetch_assets(path.parent)
   return path
@@ -212,10 +212,10 @@ def _fill_holes(depth: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> None:
-  """python -m pyramid_fas_jax.data.face_mesh --fetch: download, verify and cache the model."""
+  """python -m pyramid_fas_jax.faces.face_mesh --fetch: download, verify and cache the model."""
   import argparse  # pylint: disable=g-import-not-at-top
 
-  parser = argparse.ArgumentParser(prog="python -m pyramid_fas_jax.data.face_mesh",
+  parser = argparse.ArgumentParser(prog="python -m pyramid_fas_jax.faces.face_mesh",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--fetch", action="store_true",
                       help="fetch the files into the cache unless verified copies are there")

@@ -22,9 +22,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from pyramid_fas_jax import checkpoint
-from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.faces import preprocess
 
 FORMATS = ("onnx", "stablehlo")
 FILES = {"onnx": "model.onnx", "stablehlo": "model.stablehlo"}

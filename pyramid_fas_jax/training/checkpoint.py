@@ -25,7 +25,8 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import distributed, models
+from pyramid_fas_jax.training import distributed
+from pyramid_fas_jax import models
 
 MODEL_ITEM = "model"
 CONFIG_ITEM = "config"

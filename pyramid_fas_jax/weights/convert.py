@@ -14,8 +14,8 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 
-from pyramid_fas_jax import pth
-from pyramid_fas_jax.checkpoint import flat_state
+from pyramid_fas_jax.weights import pth
+from pyramid_fas_jax.training.checkpoint import flat_state
 
 FORMATS = ("torchvision-resnet50", "torchvision-vgg16", "torchvision-densenet121",
            "torchvision-shufflenet_v2_x1_0", "torchvision-mobilenet_v2", "official-cdcn",

@@ -31,7 +31,7 @@ log clamp at -100, which only matters for saturated predictions).
 import jax.numpy as jnp
 import optax
 
-from pyramid_fas_jax import labels
+from pyramid_fas_jax.training import labels
 
 # CDCN's contrast_depth_conv: kernel k is +1 at neighbour (r, c) and -1 at the centre; applied
 # with valid padding, out[i, j] = x[i + r, j + c] - x[i + 1, j + 1]. Order as in the reference.

@@ -18,8 +18,8 @@ import types
 import numpy as np
 
 from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.data import media as media_lib
-from pyramid_fas_jax.data import preprocess
+from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.faces import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
 

@@ -39,7 +39,7 @@ import pathlib
 import jax
 from absl import logging
 
-from pyramid_fas_jax import checkpoint
+from pyramid_fas_jax.training import checkpoint
 
 HARMLESS = ("eval.*", "eval_every_steps", "eval_batch_size", "log_every_steps",
             "checkpoint_every_steps", "keep_checkpoints", "num_steps", "num_epochs", "init_from",
