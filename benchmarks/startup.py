@@ -170,7 +170,7 @@ def child(args) -> None:
   spans = {}
   from pyramid_fas_jax import cli  # pylint: disable=g-import-not-at-top
   from pyramid_fas_jax.training import train_step
-  from pyramid_fas_jax.data import metadata_index, pipeline  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import metadata_index, pipeline, splits
   import jax  # pylint: disable=g-import-not-at-top
   marks["imports"] = (time.time(), time.process_time())
 
@@ -187,10 +187,10 @@ def child(args) -> None:
   if args.scan:
     metadata_index.load = lambda source, dataset, split: (
         metadata_index.scan(source, dataset, split), [])
-  pipeline._stored = timed("metadata (index or scan)", pipeline._stored)
-  pipeline.select = timed("protocol selection", pipeline.select)
+  splits._stored = timed("metadata (index or scan)", splits._stored)
+  splits._split_videos = timed("protocol selection", splits._split_videos)
   pipeline.make_train_iterator = timed("train iterator", pipeline.make_train_iterator)
-  pipeline.steps_per_epoch = timed("steps_per_epoch", pipeline.steps_per_epoch)
+  splits.steps_per_epoch = timed("steps_per_epoch", splits.steps_per_epoch)
   train_step.create_model_and_optimizer = timed("model + optimizer",
                                                 train_step.create_model_and_optimizer)
   to_global_batch = pipeline.to_global_batch

@@ -16,7 +16,7 @@ from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax.training import distributed
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation
-from pyramid_fas_jax.data import builders, metadata_index, pipeline, real_builder
+from pyramid_fas_jax.data import builders, metadata_index, pipeline, real_builder, splits
 
 NAME = "replay_attack"
 
@@ -119,20 +119,20 @@ def test_index_gives_the_scan_and_lists_the_faceless_videos(fta_build):
 def test_pipeline_keeps_every_frame_and_hands_over_the_failures(fta_build):
   data_dir, _ = fta_build
   config = _config(data_dir)
-  test = pipeline.split_examples(config, "test")
+  test = splits.of(config.data, "test").examples
   assert {m["video_id"] for m in test} == {
       n for n in fake_trees.replay_names() if n.startswith("test/")}
-  assert [m["video_id"] for m in pipeline.unacquired_videos(config, "test")] == [
+  assert [m["video_id"] for m in splits.of(config.data, "test").unacquired] == [
       fake_trees.FTA_BONA_FIDE]
-  assert [m["video_id"] for m in pipeline.unacquired_videos(config, "dev")] == [
+  assert [m["video_id"] for m in splits.of(config.data, "dev").unacquired] == [
       fake_trees.FTA_ATTACK]
-  assert pipeline.unacquired_videos(config, "train") == []
+  assert splits.of(config.data, "train").unacquired == []
   # The print-only protocol keeps the print attack and drops nothing else by label.
   config.data.protocol = "print"
-  assert [m["video_id"] for m in pipeline.unacquired_videos(config, "dev")] == [
+  assert [m["video_id"] for m in splits.of(config.data, "dev").unacquired] == [
       fake_trees.FTA_ATTACK]
   config.data.protocol = "mobile"
-  assert pipeline.unacquired_videos(config, "dev") == []
+  assert splits.of(config.data, "dev").unacquired == []
   # Evaluation batches carry depth_valid: 0 on the live frames stored without depth.
   config.data.protocol = "grandtest"
   rows = {}

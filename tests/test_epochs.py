@@ -12,7 +12,7 @@ from scipy import stats
 
 from pyramid_fas_jax.experiment import paper_runs
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import pipeline, splits
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Frames per video of the in-memory stream tests: unequal, so per-frame and per-video weighting
@@ -113,13 +113,13 @@ def _pairs(batch):
 def test_video_epochs_of_a_stored_split(synth_frames):
   config = _config(synth_frames)
   assert config.data.epoch_unit == "video"  # the default
-  stored = {(r["video_id"], r["frame"]) for r in pipeline.split_examples(config, "train")}
+  stored = {(r["video_id"], r["frame"]) for r in splits.of(config.data, "train").examples}
   videos = {v for v, _ in stored}
   assert len(videos) == 24 and len(stored) == 72
-  assert pipeline.epoch_size(config) == 24
-  assert pipeline.steps_per_epoch(config) == 3  # ceil(24 / 10), as the official DataLoader
+  assert splits.epoch_size(config) == 24
+  assert splits.steps_per_epoch(config) == 3  # ceil(24 / 10), as the official DataLoader
   frame_config = _config(synth_frames, **{"data.epoch_unit": "frame"})
-  assert (pipeline.epoch_size(frame_config), pipeline.steps_per_epoch(frame_config)) == (72, 7)
+  assert (splits.epoch_size(frame_config), splits.steps_per_epoch(frame_config)) == (72, 7)
 
   it = pipeline.make_train_iterator(config, process_index=0, process_count=1)
   frames_of = collections.defaultdict(set)
@@ -181,8 +181,10 @@ def _frame_stream_before_epoch_units(config, pi, pc):
   """make_train_iterator as it was before data.epoch_unit existed (commit da3fa82), frozen
   here: the frame unit must keep giving exactly these batches."""
   per = config.batch_size // pc
-  records, species = pipeline.select(config, "train")
-  source = pipeline._Records(pipeline._load_sources(config), records, species, False)
+  train = splits.of(config.data, "train")
+  records, species = train.keys, train.species
+  source = splits.Records(splits._load_sources(train.name, train.builder_config, train.data_dir),
+                          records, species, False)
   ds = grain.MapDataset.source(source).shuffle(seed=int(config.seed)).repeat(None)
   ds = ds.random_map(pipeline._transform(config, species, train=True), seed=int(config.seed))
   return iter(ds.batch(per, drop_remainder=True)[pi::pc].to_iter_dataset())
@@ -200,7 +202,7 @@ def test_frame_unit_keeps_the_stream_bit_for_bit(synth_frames, pc):
 def test_unknown_epoch_unit_is_named(synth_frames):
   config = _config(synth_frames, **{"data.epoch_unit": "clip"})
   with pytest.raises(ValueError, match="data.epoch_unit='clip' is not one of"):
-    pipeline.steps_per_epoch(config)
+    splits.steps_per_epoch(config)
 
 
 def test_train_videos_of_the_paper_protocols():

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import metadata_index, pipeline
+from pyramid_fas_jax.data import metadata_index, pipeline, splits
 
 
 def _warnings(caplog) -> list[str]:
@@ -22,6 +22,12 @@ def _warnings(caplog) -> list[str]:
 def _sources(data_dir):
   return tfds.data_source("synth_fas/tiny", data_dir=data_dir,
                           decoders=metadata_index.SKIP_IMAGES)
+
+
+def _selection(config, split: str) -> tuple:
+  """What the protocol picks of `split`: the examples' keys and the species list."""
+  chosen = splits.of(config.data, split)
+  return chosen.keys, chosen.species
 
 
 def _copy(synth_tiny, tmp_path) -> tuple[str, pathlib.Path]:
@@ -88,9 +94,9 @@ def test_pipeline_selects_the_same_from_a_scan(synth_tiny, tmp_path, caplog):
     configs.append(c)
   with caplog.at_level(logging.WARNING):
     for split in ("train", "dev", "test"):
-      assert pipeline.select(configs[0], split) == pipeline.select(configs[1], split)
+      assert _selection(configs[0], split) == _selection(configs[1], split)
   assert len(_warnings(caplog)) == 3  # one per stored split, once per process
-  assert pipeline.unacquired_videos(configs[1], "test") == []
+  assert splits.of(configs[1].data, "test").unacquired == []
 
 
 class _OldSource:

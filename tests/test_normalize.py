@@ -136,7 +136,7 @@ def test_runtime_eval_input_is_bitwise_evaluations_crop():
   got = runtime.eval_input(params, image, box)
   assert got.dtype == np.float32 and got.shape == (32, 32, 3)
   np.testing.assert_array_equal(got, want)
-  np.testing.assert_array_equal(pipeline.eval_image(params, image, box), want)
+  np.testing.assert_array_equal(augment.eval_image(params, image, box), want)
   # The table is built once per (mean, std), and a caller cannot write into the shared copy.
   table = pixel_table.image_table(list(MEAN), np.asarray(STD))
   assert table is pixel_table.image_table(MEAN, STD) and not table.flags.writeable

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 import fake_trees
 from pyramid_fas_jax.data import builders
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.protocols import oulu_npu
 
@@ -186,7 +186,7 @@ def _config(data_dir, name, protocol, **overrides):
 
 
 def _videos(config, split):
-  return {m["video_id"] for m in pipeline.split_examples(config, split)}
+  return {m["video_id"] for m in splits.of(config.data, split).examples}
 
 
 def test_oulu_protocols_through_the_pipeline(real_tiny):
@@ -210,7 +210,7 @@ def test_siw_m_leave_one_out_through_the_pipeline(real_tiny):
                                      "Partial/PaperCut/Partial_Mouth_1"}
   assert _videos(config, "train") == {"Live/Train/Live_1", "Replay/Replay_1", "Paper/Paper_1",
                                       "Mask/HalfMask/Mask_Half_1"}
-  assert not pipeline.has_split(config, "dev")
+  assert not splits.of(config.data, "dev").exists
 
 
 def test_cross_dataset_through_the_pipeline(real_tiny):
@@ -219,15 +219,15 @@ def test_cross_dataset_through_the_pipeline(real_tiny):
   for name in ("casia_mfsd", "replay_attack"):
     data_dir, _ = real_tiny(name)
   config = _config(data_dir, "casia_replay", "to_replay_attack")
-  train = pipeline.split_examples(config, "train")
-  test = pipeline.split_examples(config, "test")
+  train = splits.of(config.data, "train").examples
+  test = splits.of(config.data, "test").examples
   assert len({m["video_id"] for m in train}) == 36 - 12  # CASIA train_release subjects 1-2
   assert {m["video_id"].split(":")[0] for m in train} == {"casia_mfsd"}
   assert {m["video_id"] for m in test} == {
       f"replay_attack:{n}" for n in fake_trees.replay_names() if n.startswith("test/")}
-  assert not pipeline.has_split(config, "dev")
+  assert not splits.of(config.data, "dev").exists
   config.data.protocol = "to_casia_mfsd/source_dev"
-  assert {m["video_id"].split(":")[0] for m in pipeline.split_examples(config, "dev")} == {
+  assert {m["video_id"].split(":")[0] for m in splits.of(config.data, "dev").examples} == {
       "replay_attack"}
   config.data.protocol = "to_replay_attack"
   batches = list(pipeline.make_eval_iterator(config, "test", process_index=0, process_count=1))
@@ -257,7 +257,7 @@ def test_ocim_through_the_pipeline(real_tiny):
 def test_missing_dataset_hint(tmp_path):
   config = _config(str(tmp_path), "msu_mfsd", "official")
   with pytest.raises(FileNotFoundError, match="pyramid_fas_jax.data.builders msu_mfsd"):
-    pipeline.select(config, "train")
+    splits.of(config.data, "train").keys
 
 
 def test_custom_frame_sampling(real_tiny, tmp_path):

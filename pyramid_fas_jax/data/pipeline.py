@@ -1,5 +1,8 @@
-"""grain input pipeline: TFDS ArrayRecord -> protocol filter -> per-process shard -> shuffle
--> joint augmentation -> batch -> worker processes; then a global jax.Array on the mesh.
+"""The grain streams of a protocol split (splits.py says which examples it holds): TFDS
+ArrayRecord -> per-process shard -> shuffle -> joint augmentation -> batch -> worker processes;
+then a global jax.Array on the mesh. Here: the transforms (a stored example -> a batch row), the
+training and evaluation streams, the evaluation split's padding, worker and read-ahead sizing,
+and `to_global_batch`.
 
 Batches are dicts of numpy arrays, the maps in uint8 (a quarter of float32's bytes to the
 device, which makes them float inside the jitted step: normalize.device_batch):
@@ -17,162 +20,26 @@ jitter_order, cutout: normalize.AUGMENT_KEYS), which to_global_batch sends along
 and host-only metadata that never goes to the device:
   video_id (B,) str, species_name (B,) str, frame (B,) int32; evaluation batches add
   valid (B,) bool (False on the rows that pad the last batch) and index (B,) int32 (position in
-  the split, see `split_examples`).
-
-A virtual dataset (data.name 'ocim' or 'casia_replay') reads the stored datasets its protocol
-module lists in SOURCES as one: species renumbered into their union ('live' first), videos
-named '<dataset>:<official name>'.
-
-The metadata protocols select on comes from each split's metadata index (metadata_index.py),
-read once per process; builds without one are scanned, with a warning. The index also lists
-the videos without any stored frame: `unacquired_videos` gives those of a protocol split, for
-evaluation to count as failures to acquire.
+  the split's `examples`, splits.Split).
 """
 
 import dataclasses
-import functools
 import os
 
 from absl import flags
 import grain
 import jax
-import ml_collections
 import numpy as np
-import tensorflow_datasets as tfds
 
-from pyramid_fas_jax import protocols
 from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.data import metadata_index
 from pyramid_fas_jax.data import normalize
+from pyramid_fas_jax.data import splits
 
 DEVICE_KEYS = ("image", "depth", "mask", "label", "species", "depth_valid")
 
 
 def _text(x) -> str:
   return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def _tfds_name(name: str, builder_config: str | None) -> str:
-  return f"{name}/{builder_config}" if builder_config else name
-
-
-def _dataset_name(config) -> str:
-  d = config.data
-  return _tfds_name(d.name, d.builder_config)
-
-
-def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
-  try:
-    return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir,
-                            decoders=decoders)
-  except Exception as e:  # TFDS raises several types for a dataset that is not there
-    if name == "synth_fas":
-      hint = (f"build it with `tfds build datasets/synth_fas --config={builder_config}"
-              f" --file_format=array_record` or pyramid_fas_jax.data.builders.build("
-              f"'synth_fas', {data_dir!r}, config={builder_config!r})")
-    else:
-      hint = (f"build it with `python -m pyramid_fas_jax.data.builders {name} "
-              f"--config={builder_config} --manual_dir=ARCHIVE` (see datasets/{name}/README.md)")
-    # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
-    raise FileNotFoundError(f"dataset {_tfds_name(name, builder_config)} not found in "
-                            f"data_dir={data_dir!r} ({type(e).__name__}); {hint}") from e
-
-
-def _load_sources(config, decoders=None) -> dict:
-  """(stored dataset, stored split) -> TFDS data source, for every dataset `data.name` reads:
-  itself, or the SOURCES of a virtual cross-dataset protocol module."""
-  d = config.data
-  return {(name, split): source
-          for name in protocols.sources(d.name)
-          for split, source in _load_dataset(name, d.builder_config, d.data_dir,
-                                             decoders).items()}
-
-
-def _is_virtual(name: str) -> bool:
-  return protocols.sources(name) != (name,)
-
-
-@functools.lru_cache(maxsize=8)
-def _stored(name: str, builder_config: str, data_dir: str | None) -> tuple:
-  """(per-example records, videos without a stored frame, species list) of every stored split
-  of every source, from the metadata indexes (no image decoded). The species list is the union
-  over sources, 'live' first, for virtual datasets."""
-  cfg = ml_collections.ConfigDict(dict(data=dict(name=name, builder_config=builder_config,
-                                                 data_dir=data_dir)))
-  sources = _load_sources(cfg, decoders=metadata_index.SKIP_IMAGES)
-  records, unacquired, species = [], [], []
-  for (dataset, split), source in sources.items():
-    names = source.dataset_info.features["species"].names
-    species += [n for n in names if n not in species]
-    stored, missing = metadata_index.load(source, dataset, split)
-    records += stored
-    unacquired += missing
-  return tuple(records), tuple(unacquired), tuple(species)
-
-
-def _metadata(name: str, builder_config: str, data_dir: str | None) -> tuple:
-  """(per-example metadata of every stored split of every source, species list).
-
-  Each record: dataset, split (stored), index (position in the split), video_id (official),
-  subject, domain, device, species (name), frame, label, depth_valid."""
-  records, _, species = _stored(name, builder_config, data_dir)
-  return records, species
-
-
-def _video_key(record: dict, virtual: bool) -> str:
-  """The name protocols return for a record: official, or '<dataset>:<official>'."""
-  return protocols.qualified(record["dataset"], record["video_id"]) if virtual else (
-      record["video_id"])
-
-
-def select(config, split: str) -> tuple[list[tuple[tuple[str, str], int]], tuple[str, ...]]:
-  """((stored dataset, stored split), index) of every example in protocol split `split`, in
-  storage order; and the species list."""
-  d = config.data
-  records, species = _metadata(d.name, d.builder_config, d.data_dir)
-  virtual = _is_virtual(d.name)
-  chosen = set(protocols.for_dataset(d.name).split_videos(d.protocol, split, records))
-  picked = [((r["dataset"], r["split"]), r["index"]) for r in records
-            if _video_key(r, virtual) in chosen]
-  if not picked:
-    raise ValueError(f"protocol {d.protocol!r} selects no examples for split {split!r} of "
-                     f"{_dataset_name(config)}")
-  return picked, species
-
-
-class _Records:
-  """Random access to chosen ((dataset, split), index) pairs of several TFDS data sources.
-
-  `species` (the pipeline's species list) renumbers each source's species where sources of a
-  virtual dataset list theirs differently; `qualify` names videos '<dataset>:<video_id>'.
-  """
-
-  def __init__(self, sources: dict, records: list, species: tuple[str, ...] | None = None,
-               qualify: bool = False):
-    self._sources = sources
-    self._records = records
-    self._qualify = qualify
-    self._remap = {}
-    for key, source in sources.items():
-      names = tuple(source.dataset_info.features["species"].names)
-      if species is not None and names != tuple(species[:len(names)]):
-        self._remap[key] = np.asarray([species.index(n) for n in names], np.int64)
-
-  def __len__(self) -> int:
-    return len(self._records)
-
-  def __getitem__(self, i: int) -> dict:
-    key, index = self._records[i]
-    example = self._sources[key][index]
-    if key in self._remap:
-      example = dict(example, species=self._remap[key][int(example["species"])])
-    if self._qualify:
-      example = dict(example, video_id=protocols.qualified(key[0], _text(example["video_id"])))
-    return example
-
-
-# The host's evaluation crop, JAX-free (the exported-model runtime uses it too).
-eval_image = augment.eval_image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,46 +209,16 @@ def _plain_arrays(batch: dict) -> dict:
   return {k: np.array(v) for k, v in batch.items()}
 
 
-EPOCH_UNITS = ("video", "frame")
-
-
-def _epoch_unit(config) -> str:
-  unit = config.data.epoch_unit
-  if unit not in EPOCH_UNITS:
-    raise ValueError(f"data.epoch_unit={unit!r} is not one of {EPOCH_UNITS}: 'video' = one "
-                     "stored frame of every training video per epoch, 'frame' = every frame")
-  return unit
-
-
-def _videos(config, picked) -> list[tuple[int, ...]]:
-  """Each training video's stored frames, as positions in `picked` (select()'s list), videos in
-  the order their first frame is stored. A video is what the protocol names one."""
-  d = config.data
-  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
-  virtual = _is_virtual(d.name)
-  by_key = {((r["dataset"], r["split"]), r["index"]): r for r in records}
-  frames = {}
-  for position, key in enumerate(picked):
-    frames.setdefault(_video_key(by_key[key], virtual), []).append(position)
-  return [tuple(f) for f in frames.values()]
-
-
 @dataclasses.dataclass(frozen=True)
 class _FrameOfVideo:
   """A video (the positions of its stored frames in `examples`) -> one frame drawn uniformly at
   random, transformed. grain seeds `rng` from (seed, position in the stream); the draw comes
   first and the augmentation goes on with the same generator, so the two are independent."""
-  examples: _Records
+  examples: splits.Records
   transform: _Transform
 
   def __call__(self, frames: tuple[int, ...], rng: np.random.Generator) -> dict:
     return self.transform(self.examples[frames[int(rng.integers(len(frames)))]], rng)
-
-
-def _epoch_steps(units: int, global_batch: int) -> int:
-  """Optimizer steps per epoch of `units` videos: ceil, as the official DataLoader (batch
-  global_batch, drop_last=False) takes ceil(videos / batch) steps per epoch."""
-  return -(-units // global_batch)
 
 
 def _train_stream(examples, transform, seed: int, global_batch: int,
@@ -392,18 +229,18 @@ def _train_stream(examples, transform, seed: int, global_batch: int,
   videos=None (epoch_unit 'frame'): every stored frame once per epoch, in an order reshuffled
   every epoch from `seed`; the stream runs across epoch boundaries.
 
-  Otherwise (epoch_unit 'video', `videos` from _videos): as the official CDCN training
-  (Spoofing_train: one item per video of the protocol list, one of its frames drawn uniformly at
-  random each time; DataLoader(shuffle=True) every epoch) each epoch visits every video once,
-  in an order reshuffled every epoch from `seed`, at a frame drawn from the position's
+  Otherwise (epoch_unit 'video', `videos` the frames of each video: splits.Split.videos): as the
+  official CDCN training (Spoofing_train: one item per video of the protocol list, one of its frames
+  drawn uniformly at random each time; DataLoader(shuffle=True) every epoch) each epoch visits every
+  video once, in an order reshuffled every epoch from `seed`, at a frame drawn from the position's
   generator. Where we must differ: the jitted step has one batch shape, so there is no short last
   batch (the official loader's drop_last=False); the epoch is instead ceil(videos / batch) whole
-  global batches, the videos in order, then the first ceil(videos / batch) * batch - videos of
-  that order again, each at a frame drawn anew. So an epoch has the official number of optimizer
-  steps, every epoch starts on a batch boundary, and step s is in epoch s // steps_per_epoch for
-  the data and the lr schedule alike. The frame is drawn among the frames the build stored (up to
-  30 spread over the video with builder config `default`); the official code draws among every
-  frame it extracted.
+  global batches, the videos in order, then the first ceil(videos / batch) * batch - videos of that
+  order again, each at a frame drawn anew. So an epoch has the official number of optimizer steps,
+  every epoch starts on a batch boundary, and step s is in epoch s // steps_per_epoch for the data
+  and the lr schedule alike. The frame is drawn among the frames the build stored (up to 30 spread
+  over the video with builder config `default`); the official code draws among every frame it
+  extracted.
   """
   if videos is None:
     ds = grain.MapDataset.source(examples).shuffle(seed=seed).repeat(None)
@@ -411,14 +248,16 @@ def _train_stream(examples, transform, seed: int, global_batch: int,
   order = grain.MapDataset.source(videos).shuffle(seed=seed)
   # grain's concatenation and slices read epoch e of `order` in epoch e of the result, so every
   # part of an epoch follows that epoch's order.
-  whole, rest = divmod(_epoch_steps(len(videos), global_batch) * global_batch, len(videos))
+  whole, rest = divmod(splits.epoch_steps(len(videos), global_batch) * global_batch, len(videos))
   epoch = grain.MapDataset.concatenate([order] * whole + ([order[:rest]] if rest else []))
   return epoch.repeat(None).random_map(_FrameOfVideo(examples, transform), seed=seed)
 
 
-def make_train_iterator(config, *, process_index: int | None = None,
+def make_train_iterator(config, split: splits.Split | None = None, *,
+                        process_index: int | None = None,
                         process_count: int | None = None) -> grain.DatasetIterator:
-  """Infinite iterator of this process's training batches (config.batch_size / processes).
+  """Infinite iterator of this process's training batches (config.batch_size / processes) of
+  `split`, by default the protocol's train split (splits.of(config.data, 'train')).
 
   The stream is defined globally (see _train_stream): data.epoch_unit 'video' visits every
   training video of the protocol once per epoch at one stored frame drawn at random, 'frame'
@@ -433,81 +272,24 @@ def make_train_iterator(config, *, process_index: int | None = None,
   """
   pi, pc = _processes(process_index, process_count)
   per = _per_process(int(config.batch_size), pc, "batch_size")
-  unit = _epoch_unit(config)
-  records, species = select(config, "train")
-  if unit == "frame" and len(records) < pc * per:
-    raise ValueError(f"train split of {_dataset_name(config)} / {config.data.protocol} has "
-                     f"{len(records)} examples, fewer than one global batch ({pc * per})")
-  source = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
-  videos = _videos(config, records) if unit == "video" else None
-  ds = _train_stream(source, _transform(config, species, train=True), int(config.seed), pc * per,
-                     videos)
+  unit = splits.epoch_unit(config.data)
+  split = splits.of(config.data, "train") if split is None else split
+  n = len(split.keys)
+  if unit == "frame" and n < pc * per:
+    raise ValueError(f"{split.split} split of {split.tfds_name} / {split.protocol} has "
+                     f"{n} examples, fewer than one global batch ({pc * per})")
+  videos = list(split.videos.values()) if unit == "video" else None
+  ds = _train_stream(split.source(), _transform(config, split.species, train=True),
+                     int(config.seed), pc * per, videos)
   # Chunks of `per` consecutive examples; chunk t * pc + p is process p's share of batch t.
   ds = ds.batch(per, drop_remainder=True)[pi::pc]
   return iter(_prefetch(ds.to_iter_dataset(_read_options(config)), config))
 
 
-def epoch_size(config) -> int:
-  """What one epoch visits: training videos (epoch_unit 'video') or stored frames ('frame')."""
-  records, _ = select(config, "train")
-  return len(_videos(config, records)) if _epoch_unit(config) == "video" else len(records)
-
-
-def steps_per_epoch(config) -> int:
-  """Global batches per epoch, the unit of num_epochs and of the lr schedule's epochs.
-
-  'video': ceil(videos / batch_size), the official CDCN training's optimizer steps per epoch
-  (the last batch is filled up, see _train_stream). 'frame': floor(frames / batch_size), at
-  least 1; that stream runs on across epoch boundaries.
-  """
-  batch = int(config.batch_size)
-  if _epoch_unit(config) == "video":
-    return _epoch_steps(epoch_size(config), batch)
-  return max(epoch_size(config) // batch, 1)
-
-
-def split_examples(config, split: str) -> list[dict]:
-  """Metadata (video_id, species, label, frame, ...) of protocol split `split`, in the order of
-  the `index` field of evaluation batches; no image is decoded. Virtual datasets name videos
-  '<dataset>:<official name>', so video ids stay unique across their sources."""
-  d = config.data
-  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
-  virtual = _is_virtual(d.name)
-  by_key = {((r["dataset"], r["split"]), r["index"]): r for r in records}
-  picked, _ = select(config, split)
-  return [dict(by_key[key], video_id=_video_key(by_key[key], virtual)) for key in picked]
-
-
-def unacquired_videos(config, split: str) -> list[dict]:
-  """The videos of protocol split `split` that have no stored frame (no face in any sampled
-  frame), sorted by video id: failures to acquire, which evaluation counts by its
-  eval.failure_to_acquire rule. Each dict has video_id (qualified for virtual datasets),
-  species, label, subject, domain, device, dataset and split (stored). Empty for builds
-  without a metadata index."""
-  d = config.data
-  records, unacquired, _ = _stored(d.name, d.builder_config, d.data_dir)
-  if not unacquired:
-    return []
-  virtual = _is_virtual(d.name)
-  # Chosen together with the stored videos, as one archive: the protocol sees every video.
-  chosen = set(protocols.for_dataset(d.name).split_videos(d.protocol, split,
-                                                          records + unacquired))
-  picked = [dict(v, video_id=_video_key(v, virtual)) for v in unacquired
-            if _video_key(v, virtual) in chosen]
-  return sorted(picked, key=lambda v: v["video_id"])
-
-
-def has_split(config, split: str) -> bool:
-  """Whether the protocol defines `split` (cross-dataset protocols may have no dev set)."""
-  d = config.data
-  records, _ = _metadata(d.name, d.builder_config, d.data_dir)
-  return bool(protocols.for_dataset(d.name).split_videos(d.protocol, split, records))
-
-
 class _Padded:
   """This process's share of an evaluation split, padded to whole batches."""
 
-  def __init__(self, records: _Records, positions: np.ndarray, n: int):
+  def __init__(self, records: splits.Records, positions: np.ndarray, n: int):
     self._records, self._positions, self._n = records, positions, n
 
   def __len__(self) -> int:
@@ -532,9 +314,10 @@ class _EvalTransform:
     return out
 
 
-def make_eval_iterator(config, split: str, *, process_index: int | None = None,
+def make_eval_iterator(config, split: str | splits.Split, *, process_index: int | None = None,
                        process_count: int | None = None, batch_size: int | None = None):
-  """One deterministic pass over protocol split `split` ('dev' or 'test'; 'train' works too).
+  """One deterministic pass over protocol split `split` ('dev' or 'test'; 'train' works too; a
+  name of a split of config.data, or a splits.Split).
 
   No augmentation: a centred crop of input.eval_scale x the face box. The split is padded to
   whole global batches (config.eval_batch_size unless `batch_size`); padding rows repeat real
@@ -544,13 +327,13 @@ def make_eval_iterator(config, split: str, *, process_index: int | None = None,
   pi, pc = _processes(process_index, process_count)
   global_batch = int(config.eval_batch_size if batch_size is None else batch_size)
   per = _per_process(global_batch, pc, "eval_batch_size")
-  records, species = select(config, split)
-  n = len(records)
+  split = splits.of(config.data, split) if isinstance(split, str) else split
+  n = len(split.keys)
   padded = -(-n // global_batch) * global_batch
   positions = np.arange(padded)[pi::pc]
-  records = _Records(_load_sources(config), records, species, _is_virtual(config.data.name))
-  source = _Padded(records, positions, n)
-  ds = grain.MapDataset.source(source).map(_EvalTransform(_transform(config, species, False)))
+  source = _Padded(split.source(), positions, n)
+  transform = _EvalTransform(_transform(config, split.species, False))
+  ds = grain.MapDataset.source(source).map(transform)
   ds = ds.to_iter_dataset(_read_options(config, per)).batch(per, drop_remainder=False)
   return iter(_prefetch(ds, config))
 

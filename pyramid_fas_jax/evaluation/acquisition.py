@@ -50,7 +50,7 @@ class Unacquired:
 
   @classmethod
   def from_videos(cls, videos: Sequence[Mapping]) -> "Unacquired":
-    """From dicts with video_id, label and species (pipeline.unacquired_videos gives them)."""
+    """From dicts with video_id, label and species (splits.Split.unacquired gives them)."""
     labels = np.asarray([int(v["label"]) for v in videos], np.int64)
     if np.any((labels != 0) & (labels != 1)):
       raise ScoreError(f"unacquired videos have labels {sorted(set(labels.tolist()))}; labels "

@@ -29,7 +29,7 @@ from jax.experimental import multihost_utils
 from pyramid_fas_jax.training import checkpoint, distributed
 from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax import evaluation, models
-from pyramid_fas_jax.data import normalize, pipeline
+from pyramid_fas_jax.data import normalize, pipeline, splits
 
 SPLITS = ("dev", "test")
 
@@ -58,7 +58,7 @@ def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
   keep = np.concatenate(valid)
   score = np.concatenate(scores)[keep]
   index = np.concatenate(index)[keep]
-  examples = pipeline.split_examples(config, split)
+  examples = splits.of(config.data, split).examples
   if sorted(index.tolist()) != list(range(len(examples))):
     raise RuntimeError(f"{split}: scored {len(index)} examples but the split has "
                        f"{len(examples)}; every example must be scored exactly once")
@@ -101,7 +101,8 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
   workdir = results_dir(config, home)
   # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
   per_step = home / "eval" if workdir == home else workdir
-  sets = {s: score_split(config, model, s, mesh) for s in SPLITS if pipeline.has_split(config, s)}
+  sets = {s: score_split(config, model, s, mesh) for s in SPLITS
+          if splits.of(config.data, s).exists}
   if "test" not in sets:
     raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
   dev = sets.get("dev")
@@ -112,7 +113,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
     raise ValueError(f"protocol {config.data.protocol!r} has no dev split, so the default "
                      "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "
                      "(reported as chosen on the test set) or a fixed value")
-  unacquired = {s: evaluation.Unacquired.from_videos(pipeline.unacquired_videos(config, s))
+  unacquired = {s: evaluation.Unacquired.from_videos(splits.of(config.data, s).unacquired)
                 for s in sets}
   results = evaluation.evaluate_scores(
       dev, sets["test"], threshold=threshold, mode=config.eval.mode,

@@ -128,7 +128,7 @@ def problems(config, *, device_count: int = 1, process_count: int = 1,
 
 def _data_problems(c: _Checker) -> None:
   from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import pipeline, splits  # pylint: disable=g-import-not-at-top
   name, protocol = c.value("data.name"), c.value("data.protocol")
   if name is not _MISSING:
     try:
@@ -143,7 +143,7 @@ def _data_problems(c: _Checker) -> None:
       hint = (f"did you mean {' or '.join(close)}?" if close else
               f"its protocols: {', '.join(known)}")
       c.problem("data.protocol", protocol, f"not a protocol of {name}; {hint}")
-  c.one_of("data.epoch_unit", pipeline.EPOCH_UNITS)
+  c.one_of("data.epoch_unit", splits.EPOCH_UNITS)
   for path, low, why in (("data.num_workers", 0, "0 reads in-process"), ("data.prefetch", 1, "")):
     v = c.value(path)
     if v is not _MISSING and not (_is_int(v) and (v >= low or v == pipeline.AUTO)):

@@ -10,7 +10,7 @@ names (OULU-NPU, CASIA-MFSD and MSU-MFSD list theirs; Replay-Attack's follow fro
 set; SiW-M's from its published counts), and OCIM and CASIA<->Replay add up their sources. The
 recipes are those of pyramid_fas_jax.experiment.config: `classification_config` (ResNet50, VGG16, ...: SGD,
 batch 32, 80 epochs) and `fcn_config` (CDCN, CDCN++, DepthNet: Adam, batch 8, 800 epochs, lr
-halved after epoch 500). `pipeline.steps_per_epoch` gives the same numbers from a built dataset,
+halved after epoch 500). `splits.steps_per_epoch` gives the same numbers from a built dataset,
 less any video the build could not store (`face_report.json`).
 """
 
@@ -93,7 +93,7 @@ def rows() -> list[dict]:
       first = label.replace("{", "").split(",")[0].rstrip("}")
       row = dict(dataset=dataset, protocols=label, videos=videos, recipes=[])
       for cfg in _recipes(dataset, first):
-        per_epoch = -(-videos // cfg.batch_size)  # = pipeline.steps_per_epoch for 'video'
+        per_epoch = -(-videos // cfg.batch_size)  # = splits.steps_per_epoch for 'video'
         # optim.make_schedule: the lr steps down at the start of epoch lr_step_epochs (1-based).
         lr_step = ((cfg.optim.lr_step_epochs - 1) * per_epoch if cfg.optim.schedule == "step"
                    else None)

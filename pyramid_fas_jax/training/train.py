@@ -21,7 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from pyramid_fas_jax.training import checkpoint, distributed, metric_writers, optim, train_step
 from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.evaluation import evaluator
-from pyramid_fas_jax.data import pipeline
+from pyramid_fas_jax.data import pipeline, splits
 
 
 class NonFiniteLossError(RuntimeError):
@@ -119,10 +119,10 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   batch_sharding = NamedSharding(mesh, P("data"))
 
   train_iter = pipeline.make_train_iterator(config)
-  steps_per_epoch = pipeline.steps_per_epoch(config)
+  steps_per_epoch = splits.steps_per_epoch(config)
   total_steps = config.num_steps or config.num_epochs * steps_per_epoch
   logging.info("%d steps, %d per epoch (%d training %ss, data.epoch_unit), global batch %d on "
-               "%d devices", total_steps, steps_per_epoch, pipeline.epoch_size(config),
+               "%d devices", total_steps, steps_per_epoch, splits.epoch_size(config),
                config.data.epoch_unit, config.batch_size, jax.device_count())
 
   ckpt = checkpoint.TrainCheckpointer(workdir, config=config, keep=config.keep_checkpoints)
