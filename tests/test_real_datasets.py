@@ -257,7 +257,7 @@ def test_ocim_through_the_pipeline(real_tiny):
 def test_missing_dataset_hint(tmp_path):
   config = _config(str(tmp_path), "msu_mfsd", "official")
   with pytest.raises(FileNotFoundError, match="pyramid_fas_jax.data.builders msu_mfsd"):
-    splits.of(config.data, "train").keys
+    len(splits.of(config.data, "train").keys)
 
 
 def test_custom_frame_sampling(real_tiny, tmp_path):
