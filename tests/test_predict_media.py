@@ -1,5 +1,5 @@
 """`pyramid-fas predict` on images, videos and directories: the evaluation crop they share with
-the input pipeline (pipeline.eval_image), and the scores, rows and reports the command writes."""
+the input pipeline (augment.eval_image), and the scores, rows and reports the command writes."""
 
 import os
 import pathlib
@@ -75,7 +75,7 @@ def test_eval_image_is_the_image_evaluation_sees(h, w, size, eval_scale):
   np.testing.assert_array_equal(normalize.normalise(out["image"], MEAN, STD), want)
   np.testing.assert_array_equal(out["depth"], depth)
   np.testing.assert_array_equal(out["mask"], mask)
-  got = pipeline.eval_image(transform, example["image"], example["face_box"])
+  got = augment.eval_image(transform, example["image"], example["face_box"])
   assert got.dtype == np.float32 and got.shape == (size, size, 3)
   np.testing.assert_array_equal(got, want)
 
@@ -83,7 +83,7 @@ def test_eval_image_is_the_image_evaluation_sees(h, w, size, eval_scale):
   config.input.size, config.input.eval_scale = size, eval_scale
   row = pipeline._transform(config, ("live",), train=False)(example)
   np.testing.assert_array_equal(
-      pipeline.eval_image(config.input, example["image"], example["face_box"]),
+      augment.eval_image(config.input, example["image"], example["face_box"]),
       normalize.normalise(row["image"], config.input.mean, config.input.std))
 
 
