@@ -124,19 +124,18 @@ def test_eval_batch_on_device_is_bitwise_the_host_normalised_one():
   np.testing.assert_array_equal(normalize.normalise(values, MEAN, STD), reference)
 
 
-def test_runtime_eval_input_is_bitwise_evaluations_crop():
-  """The JAX-free runtime (exported models) feeds the network what evaluation feeds it."""
-  from pyramid_fas_jax.deploy import runtime  # pylint: disable=g-import-not-at-top
+def test_eval_image_is_bitwise_evaluations_crop():
+  """The JAX-free crop that predict and the runtime (exported models) feed the network is what
+  evaluation feeds it."""
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
   params = types.SimpleNamespace(size=32, eval_scale=1.2, mean=MEAN, std=STD)
   box = (0.2, 0.15, 0.8, 0.9)
   want = _normalise(_to_unit(augment.warp_image(
       image, augment.crop_matrix(box, image.shape[:2], 1.2, 32, flip=False), 32)))
-  got = runtime.eval_input(params, image, box)
+  got = augment.eval_image(params, image, box)
   assert got.dtype == np.float32 and got.shape == (32, 32, 3)
   np.testing.assert_array_equal(got, want)
-  np.testing.assert_array_equal(augment.eval_image(params, image, box), want)
   # The table is built once per (mean, std), and a caller cannot write into the shared copy.
   table = pixel_table.image_table(list(MEAN), np.asarray(STD))
   assert table is pixel_table.image_table(MEAN, STD) and not table.flags.writeable
@@ -235,7 +234,7 @@ def test_a_run_started_with_auto_resumes_with_its_worker_count(synth_tiny, tmp_p
   only cost time here."""
   import tiny_train_config  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
-  monkeypatch.setattr(train.evaluate, "evaluate_model",
+  monkeypatch.setattr(train.evaluator, "evaluate_model",
                       lambda config, model, workdir, step, mesh: {"step": step})
 
   def config(steps):

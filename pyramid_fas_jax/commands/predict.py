@@ -13,7 +13,7 @@ Writes every named output of the model (score, logit, mask_<s>, depth_<s>, featu
   an image or a video (.png, .jpg, .jpeg, .bmp, ...; .avi, .mov, .mp4, ...), or a directory of
                    them: every sampled frame (--frame_step, --max_frames) gets the dataset
                    builders' face crop (MTCNN box smoothed over frames, 1.5 x context) and then
-                   evaluation's crop and normalisation (data.pipeline.eval_image), so it is
+                   evaluation's crop and normalisation (data.augment.eval_image), so it is
                    scored as evaluation scores a stored example (data/media.py).
 For images and videos the .npz also holds, per row, `source` (the file) and `frame` (its frame
 index, 0 for an image); per file with at least one face, `video_source` and `video_score` (the
@@ -126,14 +126,13 @@ def main(argv):
       from pyramid_fas_jax.deploy import runtime  # pylint: disable=g-import-not-at-top
       forward = runtime.Model(_MODEL.value)
       input_params, how = forward.input_params, forward.video_aggregation
-      image_fn = runtime.eval_input
     else:
       # pylint: disable-next=g-import-not-at-top
       from pyramid_fas_jax.training import checkpoint, compile_cache
       from pyramid_fas_jax.models import inference
       compile_cache.enable()
       model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
-      input_params, how, image_fn = config.input, media_lib.video_aggregation(config), None
+      input_params, how = config.input, media_lib.video_aggregation(config)
       forward = lambda images, batch_size: inference.predict(model, images, batch_size)
     if not path.exists():
       raise FileNotFoundError(f"input {path} does not exist")
@@ -141,7 +140,7 @@ def main(argv):
       images = _load_npy(path, input_params)
     else:
       settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)
-      media = media_lib.load(path, input_params, settings, image_fn)
+      media = media_lib.load(path, input_params, settings)
       images = media.images
   # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
   # onnxruntime.

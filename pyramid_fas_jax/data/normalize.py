@@ -1,5 +1,5 @@
 """A batch as it crosses to the device -> what the network and the losses read, computed inside
-the jitted train step and forward passes (train_step.py, evaluate.py, inference.py).
+the jitted train step and the eval-mode forward pass (train_step.py, models/inference.py).
 
 The host sends the maps as uint8, a quarter of their float32 bytes:
   image  uint8 (B, H, W, 3)  RGB after the crop, flip and resize (augment.warp)

@@ -20,9 +20,9 @@ import pathlib
 
 import jax
 import numpy as np
-from flax import nnx
 
 from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
@@ -38,11 +38,11 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def forward_fn(model):
-  """images -> the model's output dict, as a pure function of its eval-mode weights."""
-  model.eval()
+  """Normalised float images -> the model's output dict: inference.apply, a pure function of
+  the eval-mode weights."""
   model.set_attributes(conv_impl="xla", raise_if_not_found=False)
-  graphdef, state = nnx.split(model)
-  return lambda images: nnx.merge(graphdef, state)(images)
+  graphdef, state = inference.eval_state(model)
+  return lambda images: inference.apply(graphdef, state, images)
 
 
 def output_shapes(fn, size: int) -> dict[str, tuple]:

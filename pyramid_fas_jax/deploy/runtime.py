@@ -17,15 +17,10 @@ import types
 
 import numpy as np
 
-from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
-
-
-# Evaluation's crop and normalisation (augment.py and pixel_table.py import no JAX).
-eval_input = augment.eval_image
 
 
 def pixels(params, images: np.ndarray) -> np.ndarray:
@@ -81,7 +76,7 @@ class Model:
 
   def load(self, path, settings: preprocess.Settings = preprocess.Settings()) -> media_lib.Media:
     """The network inputs of every sampled frame with a face of the files `path` names."""
-    return media_lib.load(path, self.input_params, settings, image_fn=eval_input)
+    return media_lib.load(path, self.input_params, settings)
 
   def score(self, path, settings: preprocess.Settings = preprocess.Settings(),
             batch_size: int = 32) -> dict[str, np.ndarray]:

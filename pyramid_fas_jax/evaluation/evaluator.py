@@ -1,11 +1,11 @@
 """Scoring the protocol's dev and test splits with a model, and the metrics of those scores.
 
-Frame scores come from a jitted forward over the mesh; every process scores its share and the
-scores are gathered by their position in the split, so metadata never crosses processes. The
-metrics are pyramid_fas_jax.evaluation's: threshold from dev (never from test unless the config
-asks for `test_eer`), video-level scores where the protocol is video-based. Videos of a split
-without any stored frame (no face found) are counted as failures to acquire by the rule
-config.eval.failure_to_acquire (evaluation/acquisition.py).
+Frame scores come from the one eval-mode forward (models/inference.py), jitted over the mesh;
+every process scores its share and the scores are gathered by their position in the split, so
+metadata never crosses processes. The metrics are pyramid_fas_jax.evaluation's: threshold from
+dev (never from test unless the config asks for `test_eer`), video-level scores where the
+protocol is video-based. Videos of a split without any stored frame (no face found) are counted
+as failures to acquire by the rule config.eval.failure_to_acquire (evaluation/acquisition.py).
 
 Where the results go (`results_dir`): a run's own data (data.name, data.protocol and
 data.builder_config of its stored config.json) writes results.json, eval/step_<N>.json, scores/
@@ -16,7 +16,6 @@ differs), so a run's own results are never replaced. A directory without a confi
 to no run: results go straight into it.
 """
 
-import functools
 import json
 import pathlib
 
@@ -29,30 +28,21 @@ from jax.experimental import multihost_utils
 from pyramid_fas_jax.training import checkpoint, distributed
 from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax import evaluation, models
-from pyramid_fas_jax.data import normalize, pipeline, splits
+from pyramid_fas_jax.data import pipeline, splits
+from pyramid_fas_jax.models import inference
 
 SPLITS = ("dev", "test")
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _scores(graphdef, state, images, norm):
-  # The pipeline's uint8 images, normalised here with norm = (input.mean, input.std).
-  images = normalize.normalise(images, *norm)
-  return nnx.merge(graphdef, state)(images)["score"]
-
-
 def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
   """Frame-level ScoreSet of protocol split `split` (every example exactly once)."""
-  model.eval()
-  graphdef, state = nnx.split(model)
-  # Replicated on the mesh beside the sharded images, wherever the model was restored to.
-  state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-  norm = (tuple(map(float, config.input.mean)), tuple(map(float, config.input.std)))
+  graphdef, state = inference.eval_state(model, mesh)
+  norm = inference.norm_of(config.input)
   scores, index, valid = [], [], []
   for batch in pipeline.make_eval_iterator(config, split):
     images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]
-    scores.append(multihost_utils.process_allgather(_scores(graphdef, state, images, norm),
-                                                    tiled=True))
+    score = inference.forward(graphdef, state, images, norm, ("score",))["score"]
+    scores.append(multihost_utils.process_allgather(score, tiled=True))
     index.append(multihost_utils.process_allgather(batch["index"], tiled=True))
     valid.append(multihost_utils.process_allgather(batch["valid"], tiled=True))
   keep = np.concatenate(valid)

@@ -17,7 +17,7 @@ from pyramid_fas_jax.training import distributed, train
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.models import inference
-from pyramid_fas_jax.data import builders, normalize, pipeline
+from pyramid_fas_jax.data import builders, pipeline
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIGURE_SPECIES = ("live", "print", "replay", "partial", "mask3d")
@@ -32,14 +32,14 @@ def load_config(path, arg=None):
 
 
 def _figure_samples(config, per_species=1):
-  """Normalised images, true masks and species names of the first test frames of each species."""
+  """uint8 images, true masks and species names of the first test frames of each species."""
   images, masks, names = [], [], []
   want = {s: per_species for s in FIGURE_SPECIES}
   for batch in pipeline.make_eval_iterator(config, "test", process_index=0, process_count=1):
     for i, name in enumerate(batch["species_name"]):
       if batch["valid"][i] and want.get(name, 0) > 0:
         want[name] -= 1
-        images.append(normalize.normalise(batch["image"][i], config.input.mean, config.input.std))
+        images.append(batch["image"][i])
         masks.append(batch["mask"][i])
         names.append(str(name))
     if not any(want.values()):
@@ -52,13 +52,12 @@ def _figure_samples(config, per_species=1):
 def mask_figure(config, model, path, threshold: float) -> str:
   """Faces with their true liveness mask and the predicted 8x8 / 4x4 / 2x2 masks (Fig. 6)."""
   images, masks, names = _figure_samples(config)
-  out = inference.predict(model, images, batch_size=len(images))
+  out = inference.predict(model, images, batch_size=len(images), input_params=config.input)
   scales = [s for s in (8, 4, 2, 1) if f"mask_{s}" in out]
-  mean, std = np.asarray(config.input.mean), np.asarray(config.input.std)
   cols = 2 + len(scales)
   fig = Figure(figsize=(1.8 * cols, 1.9 * len(names)), dpi=100)
   for r, name in enumerate(names):
-    panels = [(np.clip(images[r] * std + mean, 0, 1), f"{name}\nscore {out['score'][r]:.2f}"
+    panels = [(images[r], f"{name}\nscore {out['score'][r]:.2f}"
                + (" (live)" if out["score"][r] > threshold else " (attack)")),
               (masks[r], "true mask")]
     panels += [(out[f"mask_{s}"][r], f"predicted {s}x{s}") for s in scales]

@@ -2,11 +2,10 @@
 
 Every sampled frame gets the dataset builders' face crop (preprocess.Preprocessor: MTCNN box
 smoothed over frames, context crop) and then evaluation's crop and normalisation
-(pipeline.eval_image), so a file is scored as evaluation scores the examples a build stores of
+(augment.eval_image), so a file is scored as evaluation scores the examples a build stores of
 it. Videos are read upright, their container's rotation tag honoured (video.read_frames). Frames
-without a face get no row and are listed. Used by `pyramid-fas predict`, and by the JAX-free
-runtime (pyramid_fas_jax.deploy.runtime), which passes its own `image_fn`: so this module imports
-pipeline (and with it JAX) only when the default is used.
+without a face get no row and are listed. Used by `pyramid-fas predict` and by the JAX-free
+runtime (pyramid_fas_jax.deploy.runtime): this module imports no JAX (augment.py neither).
 """
 
 import dataclasses
@@ -14,6 +13,7 @@ import pathlib
 
 import numpy as np
 
+from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 from pyramid_fas_jax.evaluation import scorefile
@@ -59,20 +59,16 @@ def media_files(path) -> list[pathlib.Path]:
   return [path]
 
 
-def load(path, input_params, settings: preprocess.Settings = preprocess.Settings(),
-         image_fn=None) -> Media:
+def load(path, input_params, settings: preprocess.Settings = preprocess.Settings()) -> Media:
   """Evaluation's input for every sampled frame with a face of the files `path` names.
 
-  `input_params` has the fields of config.input (size, mean, std, eval_scale); `image_fn(params,
-  crop, face_box)` makes a network input of a stored crop (default: pipeline.eval_image).
+  `input_params` has the fields of config.input (size, mean, std, eval_scale), with which
+  augment.eval_image makes a network input of each face crop.
 
   Raises:
     ValueError: if `path` names no image or video, or no sampled frame has a face.
     OSError: if a file cannot be read, or is a truncated or corrupt image (video.read_image).
   """
-  if image_fn is None:
-    from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-    image_fn = pipeline.eval_image
   files = media_files(path)
   pre = preprocess.Preprocessor(settings, depth=False)
   images, sources, frames, no_face, truncated, boxes = [], [], [], [], [], []
@@ -81,7 +77,7 @@ def load(path, input_params, settings: preprocess.Settings = preprocess.Settings
       if frame.crop is None:
         no_face.append((str(file), frame.index))
         continue
-      images.append(image_fn(input_params, frame.crop.image, frame.crop.face_box))
+      images.append(augment.eval_image(input_params, frame.crop.image, frame.crop.face_box))
       boxes.append(frame.box)
       sources.append(str(file))
       frames.append(frame.index)

@@ -1,6 +1,14 @@
-"""Batched, jitted forward passes in eval mode (running BN statistics)."""
+"""The one eval-mode forward pass (running BatchNorm statistics): evaluation's scores, `predict`,
+the demo's figures and the exported graphs all run the model through `apply`.
 
-import functools
+uint8 RGB images (the evaluation pipeline's) are normalised inside the pass with config.input's
+mean and std (data/normalize.py: a table lookup, bitwise the host's normalisation); float images
+are taken as already normalised. `forward` is `apply` jitted, the model's graph and the
+normalisation (`norm_of` config.input) static; `predict` runs it over host arrays in padded
+batches, and evaluation over global batches on the mesh (evaluation/evaluator.py), the state
+replicated there by `eval_state`.
+"""
+
 import typing
 
 import jax
@@ -10,15 +18,37 @@ from flax import nnx
 from pyramid_fas_jax.data import normalize
 
 
-class _Norm(typing.NamedTuple):
+class Norm(typing.NamedTuple):
   """config.input's normalisation as a hashable static argument."""
   mean: tuple
   std: tuple
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _forward(graphdef, state, images, input_params):
-  return nnx.merge(graphdef, state)(normalize.model_images(images, input_params))
+def norm_of(input_params) -> Norm | None:
+  """The Norm of `input_params` (config.input: .mean, .std), None for None (float images only)."""
+  if input_params is None:
+    return None
+  return Norm(tuple(map(float, input_params.mean)), tuple(map(float, input_params.std)))
+
+
+def eval_state(model, mesh=None):
+  """(graphdef, state) of `model` in eval mode; with `mesh`, the state replicated on it beside
+  the sharded images, wherever the model was restored to."""
+  model.eval()
+  graphdef, state = nnx.split(model)
+  if mesh is not None:
+    state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+  return graphdef, state
+
+
+def apply(graphdef, state, images, norm=None, keys=None):
+  """The named outputs of the model (graphdef, state) on NHWC `images`, uint8 ones normalised
+  with `norm` (a Norm), float ones as given; only those named in `keys` where given."""
+  outputs = nnx.merge(graphdef, state)(normalize.model_images(images, norm))
+  return outputs if keys is None else {k: outputs[k] for k in keys}
+
+
+forward = jax.jit(apply, static_argnames=("graphdef", "norm", "keys"))
 
 
 def predict(model, images: np.ndarray, batch_size: int = 32,
@@ -34,17 +64,14 @@ def predict(model, images: np.ndarray, batch_size: int = 32,
     images = images.astype(np.float32)
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
-  if input_params is not None:
-    input_params = _Norm(tuple(map(float, input_params.mean)),
-                         tuple(map(float, input_params.std)))
-  model.eval()
-  graphdef, state = nnx.split(model)
+  graphdef, state = eval_state(model)
+  params = norm_of(input_params)
   chunks = []
   for start in range(0, len(images), batch_size):
     batch = images[start:start + batch_size]
     n = len(batch)
     if n < batch_size:
       batch = np.concatenate([batch, np.zeros((batch_size - n,) + batch.shape[1:], batch.dtype)])
-    out = jax.device_get(_forward(graphdef, state, batch, input_params))
+    out = jax.device_get(forward(graphdef, state, batch, params))
     chunks.append({k: v[:n] for k, v in out.items()})
   return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}

@@ -27,9 +27,6 @@ from pyramid_fas_jax.models import conv_ops
 
 DTYPES = ("float32", "bfloat16")
 
-# The arrays of a batch that the step reads; metadata (video ids, ...) stays on the host.
-BATCH_KEYS = ("image", "mask", "depth", "label", "species", "depth_valid")
-
 
 def create_model_and_optimizer(config, steps_per_epoch: int = 1, *, initialise: bool = True):
   """The model in train mode and an nnx.Optimizer over its Params. With `initialise` (False when
