@@ -92,7 +92,7 @@ def test_bce_hand_case():
 
 
 def _model_cfg(head, scales):
-  return ml_collections.ConfigDict({"head": head, "scales": scales})
+  return ml_collections.ConfigDict({"head": head, "scales": scales, "loss_reduction": "mean"})
 
 
 def test_pyramid_mask_loss_by_hand():

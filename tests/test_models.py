@@ -1,6 +1,8 @@
 """Model structure: parameter counts against the reference implementations, output names and shapes
 of every head at 256x256 (traced, not run) and at a small size (run), and the heads' arithmetic."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,9 +10,10 @@ import pytest
 from flax import nnx
 
 import torch_reference as ref
+from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax import models
-from pyramid_fas_jax.training import train_step
+from pyramid_fas_jax.training import losses, train_step
 from pyramid_fas_jax.models import densenet, heads, layers, mobilenet, resnet, shufflenet, vgg
 
 # torchvision.models.resnet50().parameters(), summed: a published, well-known figure.
@@ -151,6 +154,82 @@ def test_heads_run_at_small_size(backbone, head, scales, map_size):
     key = {"pyramid_depth": "depth", "multiclass_mask": "mask", "pyramid_mask": "mask"}.get(head)
     if key:
       assert out[f"{key}_{s}"].shape == (2, s, s)
+
+
+# Scales every head can take on an 8x8 map (resnet_tiny at 64x64, cdcn_tiny with map_size 8):
+# a dense map's first scale is the map itself.
+_SPEC_SCALES = {True: (8, 4), False: (4, 2, 1)}
+
+
+@pytest.mark.parametrize("head", sorted(models.HEADS))
+@pytest.mark.parametrize("backbone", ["resnet_tiny", "cdcn_tiny"])
+def test_every_head_builds_what_its_spec_declares(head, backbone):
+  spec = models.HEADS[head]
+  scales = _SPEC_SCALES[spec.dense_map]
+  cfg = fas.model_config(backbone=backbone, head=head, scales=scales, map_size=8,
+                         predictor_widths=(8, 4), num_classes=5)
+  out = _abstract_outputs(cfg, 64)
+  assert set(out) == spec.output_names(scales) | {"features"}
+  assert out["score"].shape == (2,)
+  # '{s0}' is the first scale alone, '{s}' every scale.
+  if head == "multiclass_mask":
+    assert set(out) == {"class_logits_4", "mask_4", "score", "features"}
+    assert out["class_logits_4"].shape == (2, 4, 4, 5)
+  if head == "pyramid_depth":
+    assert set(out) == {"depth_8", "depth_4", "score", "features"}
+
+
+def _loss_batch():
+  n = 2
+  return {"mask": jnp.ones((n, 8, 8)), "depth": jnp.ones((n, 8, 8)), "label": np.ones(n),
+          "species": np.zeros(n, np.int32)}
+
+
+def test_head_specs_drive_the_loss_and_the_checks(monkeypatch):
+  config = fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
+                                     head="binary", scales=(1,))
+  config.model.loss_reduction = "sum"
+  assert checks.problems(config) == []
+  outputs = {"logit": jnp.zeros(2), "score": jnp.full(2, 0.5)}
+  loss, terms = losses.total_loss(outputs, _loss_batch(), config.model)
+  assert set(terms) == {"bce_binary"}
+  np.testing.assert_allclose(loss, np.log(2), rtol=1e-6)
+
+  # The spec's reductions, not the head's name, refuse 'sum'; its flags ask for num_classes.
+  monkeypatch.setitem(models.HEADS, "binary", dataclasses.replace(
+      models.HEADS["binary"], reductions=("mean",), num_classes=True))
+  config.model.num_classes = 1
+  assert checks.problems(config) == [
+      "--config.model.num_classes=1: must be an integer >= 2 (live and at least one attack "
+      "species)",
+      "--config.model.loss_reduction=sum: applies to mask BCE only; model.head 'binary' reduces "
+      "by the mean: use mean"]
+  with pytest.raises(ValueError, match="'binary' reduces by the mean"):
+    losses.total_loss(outputs, _loss_batch(), config.model)
+  monkeypatch.setattr(fas, "num_species", lambda dataset: 7)
+  assert fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
+                                   head="binary").model.num_classes == 7
+  assert fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
+                                   head="pyramid_mask").model.num_classes == 3
+
+  # Its loss kind picks the loss: pyramid_depth's spec allowing 'sum' and naming the mask loss.
+  monkeypatch.setitem(models.HEADS, "pyramid_depth", dataclasses.replace(
+      models.HEADS["pyramid_depth"], loss="pyramid_mask", reductions=("mean", "sum")))
+  cfg = fas.model_config(head="pyramid_depth", scales=(2,), loss_reduction="sum")
+  _, terms = losses.total_loss({"mask_logit_2": jnp.zeros((2, 2, 2))}, _loss_batch(), cfg)
+  assert set(terms) == {"bce_2"}
+  np.testing.assert_allclose(terms["bce_2"], 4 * np.log(2), rtol=1e-6)
+
+  # A dense map's scales must divide its first; a pooling head's must divide the backbone's map.
+  config = fas.classification_config("synth_fas/intra,runlocal", "resnet50", "resnet_tiny",
+                                     head="pyramid_mask", scales=(8, 3))
+  (line,) = checks.problems(config)
+  assert line.startswith("--config.input.size=64: gives resnet_tiny a 8x8 feature map")
+  monkeypatch.setitem(models.HEADS, "pyramid_mask", dataclasses.replace(
+      models.HEADS["pyramid_mask"], pooling=None, dense_map=True))
+  assert checks.problems(config) == [
+      "--config.model.scales='(8,3)': every scale must divide the first, 8 (the coarser maps "
+      "are average-pooled from it)"]
 
 
 def test_pyramid_mask_head_is_eq1():

@@ -19,11 +19,11 @@ def main(argv):
     exit_codes.usage_error("pyramid-fas demo", f"unexpected arguments {argv[1:]}")
   common.start_jax()
   # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax.experiment import checks, demo
+  from pyramid_fas_jax.experiment import demo
   from pyramid_fas_jax import evaluation
   from pyramid_fas_jax.training import train
   config = demo.load_config(demo.REPO / "configs" / "demo.py")
-  checks.exit_if_bad("pyramid-fas demo", config, _WORKDIR.value)
+  exit_codes.exit_if_bad_config("pyramid-fas demo", config, _WORKDIR.value)
   try:
     results = demo.run_demo(_WORKDIR.value, config)
   except train.Preempted as e:  # saved; `pyramid-fas demo` again resumes its training

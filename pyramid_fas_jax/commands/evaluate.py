@@ -37,7 +37,6 @@ def _evaluate_checkpoint(config):
   # pylint: disable=g-import-not-at-top
   import jax
   from pyramid_fas_jax.training import checkpoint, distributed
-  from pyramid_fas_jax.experiment import checks
   from pyramid_fas_jax.evaluation import evaluator
   path = pathlib.Path(_CHECKPOINT.value).absolute()
   if _STEP.value is not None or _BEST.value:
@@ -50,7 +49,7 @@ def _evaluate_checkpoint(config):
                            "results")
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
-  checks.exit_if_bad(_PROG, config, training=False)
+  exit_codes.exit_if_bad_config(_PROG, config, training=False)
   if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
     # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +83,7 @@ def main(argv):
       if problem:
         exit_codes.usage_error(_PROG, problem)
       config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
-      checks.exit_if_bad(_PROG, config, training=False)
+      exit_codes.exit_if_bad_config(_PROG, config, training=False)
       results = evaluator.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                             best=_BEST.value)
       out = evaluator.results_dir(config, _WORKDIR.value)

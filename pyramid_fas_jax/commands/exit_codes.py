@@ -24,3 +24,18 @@ def usage_error(prog: str, message) -> typing.NoReturn:
   input and what to do; further lines, if any, only list details (e.g. every missing video)."""
   print(f"{prog}: {str(message).strip() or 'bad input'}", file=sys.stderr)
   sys.exit(USAGE)
+
+
+def exit_if_bad_config(prog: str, config, workdir=None, **kw) -> None:
+  """experiment.checks.check of `config` (and `workdir`), with each problem printed as
+  `prog: problem` on stderr and exit code USAGE; `kw` as check takes them."""
+  # Lazy: every command imports this module, JAX-free ones (predict --model, score) too, and the
+  # checks import the model and training modules (JAX).
+  from pyramid_fas_jax.experiment import checks
+  try:
+    checks.check(config, workdir, **kw)
+  except checks.ConfigError as e:
+    lines = str(e).splitlines()
+    for line in lines[:-1]:
+      print(f"{prog}: {line}", file=sys.stderr)
+    usage_error(prog, lines[-1])

@@ -34,10 +34,10 @@ def main(argv):
   common.start_jax()
   # pylint: disable-next=g-import-not-at-top
   from pyramid_fas_jax.training import checkpoint, train
-  from pyramid_fas_jax.experiment import changes, checks
+  from pyramid_fas_jax.experiment import changes
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
-  checks.exit_if_bad("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
+  exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
   except train.Preempted as e:

@@ -28,6 +28,9 @@ from sklearn import metrics as skm
 from pyramid_fas_jax.evaluation.scorefile import ScoreSet
 
 BPCER_AT_APCER = (0.01, 0.05, 0.10)
+# Keys of `summary` that are error rates (lower is better): the dev metrics that can pick the
+# best checkpoint (config.eval.best_metric; evaluator.dev_metric reads it).
+BEST_METRICS = ("EER", "ACER", "HTER", "APCER", "APCER_pooled", "BPCER")
 
 
 def error_rates(scores: ScoreSet, threshold: float) -> dict:

@@ -17,6 +17,8 @@ THRESHOLD_SOURCES = {
     "dev_eer": "dev_eer (EER threshold of the dev set)",
     "test_eer": "test_eer (threshold chosen on the test set)",
 }
+# The thresholds `evaluate_scores` chooses itself; any other is a fixed number.
+THRESHOLD_RULES = tuple(THRESHOLD_SOURCES)
 _TEST_EER_NOTE = ("NOTE: the threshold was chosen on the test set (test_eer), as the paper does "
                   "for its cross-dataset HTER; these are not unbiased test error rates.")
 _FTA_NOTES = {

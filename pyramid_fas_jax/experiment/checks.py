@@ -11,20 +11,22 @@ Fields a config written before them lacks are passed over (`evaluate` reads old 
 files), so only the values present are checked.
 """
 
+import difflib
 import math
 import numbers
 import os
 import pathlib
-import sys
 
-from pyramid_fas_jax.commands import exit_codes
+import jax
 
-THRESHOLD_RULES = ("dev_eer", "test_eer")
-VIDEO_AGGREGATIONS = ("mean", "median")
-# Lower-is-better dev metrics that can pick the best checkpoint (results.json's per-set keys).
-BEST_METRICS = ("EER", "ACER", "HTER", "APCER", "APCER_pooled", "BPCER")
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step")
+# Every choice a field takes comes from the module that applies it. These import JAX (the models,
+# losses, train step, input pipeline): whoever checks a config is about to run it with JAX, and
+# the one JAX-free importer, commands/exit_codes.py, imports this module only when it checks.
+from pyramid_fas_jax import models, protocols
+from pyramid_fas_jax.data import pipeline, splits
+from pyramid_fas_jax.evaluation import acquisition, metrics, report, scorefile
+from pyramid_fas_jax.models import conv_ops, heads
+from pyramid_fas_jax.training import losses, optim, train_step
 
 
 class ConfigError(ValueError):
@@ -54,7 +56,7 @@ def _is_number(v) -> bool:
 def threshold_value(threshold):
   """config.eval.threshold as evaluation takes it: 'dev_eer', 'test_eer' or a float (the command
   line gives `--config.eval.threshold=0.5` as the string '0.5')."""
-  if isinstance(threshold, str) and threshold not in THRESHOLD_RULES:
+  if isinstance(threshold, str) and threshold not in report.THRESHOLD_RULES:
     try:
       return float(threshold)
     except ValueError:
@@ -127,8 +129,6 @@ def problems(config, *, device_count: int = 1, process_count: int = 1,
 
 
 def _data_problems(c: _Checker) -> None:
-  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import pipeline, splits  # pylint: disable=g-import-not-at-top
   name, protocol = c.value("data.name"), c.value("data.protocol")
   if name is not _MISSING:
     try:
@@ -138,7 +138,6 @@ def _data_problems(c: _Checker) -> None:
       module = None
     known = getattr(module, "PROTOCOLS", None)
     if known is not None and protocol is not _MISSING and protocol not in known:
-      import difflib  # pylint: disable=g-import-not-at-top
       close = difflib.get_close_matches(str(protocol), known, n=3)
       hint = (f"did you mean {' or '.join(close)}?" if close else
               f"its protocols: {', '.join(known)}")
@@ -170,9 +169,6 @@ def _input_problems(c: _Checker) -> None:
 
 
 def _model_problems(c: _Checker) -> None:
-  from pyramid_fas_jax.training import losses  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax import models
-  from pyramid_fas_jax.models import conv_ops, heads  # pylint: disable=g-import-not-at-top
   c.one_of("model.backbone", sorted(models.BACKBONES))
   c.one_of("model.head", models.HEADS)
   c.one_of("model.loss_reduction", losses.LOSS_REDUCTIONS)
@@ -181,11 +177,13 @@ def _model_problems(c: _Checker) -> None:
   c.number_in("model.theta", 0, 1, " (CDC's theta; 0 = plain convolution)")
   c.int_at_least("model.map_size", 1)
   head, backbone = c.value("model.head"), c.value("model.backbone")
-  if head == "multiclass_mask":
+  spec = models.HEADS.get(head) if isinstance(head, str) else None
+  if spec is not None and spec.num_classes:
     c.int_at_least("model.num_classes", 2, " (live and at least one attack species)")
-  if c.value("model.loss_reduction") == "sum" and head in ("pyramid_depth", "multiclass_mask"):
-    c.problem("model.loss_reduction", "sum", f"applies to mask BCE only; model.head {head!r} "
-              "reduces by the mean: use mean")
+  reduction = c.value("model.loss_reduction")
+  if spec is not None and reduction in losses.LOSS_REDUCTIONS and reduction not in spec.reductions:
+    c.problem("model.loss_reduction", reduction, f"applies to mask BCE only; model.head "
+              f"{head!r} reduces by the {' or '.join(spec.reductions)}: use {spec.reductions[0]}")
   scales = c.value("model.scales")
   if scales is _MISSING:
     return
@@ -193,17 +191,18 @@ def _model_problems(c: _Checker) -> None:
       _is_int(s) and s >= 1 for s in scales)):
     c.problem("model.scales", scales, "must be positive integers, largest first, e.g. '(8,4,2,1)'")
     return
+  if spec is None:
+    return
   # What the heads would refuse only when traced, after the data is loaded: the cheap part.
   family = models.BACKBONES[backbone][1] if backbone in models.BACKBONES else None
   map_size, size = c.value("model.map_size"), c.value("input.size")
-  if family == "fcn" and head in ("pyramid_depth", "dense_mask") and scales[0] != map_size:
+  if family == "fcn" and spec.dense_map and scales[0] != map_size:
     c.problem("model.scales", scales, f"the first scale must be the predicted map's size, "
               f"model.map_size={map_size}")
-  if head in ("pyramid_depth", "dense_mask") and any(scales[0] % s for s in scales):
+  if spec.dense_map and any(scales[0] % s for s in scales):
     c.problem("model.scales", scales, f"every scale must divide the first, {scales[0]} (the "
               "coarser maps are average-pooled from it)")
-  pooled = (head in ("pyramid_mask", "multiclass_mask") or
-            (head == "spp" and c.value("model.spp_pool") != "max"))
+  pooled = spec.pools(c.value("model.spp_pool")) not in (None, "max")
   if family == "classification" and pooled and _is_int(size) and size >= 1:
     side = _feature_map_size(backbone, size)
     if side is not None and any(side % s for s in scales):
@@ -213,7 +212,6 @@ def _model_problems(c: _Checker) -> None:
 
 
 def _feature_map_size(backbone, size):
-  from pyramid_fas_jax import models  # pylint: disable=g-import-not-at-top
   try:
     return models.feature_map_size(backbone, size)
   except (TypeError, ValueError):
@@ -222,7 +220,6 @@ def _feature_map_size(backbone, size):
 
 def _sizes_that_fit(backbone, size, scales) -> str:
   """', e.g. input.size=64 or 128': the nearest input sizes whose map every scale divides."""
-  from pyramid_fas_jax import models  # pylint: disable=g-import-not-at-top
   step = 256 // max(models.feature_map_size(backbone, 256), 1) * math.lcm(*scales)
   below, above = size // step * step, (size // step + 1) * step
   fits = [n for n in (below, above) if n >= step and not any(
@@ -231,12 +228,10 @@ def _sizes_that_fit(backbone, size, scales) -> str:
 
 
 def _eval_problems(c: _Checker) -> None:
-  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.evaluation import acquisition, report  # pylint: disable=g-import-not-at-top
   threshold = c.value("eval.threshold")
   if threshold is not _MISSING:
     value = threshold_value(threshold)
-    if not (value in THRESHOLD_RULES or _is_number(value)):
+    if not (value in report.THRESHOLD_RULES or _is_number(value)):
       c.problem("eval.threshold", threshold, "must be dev_eer, test_eer or a finite number")
     elif value == "dev_eer":
       name, protocol = c.value("data.name"), c.value("data.protocol")
@@ -252,15 +247,14 @@ def _eval_problems(c: _Checker) -> None:
   if c.value("eval.mode") == "cdcn" and threshold not in (_MISSING, "dev_eer"):
     c.problem("eval.threshold", threshold, "mode cdcn fixes its own thresholds: use dev_eer")
   v = c.value("eval.video_agg")
-  if v is not _MISSING and video_agg_value(v) not in (None, *VIDEO_AGGREGATIONS):
+  if v is not _MISSING and video_agg_value(v) not in (None, *scorefile.VIDEO_AGGREGATIONS):
     c.problem("eval.video_agg", v, "must be mean, median or none (frame level)")
   c.int_at_least("eval.bootstrap", 0, " (0: no confidence intervals)")
-  c.one_of("eval.best_metric", BEST_METRICS, " (a dev metric, lower is better)")
+  c.one_of("eval.best_metric", metrics.BEST_METRICS, " (a dev metric, lower is better)")
   c.one_of("eval.failure_to_acquire", acquisition.RULES)
 
 
 def _training_problems(c: _Checker) -> None:
-  from pyramid_fas_jax.training import train_step  # pylint: disable=g-import-not-at-top
   c.int_at_least("num_steps", 0, " (0: train num_epochs epochs)")
   steps, epochs = c.value("num_steps"), c.value("num_epochs")
   if (steps == 0 or steps is _MISSING) and epochs is not _MISSING and not (
@@ -272,8 +266,8 @@ def _training_problems(c: _Checker) -> None:
   c.int_at_least("keep_checkpoints", 1)
   c.int_at_least("seed", 0)
   c.one_of("dtype", train_step.DTYPES, " (the train step's compute dtype)")
-  c.one_of("optim.name", OPTIMIZERS)
-  c.one_of("optim.schedule", SCHEDULES)
+  c.one_of("optim.name", optim.OPTIMIZERS)
+  c.one_of("optim.schedule", optim.SCHEDULES)
   lr = c.value("optim.lr")
   if lr is not _MISSING and not (_is_number(lr) and lr >= 0):
     c.problem("optim.lr", lr, "must be a number >= 0")
@@ -322,7 +316,6 @@ def workdir_problem(workdir, *, must_exist: bool = False) -> str | None:
 def check(config, workdir=None, *, training: bool = True, must_exist: bool = False) -> None:
   """Raise ConfigError listing every problem of `config` (and of `workdir`, if given) for this
   JAX process set-up."""
-  import jax  # pylint: disable=g-import-not-at-top
   lines = problems(config, device_count=jax.device_count(), process_count=jax.process_count(),
                    training=training)
   if workdir is not None:
@@ -330,13 +323,3 @@ def check(config, workdir=None, *, training: bool = True, must_exist: bool = Fal
   if lines:
     raise ConfigError("\n".join(lines))
 
-
-def exit_if_bad(prog: str, config, workdir=None, **kw) -> None:
-  """`check`, with each problem printed as `prog: problem` on stderr and exit code 2."""
-  try:
-    check(config, workdir, **kw)
-  except ConfigError as e:
-    lines = str(e).splitlines()
-    for line in lines[:-1]:
-      print(f"{prog}: {line}", file=sys.stderr)
-    exit_codes.usage_error(prog, lines[-1])

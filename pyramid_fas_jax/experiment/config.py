@@ -238,7 +238,10 @@ def classification_config(arg, backbone: str, runlocal_backbone: str, *, head: s
   config.input.mean, config.input.std = IMAGENET_MEAN, IMAGENET_STD
   scales = tuple(scales)[:1] if options["single_scale"] else tuple(scales)
   config.model = model_config(backbone=backbone, head=head, scales=scales)
-  if head == "multiclass_mask":
+  # Lazy: importing this module stays JAX-free (paper_runs, configs/ at import); the head's spec
+  # (models import JAX) is needed only once a config is built, to be run.
+  from pyramid_fas_jax import models
+  if models.HEADS[head].num_classes:
     config.model.num_classes = num_species(dataset)
   config.optim = sgd_config()
   config.batch_size = 32

@@ -43,7 +43,8 @@ BACKBONES = {
     "depthnet": (lambda c, rngs: cdcn.DepthNet(map_size=c.map_size, rngs=rngs), "fcn"),
 }
 
-HEADS = ("pyramid_mask", "pyramid_depth", "dense_mask", "binary", "spp", "multiclass_mask")
+# name -> heads.HeadSpec: what each model.head builds, outputs and is trained with.
+HEADS = heads.HEADS
 
 
 class FASModel(nnx.Module):
@@ -57,16 +58,6 @@ class FASModel(nnx.Module):
     return {**self.head(features), "features": features}
 
 
-def _map_predictor(cfg, backbone, family, rngs):
-  # FCN backbones predict maps with CDCN's own lastconv stack (CDC, or plain convs for DepthNet);
-  # classification backbones with a 1x1 conv on their last feature map.
-  if family == "fcn":
-    theta = 0.0 if cfg.backbone == "depthnet" else cfg.theta
-    return heads.CDCMapPredictor(backbone.num_features, tuple(cfg.predictor_widths), theta=theta,
-                                 rngs=rngs)
-  return heads.Conv1x1MapPredictor(backbone.num_features, rngs=rngs)
-
-
 def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
   """Model from a `config.model` ConfigDict (fields: backbone, head, scales, theta, map_size,
   predictor_widths, num_classes, spp_pool, conv_impl)."""
@@ -74,26 +65,11 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
     raise ValueError(f"unknown model.backbone {cfg.backbone!r}; choose from {sorted(BACKBONES)}")
   make_backbone, family = BACKBONES[cfg.backbone]
   backbone = make_backbone(cfg, rngs)
-  c = backbone.num_features
-  scales = tuple(cfg.scales)
-  if cfg.head == "pyramid_mask":
-    head = heads.PyramidMaskHead(c, scales, rngs=rngs)
-  elif cfg.head in ("pyramid_depth", "dense_mask"):
-    kind = "depth" if cfg.head == "pyramid_depth" else "mask"
-    head = heads.DenseMapHead(_map_predictor(cfg, backbone, family, rngs), kind, scales,
-                              depth_activation="relu" if family == "fcn" else "sigmoid")
-  elif cfg.head == "binary":
-    head = heads.BinaryHead(c, rngs=rngs)
-  elif cfg.head == "spp":
-    # Configs written before model.spp_pool existed trained average pooling.
-    head = heads.SPPHead(c, scales, cfg.get("spp_pool", "avg"), rngs=rngs)
-  elif cfg.head == "multiclass_mask":
-    head = heads.MultiClassMaskHead(c, cfg.num_classes, scales[0], rngs=rngs)
-  else:
+  if cfg.head not in HEADS:
     raise ValueError(f"unknown model.head {cfg.head!r}; choose from {list(HEADS)}")
+  head = HEADS[cfg.head].build(cfg, backbone, family, rngs)
   model = FASModel(backbone, head)
-  # Configs saved before conv_impl existed lack the field: they get the default.
-  impl = cfg.get("conv_impl", "auto")
+  impl = cfg.conv_impl
   if impl not in conv_ops.IMPLS:
     raise ValueError(f"unknown model.conv_impl {impl!r}; choose from {list(conv_ops.IMPLS)}")
   model.set_attributes(conv_impl=impl, raise_if_not_found=False)

@@ -2,7 +2,14 @@
 
 Every head returns `score` (N,), higher = more live. Mask maps are live-probabilities, and each
 comes with its logit (`mask_logit_<s>`) so the loss is a numerically stable BCE-with-logits.
+
+`HEADS` (name -> `HeadSpec`) is the one place a `model.head` is declared: what it builds and
+outputs, its loss and reductions, and what it asks of the config. build_model, the losses, the
+configs and the config checks read it; none tests a head's name.
 """
+
+import dataclasses
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -192,3 +199,93 @@ class MultiClassMaskHead(nnx.Module):
     live = jax.nn.softmax(logits, axis=-1)[..., 0]
     return {f"class_logits_{self.scale}": logits, f"mask_{self.scale}": live,
             "score": live.mean(axis=(1, 2))}
+
+
+def _map_predictor(cfg, backbone, family, rngs):
+  # FCN backbones predict maps with CDCN's own lastconv stack (CDC, or plain convs for DepthNet);
+  # classification backbones with a 1x1 conv on their last feature map.
+  if family == "fcn":
+    theta = 0.0 if cfg.backbone == "depthnet" else cfg.theta
+    return CDCMapPredictor(backbone.num_features, tuple(cfg.predictor_widths), theta=theta,
+                           rngs=rngs)
+  return Conv1x1MapPredictor(backbone.num_features, rngs=rngs)
+
+
+def _dense_map_head(kind: str):
+  def build(cfg, backbone, family, rngs):
+    return DenseMapHead(_map_predictor(cfg, backbone, family, rngs), kind, cfg.scales,
+                        depth_activation="relu" if family == "fcn" else "sigmoid")
+  return build
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+  """What a `model.head` is, for everything that reads the config.
+
+  Attributes:
+    build: (config.model, backbone, family 'classification' | 'fcn', rngs) -> the head module.
+    outputs: names of its outputs besides the model's `features`: '{s}' stands for every scale
+      of model.scales, '{s0}' for the first alone.
+    loss: the loss kind, a key of training/losses.py's HEAD_LOSSES.
+    reductions: the model.loss_reduction values its loss takes ('sum' is eq. 2's reading of the
+      mask BCE; a head without mask BCE reduces by the mean only).
+    num_classes: it reads model.num_classes (live + attack species).
+    dense_map: it predicts one map at the first scale and average-pools the others from it.
+    pooling: how the backbone's map is pooled to each scale: 'avg', 'spp_pool' (as
+      model.spp_pool says: 'max' or 'avg'), or None (not pooled to the scales).
+  """
+  build: Callable
+  outputs: tuple[str, ...]
+  loss: str
+  reductions: tuple[str, ...] = ("mean",)
+  num_classes: bool = False
+  dense_map: bool = False
+  pooling: str | None = None
+
+  def output_names(self, scales) -> set[str]:
+    """Its outputs' names for `scales`."""
+    scales = tuple(int(s) for s in scales)
+    names = set()
+    for name in self.outputs:
+      if "{s}" in name:
+        names.update(name.format(s=s) for s in scales)
+      else:
+        names.add(name.format(s0=scales[0]))
+    return names
+
+  def pools(self, spp_pool="avg"):
+    """'avg', 'max' or None: how the backbone's map is pooled to the scales, with
+    model.spp_pool = `spp_pool`."""
+    return spp_pool if self.pooling == "spp_pool" else self.pooling
+
+
+_MASKS = ("mask_logit_{s}", "mask_{s}")
+_MASK_REDUCTIONS = ("mean", "sum")
+
+HEADS = {
+    "pyramid_mask": HeadSpec(
+        build=lambda cfg, backbone, family, rngs: PyramidMaskHead(
+            backbone.num_features, cfg.scales, rngs=rngs),
+        outputs=(*_MASKS, "logit", "score"), loss="pyramid_mask_binary",
+        reductions=_MASK_REDUCTIONS, pooling="avg"),
+    "pyramid_depth": HeadSpec(
+        build=_dense_map_head("depth"), outputs=("depth_{s}", "score"), loss="pyramid_depth",
+        dense_map=True),
+    "dense_mask": HeadSpec(
+        build=_dense_map_head("mask"), outputs=(*_MASKS, "score"), loss="pyramid_mask",
+        reductions=_MASK_REDUCTIONS, dense_map=True),
+    # One logit: its BCE is the same under either reduction.
+    "binary": HeadSpec(
+        build=lambda cfg, backbone, family, rngs: BinaryHead(backbone.num_features, rngs=rngs),
+        outputs=("logit", "score"), loss="binary", reductions=_MASK_REDUCTIONS),
+    "spp": HeadSpec(
+        build=lambda cfg, backbone, family, rngs: SPPHead(
+            backbone.num_features, cfg.scales, cfg.spp_pool, rngs=rngs),
+        outputs=("logit", "score"), loss="binary", reductions=_MASK_REDUCTIONS,
+        pooling="spp_pool"),
+    "multiclass_mask": HeadSpec(
+        build=lambda cfg, backbone, family, rngs: MultiClassMaskHead(
+            backbone.num_features, cfg.num_classes, cfg.scales[0], rngs=rngs),
+        outputs=("class_logits_{s0}", "mask_{s0}", "score"), loss="multiclass_mask",
+        num_classes=True, pooling="avg"),
+}

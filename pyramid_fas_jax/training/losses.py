@@ -31,6 +31,7 @@ log clamp at -100, which only matters for saturated predictions).
 import jax.numpy as jnp
 import optax
 
+from pyramid_fas_jax import models
 from pyramid_fas_jax.training import labels
 
 # CDCN's contrast_depth_conv: kernel k is +1 at neighbour (r, c) and -1 at the centre; applied
@@ -116,35 +117,60 @@ def multiclass_mask_loss(outputs, mask, species, scale):
   return optax.softmax_cross_entropy_with_integer_labels(logits, target).mean()
 
 
-def total_loss(outputs, batch, model_cfg):
-  """(loss, {term: value}) for the configured head. `batch` holds full-resolution `mask` and
-  `depth` (N, H, W), `label` (N,) with 1 = live, `species` (N,) with 0 = live, and optionally
-  `depth_valid` (N,), the depth terms' per-sample flags.
+def _pyramid_mask_and_binary(outputs, batch, scales, reduction):
+  pyramid, terms = pyramid_mask_loss(outputs, batch["mask"], scales, reduction)
+  terms["bce_binary"] = bce_with_logits(outputs["logit"], batch["label"].astype(jnp.float32))
+  return pyramid + terms["bce_binary"], terms
 
-  `model_cfg.loss_reduction` ('mean' where absent, as in configs written before it existed)
-  applies to the mask BCE terms."""
+
+def _pyramid_mask(outputs, batch, scales, reduction):
+  return pyramid_mask_loss(outputs, batch["mask"], scales, reduction)
+
+
+def _pyramid_depth(outputs, batch, scales, reduction):
+  del reduction  # means only: HeadSpec.reductions refuses 'sum'
+  return pyramid_depth_loss(outputs, batch["depth"], scales, batch.get("depth_valid"))
+
+
+def _binary(outputs, batch, scales, reduction):
+  del scales, reduction  # one logit per sample: the same under either reduction
+  loss = bce_with_logits(outputs["logit"], batch["label"].astype(jnp.float32))
+  return loss, {"bce_binary": loss}
+
+
+def _multiclass_mask(outputs, batch, scales, reduction):
+  del reduction  # means only: HeadSpec.reductions refuses 'sum'
+  loss = multiclass_mask_loss(outputs, batch["mask"], batch["species"], scales[0])
+  return loss, {"ce": loss}
+
+
+# A HeadSpec's loss kind -> (outputs, batch, scales, reduction) -> (loss, {term: value}).
+HEAD_LOSSES = {
+    "pyramid_mask_binary": _pyramid_mask_and_binary,
+    "pyramid_mask": _pyramid_mask,
+    "pyramid_depth": _pyramid_depth,
+    "binary": _binary,
+    "multiclass_mask": _multiclass_mask,
+}
+
+
+def total_loss(outputs, batch, model_cfg):
+  """(loss, {term: value}) for the configured head: the loss its models.HEADS spec names.
+  `batch` holds full-resolution `mask` and `depth` (N, H, W), `label` (N,) with 1 = live,
+  `species` (N,) with 0 = live, and optionally `depth_valid` (N,), the depth terms' per-sample
+  flags.
+
+  `model_cfg.loss_reduction` applies to the mask BCE terms; a head's spec lists the reductions
+  its loss takes."""
   head, scales = model_cfg.head, tuple(model_cfg.scales)
-  reduction = model_cfg.get("loss_reduction", "mean")
+  reduction = model_cfg.loss_reduction
   if reduction not in LOSS_REDUCTIONS:
     raise ValueError(f"model.loss_reduction must be one of {LOSS_REDUCTIONS}, got {reduction!r}")
-  if reduction == "sum" and head in ("pyramid_depth", "multiclass_mask"):
-    raise ValueError(f"model.loss_reduction='sum' is eq. 2's reading for mask BCE; model.head "
-                     f"{head!r} reduces by the mean (MSE, CDL, cross-entropy): set it to 'mean'")
-  label = batch["label"].astype(jnp.float32)
-  if head == "pyramid_mask":
-    pyramid, terms = pyramid_mask_loss(outputs, batch["mask"], scales, reduction)
-    terms["bce_binary"] = bce_with_logits(outputs["logit"], label)
-    loss = pyramid + terms["bce_binary"]
-  elif head == "dense_mask":
-    loss, terms = pyramid_mask_loss(outputs, batch["mask"], scales, reduction)
-  elif head == "pyramid_depth":
-    loss, terms = pyramid_depth_loss(outputs, batch["depth"], scales, batch.get("depth_valid"))
-  elif head in ("binary", "spp"):
-    loss = bce_with_logits(outputs["logit"], label)
-    terms = {"bce_binary": loss}
-  elif head == "multiclass_mask":
-    loss = multiclass_mask_loss(outputs, batch["mask"], batch["species"], scales[0])
-    terms = {"ce": loss}
-  else:
+  spec = models.HEADS.get(head)
+  if spec is None:
     raise ValueError(f"no loss for model.head {head!r}")
-  return loss, terms
+  if reduction not in spec.reductions:
+    raise ValueError(f"model.loss_reduction={reduction!r} is eq. 2's reading for mask BCE; "
+                     f"model.head {head!r} reduces by the {' or '.join(spec.reductions)} (MSE, "
+                     f"CDL, cross-entropy): set it to {spec.reductions[0]!r}")
+  return HEAD_LOSSES[spec.loss](outputs, batch, scales, reduction)
