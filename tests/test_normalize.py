@@ -235,7 +235,7 @@ def test_a_run_started_with_auto_resumes_with_its_worker_count(synth_tiny, tmp_p
   only cost time here."""
   import tiny_train_config  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / "run"
-  monkeypatch.setattr(train.evaluate, "evaluate_model",
+  monkeypatch.setattr(train.evaluator, "evaluate_model",
                       lambda config, model, workdir, step, mesh: {"step": step})
 
   def config(steps):
