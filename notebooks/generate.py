@@ -131,12 +131,11 @@ from flax import nnx
 from IPython.display import Image, display
 
 from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import models
 
 best = (pathlib.Path(WORKDIR) / "best").exists()
 model = models.build_model(config.model, nnx.Rngs(0))
-checkpoint.restore_into(model, evaluator.checkpoint_dir(WORKDIR, best=best))
+checkpoint.restore_into(model, checkpoint.checkpoint_dir(WORKDIR, best=best))
 figure = demo.mask_figure(config, model, pathlib.Path(WORKDIR) / "masks.png",
                           results["test"]["threshold"])
 display(Image(filename=figure))"""),

@@ -22,11 +22,12 @@ import pytest
 from flax import nnx
 
 import torch_reference as ref
-from pyramid_fas_jax.training import checkpoint, train, train_step
+from pyramid_fas_jax.training import checkpoint, train, train_checkpoint, train_step
 from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation, models
 from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.weights import convert
 from pyramid_fas_jax.experiment.demo import load_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -166,12 +167,12 @@ def test_import_weights_overwrites_only_when_asked(tmp_path):
 
 
 def test_check_model_output_cases(tmp_path):
-  assert checkpoint.check_model_output(tmp_path / "new") is False
-  assert checkpoint.check_model_output(tmp_path) is False  # empty
+  assert convert.check_model_output(tmp_path / "new") is False
+  assert convert.check_model_output(tmp_path) is False  # empty
   (tmp_path / "f").write_text("x")
   with pytest.raises(checkpoint.CheckpointError, match="is a file"):
-    checkpoint.check_model_output(tmp_path / "f")
-  assert checkpoint.check_model_output(tmp_path, overwrite=True) is True
+    convert.check_model_output(tmp_path / "f")
+  assert convert.check_model_output(tmp_path, overwrite=True) is True
 
 
 def test_resume_with_a_changed_config_is_refused(run_copy, synth_tiny):
@@ -273,7 +274,7 @@ def test_no_readable_checkpoint_stops_with_one_line(run_copy, synth_tiny):
 def test_evaluate_skips_an_unreadable_latest_checkpoint(run_copy, synth_tiny, caplog):
   _truncate_array_file(run_copy / "checkpoints" / "8")
   with caplog.at_level(logging.WARNING):
-    model, step = evaluator.restore_checkpoint(load_config(TINY, synth_tiny), run_copy)
+    model, step = checkpoint.restore_checkpoint(load_config(TINY, synth_tiny), run_copy)
   assert step == 6
   assert any(r.getMessage().startswith("skipping checkpoint step 8") for r in caplog.records)
   want = _params(run_copy / "checkpoints" / "6")
@@ -281,7 +282,7 @@ def test_evaluate_skips_an_unreadable_latest_checkpoint(run_copy, synth_tiny, ca
     np.testing.assert_array_equal(np.asarray(v[...]), want[k], err_msg=k)
   _truncate_array_file(run_copy / "best" / "8")
   with pytest.raises(checkpoint.CheckpointError, match=r"no readable checkpoint in .*best: step 8"):
-    evaluator.restore_checkpoint(load_config(TINY, synth_tiny), run_copy, best=True)
+    checkpoint.restore_checkpoint(load_config(TINY, synth_tiny), run_copy, best=True)
 
 
 def test_sigterm_saves_and_exits_75(synth_tiny, tmp_path):
@@ -348,6 +349,60 @@ def test_load_config_finds_every_kind_of_checkpoint(run, tmp_path):
   (old.parent.parent / "config.json").write_text("")
   with pytest.raises(checkpoint.CheckpointError, match="is not valid JSON"):
     checkpoint.load_config(old)
+
+
+
+def test_a_config_written_before_its_fields_existed_is_migrated_at_load(tmp_path):
+  """Every field added since (checkpoint.MIGRATED) reads as what the code did before it; a
+  current config reads back unchanged, its values kept even where they are not the defaults."""
+  current = checkpoint.config_json(load_config(TINY, "unused"))
+  current["model"].update(spp_pool="max", conv_impl="xla", loss_reduction="sum")
+  current["eval"].update(video_agg=None, failure_to_acquire="exclude")
+  current.update(dtype="bfloat16", init_from="imagenet")
+  old = json.loads(json.dumps(current))
+  for field, _ in checkpoint.MIGRATED:
+    *sections, name = field.split(".")
+    node = old
+    for section in sections:
+      node = node[section]
+    del node[name]
+  want = {"model.spp_pool": "avg", "model.conv_impl": "auto", "model.loss_reduction": "mean",
+          "dtype": "float32", "init_from": "", "eval.video_agg": "mean",
+          "eval.failure_to_acquire": "reject"}
+  assert dict(checkpoint.MIGRATED) == want
+  kept = {k: changes.flatten(current)[k] for k in want}
+  for name, tree, expected in (("old", old, want), ("current", current, kept)):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "config.json").write_text(json.dumps(tree))
+    flat = changes.flatten(checkpoint.config_json(checkpoint.load_config(tmp_path / name)))
+    assert {k: flat[k] for k in want} == expected
+    assert changes.flatten(changes.stored_config(tmp_path / name)) == flat  # what a resume reads
+  assert checkpoint.config_json(checkpoint.load_config(tmp_path / "current")) == current
+
+
+def test_resume_and_evaluation_choose_the_step_with_one_function(tmp_path, monkeypatch):
+  """A resumed run and `evaluate` pick their checkpoint step by checkpoint.restore_newest, so an
+  unreadable step is skipped alike (test_unreadable_latest_checkpoints_fall_back_to_the_newest_
+  readable and test_evaluate_skips_an_unreadable_latest_checkpoint check each path's result)."""
+  roots = []
+
+  class Chosen(Exception):
+    pass
+
+  def restore_newest(root, *args, **kwargs):
+    del args, kwargs
+    roots.append(pathlib.Path(root))
+    raise Chosen
+
+  monkeypatch.setattr(checkpoint, "restore_newest", restore_newest)
+  (tmp_path / "checkpoints" / "3").mkdir(parents=True)
+  with pytest.raises(Chosen):
+    checkpoint.restore_checkpoint(None, tmp_path)
+  ckpt = train_checkpoint.TrainCheckpointer(tmp_path)
+  with pytest.raises(Chosen):
+    ckpt.restore_latest(None, None, None)
+  ckpt.close()
+  assert roots == [tmp_path / "checkpoints"] * 2
 
 
 def test_init_from_a_training_step(run):

@@ -22,12 +22,11 @@ import pathlib
 import jax
 import numpy as np
 from absl import logging
-from flax import nnx
 from jax.experimental import multihost_utils
 
 from pyramid_fas_jax.training import checkpoint, distributed
 from pyramid_fas_jax.experiment import checks
-from pyramid_fas_jax import evaluation, models
+from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.models import inference
 
@@ -111,8 +110,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
       n_bootstrap=config.eval.bootstrap, seed=config.seed,
       plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None,
       unacquired=unacquired,
-      # Configs saved before the field existed (checkpoints' config.json) get the default.
-      failure_to_acquire=config.eval.get("failure_to_acquire", "reject"))
+      failure_to_acquire=config.eval.failure_to_acquire)
   results["step"] = step
   if jax.process_index() == 0:
     out = workdir / "scores"
@@ -152,54 +150,8 @@ def dev_metric(results: dict, config) -> float | None:
   return None if dev is None else float(dev[config.eval.best_metric])
 
 
-def _steps(root: pathlib.Path) -> list[int]:
-  return sorted(int(p.name) for p in root.glob("*") if p.name.isdigit()) if root.exists() else []
-
-
-def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> pathlib.Path:
-  """workdir/checkpoints/<step> (latest by default) or workdir/best/<step>."""
-  root = pathlib.Path(workdir).absolute() / ("best" if best else "checkpoints")
-  steps = _steps(root)
-  if not steps:
-    raise FileNotFoundError(f"no checkpoints in {root}")
-  if step is None:
-    return root / str(steps[-1])
-  if step not in steps:
-    raise FileNotFoundError(f"no checkpoint for step {step} in {root}; there are {steps}")
-  return root / str(step)
-
-
-def restore_checkpoint(config, workdir, step: int | None = None, best: bool = False):
-  """(model, step) of a training checkpoint of `workdir` (see `checkpoint_dir`). Without `step`,
-  the newest readable one: an unreadable step is skipped with a warning naming it and why
-  (checkpoint.CheckpointError lists every step tried if none is readable)."""
-  if step is not None:
-    path = checkpoint_dir(workdir, step, best)
-    return _restore(config, path), step
-  root = checkpoint_dir(workdir, best=best).parent
-  skipped = []
-  for candidate in reversed(_steps(root)):
-    try:
-      return _restore(config, root / str(candidate)), candidate
-    except checkpoint.ModelMismatchError:  # the same for every step: no older one would fit
-      raise
-    except Exception as e:  # pylint: disable=broad-except
-      # Orbax and TensorStore raise bare Exceptions for unreadable files; an older step may
-      # still be intact.
-      reason = checkpoint.describe_failure(e)
-      logging.warning("skipping checkpoint step %d (%s): %s", candidate, root / str(candidate),
-                      reason)
-      skipped.append(f"step {candidate}: {reason}")
-  raise checkpoint.CheckpointError(f"no readable checkpoint in {root}: " + "; ".join(skipped))
-
-
-def _restore(config, path):
-  model = models.build_model(config.model, nnx.Rngs(0))
-  checkpoint.restore_into(model, path)
-  return model
-
-
 def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
-  """Evaluate a training checkpoint of `workdir` with plots (results: see `results_dir`)."""
-  model, step = restore_checkpoint(config, workdir, step, best)
+  """Evaluate a training checkpoint of `workdir` with plots (results: see `results_dir`): step
+  `step`, or the newest readable one (checkpoint.restore_checkpoint)."""
+  model, step = checkpoint.restore_checkpoint(config, workdir, step, best)
   return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True)

@@ -24,8 +24,10 @@ before anything is built or written:
                                fields through, at the user's risk (e.g. a second stage at a
                                lower lr).
   a field only one side has    logged, not refused: a field added to the code since the run
-                               started (or removed from it). New fields default to the old
-                               behaviour (config.py), so the run continues as it was.
+                               started (or removed from it). The stored config is read through
+                               checkpoint.migrate first, which fills the fields added since
+                               with the values the run had (checkpoint.MIGRATED), so those are
+                               compared like any other.
 
 When the config does change, the stored config.json is kept as config.<UTC time>.json before the
 new one is written: every config the run trained under stays in the workdir.
@@ -93,15 +95,16 @@ def _stored(workdir: pathlib.Path) -> dict | None:
     sources += [p / checkpoint.CONFIG_ITEM / "metadata" for p in reversed(steps)]
   for path in sources:
     try:
-      return json.loads(path.read_text())
+      tree = json.loads(path.read_text())
     except (OSError, ValueError):
       continue
+    return checkpoint.migrate(tree)
   return None
 
 
 def stored_config(workdir) -> dict | None:
-  """The config (a JSON tree) of the run in `workdir`: config.json, else the newest step's; None
-  where there is none."""
+  """The config (a JSON tree, migrated: checkpoint.migrate) of the run in `workdir`: config.json,
+  else the newest step's; None where there is none."""
   return _stored(pathlib.Path(workdir))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from matplotlib.figure import Figure
 
-from pyramid_fas_jax.training import distributed, train
+from pyramid_fas_jax.training import checkpoint, distributed, train
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.models import inference
@@ -139,7 +139,8 @@ def run_demo(workdir="runs/demo", config=None) -> dict:
                  num_workers=2)
   logging.info("data ready after %.0f s; training", time.time() - start)
   train.train_and_evaluate(config, workdir)
-  model, step = evaluator.restore_checkpoint(config, workdir, best=(workdir / "best").exists())
+  best = (workdir / "best").exists()
+  model, step = checkpoint.restore_checkpoint(config, workdir, best=best)
   results = evaluator.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
                                     plots=True)
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])

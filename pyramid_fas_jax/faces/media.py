@@ -91,8 +91,8 @@ def load(path, input_params, settings: preprocess.Settings = preprocess.Settings
 
 def video_aggregation(config) -> str:
   """How evaluation scores a video from its frames (config.eval.video_agg); configs that score
-  frames (None), or have no eval section, get the mean."""
-  how = config.get("eval", {}).get("video_agg", "mean") or "mean"
+  frames (None) get the mean."""
+  how = config.eval.video_agg or "mean"
   if how not in scorefile.VIDEO_AGGREGATIONS:
     raise ValueError(f"config.eval.video_agg={how!r} is not 'mean', 'median' or None")
   return how

@@ -1,21 +1,25 @@
 """Model checkpoints: the model's state (params and BN statistics) as an Orbax item, with the
-config that builds the model stored beside it as JSON.
+config that builds the model stored beside it as JSON; which step of a run to restore.
 
 Every checkpoint is self-describing: `predict`, `evaluate` and `--config.init_from` take any of
   an import-weights output     DIR/model/ and DIR/config.json (`save_model`);
   a training step              workdir/checkpoints/<N>/ and workdir/best/<N>/: the `model` item
                                beside optimizer/data/meta, and the run's config as the Orbax
-                               JSON item `config` (`TrainCheckpointer`), written atomically with
-                               the step by Orbax (process 0 writes JSON items);
+                               JSON item `config` (train_checkpoint.TrainCheckpointer), written
+                               atomically with the step by Orbax (process 0 writes JSON items);
 and `load_config` also reads step directories written before steps held their config, from the
-run's config.json two levels up.
+run's config.json two levels up. Every stored config is read through `migrate`, which fills in
+the fields added to the config since it was written (MIGRATED), so the rest of the code reads
+every field directly.
+
+A run's step is chosen by `restore_newest` wherever one is restored without a step number:
+`evaluate` (`restore_checkpoint`) and a resumed run (TrainCheckpointer.restore_latest) alike
+skip an unreadable step with the same warning and try the next older one.
 """
 
-import datetime
+import copy
 import json
 import pathlib
-import re
-import shutil
 
 import jax
 import ml_collections
@@ -33,16 +37,30 @@ CONFIG_ITEM = "config"
 CONFIG_FILE = "config.json"
 # The step directories of a run's two Orbax managers, under its workdir.
 STEP_ROOTS = ("checkpoints", "best")
-# Where a resumed run moves the unreadable steps it skipped (never deleted: the user's to look at).
-UNREADABLE_DIR = "unreadable_checkpoints"
+# Fields added to the config after runs and imports were stored, with the value that keeps such
+# a stored config's behaviour (what the code did before the field existed); `migrate` fills them.
+MIGRATED = (
+    ("model.spp_pool", "avg"),              # SPP heads average-pooled before 'max' was offered
+    ("model.conv_impl", "auto"),            # the default: how convolutions compute, not what
+    ("model.loss_reduction", "mean"),       # the mask BCE was a mean before 'sum' was offered
+    ("dtype", "float32"),                   # the step computed in float32 before bfloat16
+    ("init_from", ""),                      # nothing to load (a resume loads its checkpoint)
+    ("eval.video_agg", "mean"),             # predict and export scored a video by its mean
+    ("eval.failure_to_acquire", "reject"),  # the default rule since failures were counted
+)
 
 
 class CheckpointError(ValueError):
   """A checkpoint that cannot be used: none readable, or no config to rebuild its model."""
 
 
-class ModelMismatchError(CheckpointError):
-  """A readable checkpoint of another model (every step of a run would fail alike)."""
+class MismatchError(CheckpointError):
+  """A readable checkpoint that does not fit here (another model, another number of processes):
+  every step of the run would fail alike, so `restore_newest` tries no older one."""
+
+
+class ModelMismatchError(MismatchError):
+  """A readable checkpoint of another model."""
 
 
 def config_json(config) -> dict:
@@ -55,8 +73,9 @@ def flat_state(model) -> dict[str, nnx.Variable]:
   return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}
 
 
-def _training_contents(directory: pathlib.Path) -> str | None:
+def run_part(directory) -> str | None:
   """What of a training run `directory` is, if anything: the workdir or one of its steps."""
+  directory = pathlib.Path(directory)
   if any((directory / d).is_dir() for d in STEP_ROOTS) or (directory / "metrics.jsonl").exists():
     return "a training run's workdir"
   if ((directory.parent.name in STEP_ROOTS and directory.name.isdigit())
@@ -66,38 +85,10 @@ def _training_contents(directory: pathlib.Path) -> str | None:
   return None
 
 
-def check_model_output(directory, overwrite: bool = False) -> bool:
-  """Raise CheckpointError unless `save_model` may write into `directory`: it must not exist,
-  be empty, or, with `overwrite`, be a directory that is no part of a training run (then its
-  model/ and config.json are replaced, anything else in it is left alone). A training run's
-  workdir or step is refused even with `overwrite`: writing there would replace the run's
-  config.json or mix the new model into its checkpoint, and deleting a run's checkpoints to
-  make room is never what an import means. Returns whether something will be replaced."""
-  directory = pathlib.Path(directory)
-  if not directory.exists():
-    return False
-  if not directory.is_dir():
-    raise CheckpointError(f"--output={directory} is a file; choose a directory for the checkpoint")
-  entries = sorted(p.name for p in directory.iterdir())
-  if not entries:
-    return False
-  kind = _training_contents(directory)
-  if kind is not None:
-    raise CheckpointError(
-        f"--output={directory} is {kind}; a model checkpoint is never written into one, even "
-        "with --overwrite (it would replace the run's config.json or checkpoint): choose "
-        "another --output")
-  if not overwrite:
-    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-    raise CheckpointError(
-        f"--output={directory} exists and is not empty ({shown}); choose a new directory, or "
-        "pass --overwrite to replace its model/ and config.json")
-  return True
-
-
 def save_model(directory, model, config) -> pathlib.Path:
   """Write `model`'s state and `config` into `directory` (created; its model/ and config.json
-  are replaced if present: `import-weights` refuses an existing output unless --overwrite)."""
+  are replaced if present: `import-weights` refuses an existing output unless --overwrite,
+  convert.check_model_output)."""
   directory = pathlib.Path(directory).absolute()
   directory.mkdir(parents=True, exist_ok=True)
   state = nnx.to_pure_dict(nnx.state(model))
@@ -135,7 +126,21 @@ def load_config(directory) -> ml_collections.ConfigDict:
     tree = json.loads(path.read_text())
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise CheckpointError(f"the config {path} is not valid JSON ({e}); pass --config") from e
-  return ml_collections.ConfigDict(_tuples(tree))
+  return ml_collections.ConfigDict(_tuples(migrate(tree)))
+
+
+def migrate(tree: dict) -> dict:
+  """A copy of the stored config `tree` (JSON) with every MIGRATED field it lacks filled in,
+  sections included; a current config comes back equal. Applied wherever a stored config is
+  read: `load_config`, and the run's config a resume is compared with (changes.stored_config)."""
+  tree = copy.deepcopy(tree)
+  for field, value in MIGRATED:
+    *sections, name = field.split(".")
+    node = tree
+    for section in sections:
+      node = node.setdefault(section, {})
+    node.setdefault(name, value)
+  return tree
 
 
 def _tuples(tree):
@@ -147,7 +152,7 @@ def _tuples(tree):
   return tree
 
 
-def _restore_target(x, sharding=None):
+def restore_target(x, sharding=None):
   # The arrays land where the model's live now (or on `sharding`): a checkpoint written by
   # another topology (two processes, eight GPUs) restores onto this one. Leaves without a
   # sharding (host scalars) go to this process's first device.
@@ -170,7 +175,7 @@ def restore_into(model, directory) -> None:
   sharding = None
   if jax.process_count() > 1:
     sharding = jax.sharding.NamedSharding(distributed.make_mesh(), jax.sharding.PartitionSpec())
-  target = jax.tree.map(lambda x: _restore_target(x, sharding), nnx.to_pure_dict(state))
+  target = jax.tree.map(lambda x: restore_target(x, sharding), nnx.to_pure_dict(state))
   checkpointer = ocp.StandardCheckpointer()
   saved = checkpointer.metadata(path)
   saved_tree = getattr(saved, "item_metadata", saved)
@@ -231,158 +236,66 @@ def _all_processes(ok: bool) -> bool:
   return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))
 
 
-class TrainCheckpointer:
-  """Training checkpoints under `workdir/checkpoints/<step>/`: items `model`, `optimizer`, `data`
-  (the grain iterator of every process), `meta` (JSON) and `config` (JSON: the run's config).
-  Saves are asynchronous; `close()` waits for them. `workdir/best/<step>/` keeps the model with
-  the best dev metric, with `meta` and `config`.
 
-  Each step directory is a model checkpoint (`predict --checkpoint`, `evaluate --checkpoint`,
-  `init_from`): restore_into reads its `model` item, load_config its `config` item.
+def steps(root) -> list[int]:
+  """The step numbers under `root` (a run's checkpoints/ or best/), oldest first."""
+  root = pathlib.Path(root)
+  return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
+
+
+def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> pathlib.Path:
+  """workdir/checkpoints/<step> (latest by default) or workdir/best/<step>."""
+  root = pathlib.Path(workdir).absolute() / ("best" if best else "checkpoints")
+  found = steps(root)
+  if not found:
+    raise FileNotFoundError(f"no checkpoints in {root}")
+  if step is None:
+    return root / str(found[-1])
+  if step not in found:
+    raise FileNotFoundError(f"no checkpoint for step {step} in {root}; there are {found}")
+  return root / str(step)
+
+
+def restore_newest(root, restore, candidates=None, *, remedy: str = ""):
+  """(step, restore(step), the newer steps skipped) for the newest step of `root` (or of
+  `candidates`) that `restore` reads on every process; None where there is no step.
+
+  A step that cannot be read (a truncated array file, an empty or garbled JSON item, a missing
+  item) is skipped with a warning naming it and why, and the next older one is tried; a
+  MismatchError (another model, another process count) stops the search, since every step
+  would fail alike. If none is readable, CheckpointError lists every step tried and why, then
+  `remedy`. Every process agrees on the step, so `restore` must leave nothing changed when it
+  fails.
   """
+  root = pathlib.Path(root)
+  skipped = []
+  for step in sorted(steps(root) if candidates is None else candidates, reverse=True):
+    try:
+      value, reason = restore(step), None
+    except MismatchError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      # Orbax and TensorStore raise bare Exceptions for unreadable files; whatever the
+      # failure, an older step may still be intact.
+      value, reason = None, describe_failure(e)
+    if not _all_processes(reason is None):
+      reason = reason or "unreadable on another process"
+      logging.warning("skipping checkpoint step %d (%s): %s", step, root / str(step), reason)
+      skipped.append((step, reason))
+      continue
+    return step, value, [s for s, _ in skipped]
+  if skipped:
+    raise CheckpointError(f"no readable checkpoint in {root}: "
+                          + "; ".join(f"step {s}: {r}" for s, r in skipped) + remedy)
+  return None
 
-  def __init__(self, workdir, *, config=None, keep: int = 3, best_mode: str = "min"):
-    workdir = pathlib.Path(workdir).absolute()
-    self.workdir = workdir
-    self._config = None if config is None else config_json(config)
-    self.manager = ocp.CheckpointManager(
-        workdir / "checkpoints",
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                             enable_async_checkpointing=True),
-        item_names=("model", "optimizer", "data", "meta", CONFIG_ITEM))
-    self.best = ocp.CheckpointManager(
-        workdir / "best",
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, create=True, best_fn=lambda m: m["dev_metric"], best_mode=best_mode,
-            enable_async_checkpointing=True),
-        item_names=("model", "meta", CONFIG_ITEM))
 
-  def latest_step(self):
-    return self.manager.latest_step()
-
-  def _config_item(self) -> dict:
-    if self._config is None:
-      return {}
-    return {CONFIG_ITEM: ocp.args.JsonSave(self._config)}
-
-  def save(self, step: int, model, optimizer, data_iterator, meta: dict, *, force=False) -> bool:
-    import grain  # pylint: disable=g-import-not-at-top
-    return self.manager.save(step, args=ocp.args.Composite(
-        model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
-        optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
-        data=grain.checkpoint.CheckpointSave(data_iterator),
-        meta=ocp.args.JsonSave(meta), **self._config_item()), force=force)
-
-  def save_best(self, step: int, model, dev_metric: float, meta: dict) -> None:
-    if step in self.best.all_steps():
-      # A resumed run replaying steps its last checkpoint did not reach (a kill between the
-      # best save and the checkpoint save, or an unreadable latest step skipped): this step's
-      # model is being written again, so the older copy of the same step gives way.
-      logging.info("best/%d was written before the run resumed from an earlier step; "
-                   "replacing it with this run's step %d", step, step)
-      self.best.delete(step)
-    self.best.save(step, args=ocp.args.Composite(
-        model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
-        meta=ocp.args.JsonSave(meta), **self._config_item()),
-                   metrics={"dev_metric": float(dev_metric)}, force=True)
-
-  def restore(self, step: int, model, optimizer, data_iterator, sharding=None) -> dict:
-    """Restore `step` into model, optimizer and data iterator in place; return its meta. With
-    `sharding` (the run's replicated NamedSharding) the arrays are restored straight onto it:
-    with several processes, arrays restored onto one device could not be moved there
-    (device_put of committed arrays across hosts)."""
-    import grain  # pylint: disable=g-import-not-at-top
-
-    def abstract(module):
-      return jax.tree.map(lambda x: _restore_target(x, sharding),
-                          nnx.to_pure_dict(nnx.state(module)))
-
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        model=ocp.args.StandardRestore(abstract(model)),
-        optimizer=ocp.args.StandardRestore(abstract(optimizer)),
-        data=grain.checkpoint.CheckpointRestore(data_iterator),
-        meta=ocp.args.JsonRestore()))
-    if not isinstance(restored.meta, dict) or "step" not in restored.meta:
-      raise ValueError(f"the meta item holds {restored.meta!r}, not the step's meta")
-    for module, item in ((model, restored.model), (optimizer, restored.optimizer)):
-      state = nnx.state(module)
-      nnx.replace_by_pure_dict(state, item)
-      nnx.update(module, state)
-    return restored.meta
-
-  def restore_latest(self, model, optimizer, data_iterator,
-                     sharding=None) -> tuple[int | None, dict]:
-    """Restore the newest readable step in place; return (step, its meta), or (None, {}) when
-    there is no checkpoint (`sharding`: as for `restore`).
-
-    A step that cannot be read (a truncated array file, an empty or garbled JSON item, a missing
-    item) is skipped with a warning naming it and why, and the next older one is tried. Once one
-    restores, the newer unreadable steps are moved to workdir/unreadable_checkpoints/ (never
-    deleted: they are the user's to inspect) so that the run can write those step numbers again.
-    If none is readable, CheckpointError lists every step tried and why, and nothing is moved.
-    Model and optimizer are only updated by a step that restored completely; every process
-    agrees on which step that is.
-    """
-    skipped = []
-    distributed.barrier("restore_latest")
-    for step in sorted(self.manager.all_steps(), reverse=True):
-      self._check_process_count(step)
-      try:
-        meta, reason = self.restore(step, model, optimizer, data_iterator, sharding), None
-      except Exception as e:  # pylint: disable=broad-except
-        # Orbax and TensorStore raise bare Exceptions for unreadable files; whatever the
-        # failure, an older step may still be intact.
-        meta, reason = None, describe_failure(e)
-      if not _all_processes(reason is None):
-        reason = reason or "unreadable on another process"
-        logging.warning("skipping checkpoint step %d (%s): %s", step,
-                        self.manager.directory / str(step), reason)
-        skipped.append((step, reason))
-        continue
-      self._move_aside([s for s, _ in skipped])
-      return step, meta
-    if skipped:
-      raise CheckpointError(
-          f"no readable checkpoint in {self.manager.directory}: "
-          + "; ".join(f"step {s}: {r}" for s, r in skipped)
-          + ". Move them away to start afresh, or fix the files")
-    return None, {}
-
-  def _check_process_count(self, step: int) -> None:
-    """Refuse, in one line, a step written by another number of processes: each process saved
-    its own data iterator position (data/process_<i>-of-<n>.json), so only n processes can
-    resume it. Its model can still start a new run."""
-    path = self.manager.directory / str(step)
-    written = {int(m.group(1)) for f in (path / "data").glob("process_*-of-*.json")
-               if (m := re.fullmatch(r"process_\d+-of-(\d+)\.json", f.name))}
-    if len(written) == 1 and (n := written.pop()) != jax.process_count():
-      raise CheckpointError(
-          f"checkpoint step {step} ({path}) was written by {n} JAX process(es), this run has "
-          f"{jax.process_count()}: its data iterator position is saved per process. Resume with "
-          f"--num_processes={n}, or start a new run from its model with "
-          f"--config.init_from={path}")
-
-  def _move_aside(self, steps) -> None:
-    if not steps:
-      return
-    if jax.process_index() == 0:
-      stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-      for step in steps:
-        target = self.workdir / UNREADABLE_DIR / str(step)
-        if target.exists():
-          target = target.with_name(f"{step}.{stamp}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.manager.directory / str(step)), str(target))
-        logging.warning("moved the unreadable checkpoint step %d to %s; the run continues from "
-                        "an earlier step and writes step %d again", step, target, step)
-    if jax.process_count() > 1:
-      multihost_utils.sync_global_devices("pyramid_fas_unreadable_moved")
-    self.manager.reload()
-
-  def wait(self):
-    self.manager.wait_until_finished()
-    self.best.wait_until_finished()
-
-  def close(self):
-    self.manager.close()
-    self.best.close()
+def restore_checkpoint(config, workdir, step: int | None = None, best: bool = False):
+  """(model of `config`, step) of a training checkpoint of `workdir` (see `checkpoint_dir`):
+  without `step`, the newest readable one (`restore_newest`; nothing is moved: evaluating leaves
+  the run as it is)."""
+  if step is not None:
+    return load_model(checkpoint_dir(workdir, step, best), config)[0], step
+  root = checkpoint_dir(workdir, best=best).parent
+  step, model, _ = restore_newest(root, lambda s: load_model(root / str(s), config)[0])
+  return model, step

@@ -18,7 +18,8 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pyramid_fas_jax.training import checkpoint, distributed, metric_writers, optim, train_step
+from pyramid_fas_jax.training import distributed, metric_writers, optim, train_step
+from pyramid_fas_jax.training import train_checkpoint
 from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax.data import pipeline, splits
@@ -125,7 +126,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
                "%d devices", total_steps, steps_per_epoch, splits.epoch_size(config),
                config.data.epoch_unit, config.batch_size, jax.device_count())
 
-  ckpt = checkpoint.TrainCheckpointer(workdir, config=config, keep=config.keep_checkpoints)
+  ckpt = train_checkpoint.TrainCheckpointer(workdir, config=config, keep=config.keep_checkpoints)
   # A resumed run takes everything from its checkpoint: init_from is neither fetched nor loaded.
   model, optimizer = train_step.create_model_and_optimizer(
       config, steps_per_epoch, initialise=ckpt.latest_step() is None)
@@ -138,7 +139,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   graphdef, state = nnx.split((model, optimizer))
   state = jax.device_put(state, replicated)
   step_fn = train_step.jit_train_step(graphdef, config.model, replicated, batch_sharding,
-                                      dtype=config.get("dtype", "float32"),
+                                      dtype=config.dtype,
                                       input_cfg=config.input)
   writer = metric_writers.make_writer(workdir)
   progress = _Progress(total_steps, config.batch_size, start_step, steps_per_epoch)

@@ -34,6 +34,8 @@ def create_model_and_optimizer(config, steps_per_epoch: int = 1, *, initialise: 
   the log says from what: 'imagenet', the backbone's torchvision ImageNet weights (fetched
   before the model is built, so a failed download costs nothing); a model checkpoint directory;
   or '', the seeded random initialisation."""
+  # A config of the step alone (seed, model, optim: the train step's unit tests) has no
+  # init_from; stored configs always do (checkpoint.migrate).
   init_from = config.get("init_from", "") if initialise else ""
   weights = pretrained.fetch(config.model.backbone) if init_from == pretrained.IMAGENET else None
   model = models.build_model(config.model, nnx.Rngs(config.seed))
@@ -98,7 +100,7 @@ def jit_train_step(graphdef, model_cfg, state_sharding=None, batch_sharding=None
     return train_step(graphdef, state, batch, model_cfg=model_cfg, dtype=dtype,
                       input_cfg=input_cfg)
 
-  options = conv_ops.compiler_options(model_cfg.get("conv_impl", "auto"))
+  options = conv_ops.compiler_options(model_cfg.conv_impl)
   if state_sharding is None:
     return jax.jit(step, donate_argnums=0, compiler_options=options)
   return jax.jit(step, donate_argnums=0, in_shardings=(state_sharding, batch_sharding),
