@@ -15,7 +15,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from absl import flags
 from flax import nnx
 
 import tiny_train_config
@@ -263,7 +262,7 @@ def test_command_help_lists_its_own_flags(capsys, command):
   code, out, _ = run(capsys, command, "--help")
   assert code == exit_codes.OK
   module = f"pyramid_fas_jax.commands.{cli.COMMANDS[command][0]}"
-  own = flags.FLAGS.get_flags_for_module(module)
+  own = cli.command_flags(command).get_flags_for_module(module)
   assert own, module
   text = " ".join(out.split())  # help wraps its lines
   for flag in own:

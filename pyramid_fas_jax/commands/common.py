@@ -9,17 +9,20 @@ from ml_collections import config_flags
 from pyramid_fas_jax.training import compile_cache, distributed
 
 
-def define_config_flag():
+def define_config_flag(flag_values: flags.FlagValues) -> flags.FlagHolder:
   return config_flags.DEFINE_config_file(
       "config", None, "experiment config: configs/X.py[:dataset/protocol[,runlocal]]; override "
-      "fields with --config.a.b=value", lock_config=True)
+      "fields with --config.a.b=value", flag_values=flag_values, lock_config=True)
 
 
-def define_distributed_flags():
-  flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process runs "
-                      "outside TPU pods and SLURM)")
-  flags.DEFINE_integer("num_processes", None, "number of JAX processes")
-  flags.DEFINE_integer("process_id", None, "this process's index")
+def define_distributed_flags(flag_values: flags.FlagValues) -> tuple[flags.FlagHolder, ...]:
+  """--coordinator_address, --num_processes, --process_id, in the order start_jax takes them."""
+  return (
+      flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process "
+                          "runs outside TPU pods and SLURM)", flag_values=flag_values),
+      flags.DEFINE_integer("num_processes", None, "number of JAX processes",
+                           flag_values=flag_values),
+      flags.DEFINE_integer("process_id", None, "this process's index", flag_values=flag_values))
 
 
 def _not_orbax_info(record) -> bool:
@@ -28,12 +31,11 @@ def _not_orbax_info(record) -> bool:
   return record.levelno >= logging.WARNING or "orbax" not in record.pathname
 
 
-def start_jax():
+def start_jax(distributed_flags: tuple[flags.FlagHolder, ...] = ()):
   """Quiet Orbax's INFO logs, turn on the persistent compilation cache, start jax.distributed
-  where needed, log the devices."""
+  where needed (with define_distributed_flags' flags, if the command has them), log the
+  devices."""
   absl_logging.get_absl_handler().addFilter(_not_orbax_info)
   absl_logging.set_verbosity(absl_logging.INFO)
   compile_cache.enable()
-  f = flags.FLAGS
-  distributed.initialize(getattr(f, "coordinator_address", None),
-                         getattr(f, "num_processes", None), getattr(f, "process_id", None))
+  distributed.initialize(*(f.value for f in distributed_flags))

@@ -11,7 +11,14 @@ from absl import flags
 
 from pyramid_fas_jax.commands import common, exit_codes
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "output directory")
+# This run's flag: define_flags binds it.
+_WORKDIR = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _WORKDIR
+  _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "output directory",
+                                 flag_values=flag_values)
 
 
 def main(argv):

@@ -20,15 +20,24 @@ from absl import flags
 
 from pyramid_fas_jax.commands import common, exit_codes
 
-_CONFIG = common.define_config_flag()
-_WORKDIR = flags.DEFINE_string("workdir", None, "training directory (with --checkpoint: where "
-                               "the results go)")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "a model checkpoint directory instead of "
-                                  "a run's latest: RUN/checkpoints/<N>, RUN/best/<N>, or an "
-                                  "import-weights output")
-_STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest readable)")
-_BEST = flags.DEFINE_bool("best", False, "use the checkpoint with the best dev metric")
-common.define_distributed_flags()
+# This run's flags: define_flags binds them.
+_CONFIG = _WORKDIR = _CHECKPOINT = _STEP = _BEST = _DISTRIBUTED = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _CONFIG, _WORKDIR, _CHECKPOINT, _STEP, _BEST, _DISTRIBUTED
+  _CONFIG = common.define_config_flag(flag_values)
+  _WORKDIR = flags.DEFINE_string("workdir", None, "training directory (with --checkpoint: where "
+                                 "the results go)", flag_values=flag_values)
+  _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "a model checkpoint directory instead of "
+                                    "a run's latest: RUN/checkpoints/<N>, RUN/best/<N>, or an "
+                                    "import-weights output", flag_values=flag_values)
+  _STEP = flags.DEFINE_integer("step", None, "checkpoint step (default: the latest readable)",
+                               flag_values=flag_values)
+  _BEST = flags.DEFINE_bool("best", False, "use the checkpoint with the best dev metric",
+                            flag_values=flag_values)
+  _DISTRIBUTED = common.define_distributed_flags(flag_values)
+
 
 _PROG = "pyramid-fas evaluate"
 
@@ -66,7 +75,7 @@ def main(argv):
   if not (_WORKDIR.value or _CHECKPOINT.value):
     exit_codes.usage_error(_PROG, "--workdir=RUN (a training run) or --checkpoint=DIR (a model "
                            "checkpoint) is required")
-  common.start_jax()
+  common.start_jax(_DISTRIBUTED)
   # pylint: disable-next=g-import-not-at-top
   from pyramid_fas_jax.training import checkpoint
   from pyramid_fas_jax.experiment import checks

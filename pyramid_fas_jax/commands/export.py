@@ -18,17 +18,25 @@ from pyramid_fas_jax.training import checkpoint
 from pyramid_fas_jax.deploy import export as export_lib
 from pyramid_fas_jax.commands import exit_codes
 
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
-    "checkpoints/<step> or best/<step>")
-_FORMAT = flags.DEFINE_enum("format", "onnx", list(export_lib.FORMATS), "artefact to write")
-_OUTPUT = flags.DEFINE_string("output", None, "directory for the model and model.json")
-_RESULTS = flags.DEFINE_string(
-    "results", None, "evaluate's results.json (or eval/step_<N>.json) to take the decision "
-    "threshold from")
-_THRESHOLD = flags.DEFINE_float("threshold", None, "a fixed decision threshold (overrides "
-                                "--results)")
-flags.mark_flags_as_required(["checkpoint", "output"])
+# This run's flags: define_flags binds them.
+_CHECKPOINT = _FORMAT = _OUTPUT = _RESULTS = _THRESHOLD = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _CHECKPOINT, _FORMAT, _OUTPUT, _RESULTS, _THRESHOLD
+  _CHECKPOINT = flags.DEFINE_string(
+      "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
+      "checkpoints/<step> or best/<step>", flag_values=flag_values)
+  _FORMAT = flags.DEFINE_enum("format", "onnx", list(export_lib.FORMATS), "artefact to write",
+                              flag_values=flag_values)
+  _OUTPUT = flags.DEFINE_string("output", None, "directory for the model and model.json",
+                                flag_values=flag_values)
+  _RESULTS = flags.DEFINE_string(
+      "results", None, "evaluate's results.json (or eval/step_<N>.json) to take the decision "
+      "threshold from", flag_values=flag_values)
+  _THRESHOLD = flags.DEFINE_float("threshold", None, "a fixed decision threshold (overrides "
+                                  "--results)", flag_values=flag_values)
+  flags.mark_flags_as_required(["checkpoint", "output"], flag_values=flag_values)
 
 
 def main(argv):

@@ -20,14 +20,25 @@ from pyramid_fas_jax.weights import convert
 from pyramid_fas_jax import models
 from pyramid_fas_jax.commands import exit_codes
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "model config, e.g. configs/resnet50_ps.py",
-                                          lock_config=True)
-_FORMAT = flags.DEFINE_enum("format", None, list(convert.FORMATS), "layout of the input weights")
-_INPUT = flags.DEFINE_string("input", None, "PyTorch state dict (.pth/.pt, .safetensors, .npz)")
-_OUTPUT = flags.DEFINE_string("output", None, "directory for the model checkpoint (new or empty)")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace the model/ and config.json of an "
-                               "existing --output (never a training run's workdir or step)")
-flags.mark_flags_as_required(["config", "format", "input", "output"])
+# This run's flags: define_flags binds them.
+_CONFIG = _FORMAT = _INPUT = _OUTPUT = _OVERWRITE = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _CONFIG, _FORMAT, _INPUT, _OUTPUT, _OVERWRITE
+  _CONFIG = config_flags.DEFINE_config_file(
+      "config", None, "model config, e.g. configs/resnet50_ps.py", flag_values=flag_values,
+      lock_config=True)
+  _FORMAT = flags.DEFINE_enum("format", None, list(convert.FORMATS), "layout of the input weights",
+                              flag_values=flag_values)
+  _INPUT = flags.DEFINE_string("input", None, "PyTorch state dict (.pth/.pt, .safetensors, .npz)",
+                               flag_values=flag_values)
+  _OUTPUT = flags.DEFINE_string("output", None, "directory for the model checkpoint (new or "
+                                "empty)", flag_values=flag_values)
+  _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace the model/ and config.json of an "
+                                 "existing --output (never a training run's workdir or step)",
+                                 flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "format", "input", "output"], flag_values=flag_values)
 
 
 def main(argv):

@@ -36,26 +36,37 @@ from ml_collections import config_flags
 from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "model config; defaults to the one stored in the checkpoint", lock_config=True)
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
-    "checkpoints/<step> or best/<step>")
-_MODEL = flags.DEFINE_string("model", None, "instead of --checkpoint: an ONNX export's directory "
-                             "(pyramid-fas export --format=onnx), run without JAX")
-_INPUT = flags.DEFINE_string(
-    "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
-    "images and videos")
-_OUTPUT = flags.DEFINE_string("output", None, "output .npz")
-_BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass", lower_bound=1)
-# The defaults are the 'default' build's sampling: a video is scored on the frames a build of it
-# would store.
-_STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame", lower_bound=1)
-_MAX = flags.DEFINE_integer("max_frames", 30,
-                            "videos: at most this many frames, spread evenly (0 = all)",
-                            lower_bound=0)
-flags.mark_flags_as_required(["input", "output"])
-flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True)
+# This run's flags: define_flags binds them.
+_CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _CONFIG, _CHECKPOINT, _MODEL, _INPUT, _OUTPUT, _BATCH, _STEP, _MAX
+  fv = flag_values
+  _CONFIG = config_flags.DEFINE_config_file(
+      "config", None, "model config; defaults to the one stored in the checkpoint",
+      flag_values=fv, lock_config=True)
+  _CHECKPOINT = flags.DEFINE_string(
+      "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
+      "checkpoints/<step> or best/<step>", flag_values=fv)
+  _MODEL = flags.DEFINE_string("model", None, "instead of --checkpoint: an ONNX export's "
+                               "directory (pyramid-fas export --format=onnx), run without JAX",
+                               flag_values=fv)
+  _INPUT = flags.DEFINE_string(
+      "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
+      "images and videos", flag_values=fv)
+  _OUTPUT = flags.DEFINE_string("output", None, "output .npz", flag_values=fv)
+  _BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass", lower_bound=1,
+                                flag_values=fv)
+  # The defaults are the 'default' build's sampling: a video is scored on the frames a build of
+  # it would store.
+  _STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame", lower_bound=1,
+                               flag_values=fv)
+  _MAX = flags.DEFINE_integer("max_frames", 30,
+                              "videos: at most this many frames, spread evenly (0 = all)",
+                              lower_bound=0, flag_values=fv)
+  flags.mark_flags_as_required(["input", "output"], flag_values=fv)
+  flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 
 
 _AS_IMAGES = ("the .npy path feeds the network as given, so it holds normalised float32 images, "

@@ -25,20 +25,31 @@ from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 
-_INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them")
-_OUTPUT = flags.DEFINE_string("output", None, "output directory")
-_DEPTH = flags.DEFINE_bool("depth", False, "also write face-mesh pseudo depth (face as live)")
-_STEP = flags.DEFINE_integer("frame_step", 1, "keep every k-th frame of a video", lower_bound=1)
-_MAX = flags.DEFINE_integer("max_frames", 0, "at most this many frames, spread evenly (0 = all)",
-                            lower_bound=0)
-_SIZE = flags.DEFINE_integer("crop_size", 320, "side of the crops, pixels", lower_bound=1)
-_CONTEXT = flags.DEFINE_float("context", 1.5, "crop side / the face box's longer side",
-                              lower_bound=0.01)
-_SMOOTH = flags.DEFINE_integer("smooth", 5, "median window over detected frames (odd; 1 = off)",
-                               lower_bound=1)
-_FIX = flags.DEFINE_enum("fix", None, sorted(video_lib.FIXES),
-                         "undo a stored rotation or mirroring (a video without a rotation tag)")
-flags.mark_flags_as_required(["input", "output"])
+# This run's flags: define_flags binds them.
+_INPUT = _OUTPUT = _DEPTH = _STEP = _MAX = _SIZE = _CONTEXT = _SMOOTH = _FIX = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _INPUT, _OUTPUT, _DEPTH, _STEP, _MAX, _SIZE, _CONTEXT, _SMOOTH, _FIX
+  fv = flag_values
+  _INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them",
+                               flag_values=fv)
+  _OUTPUT = flags.DEFINE_string("output", None, "output directory", flag_values=fv)
+  _DEPTH = flags.DEFINE_bool("depth", False, "also write face-mesh pseudo depth (face as live)",
+                             flag_values=fv)
+  _STEP = flags.DEFINE_integer("frame_step", 1, "keep every k-th frame of a video",
+                               lower_bound=1, flag_values=fv)
+  _MAX = flags.DEFINE_integer("max_frames", 0, "at most this many frames, spread evenly "
+                              "(0 = all)", lower_bound=0, flag_values=fv)
+  _SIZE = flags.DEFINE_integer("crop_size", 320, "side of the crops, pixels", lower_bound=1,
+                               flag_values=fv)
+  _CONTEXT = flags.DEFINE_float("context", 1.5, "crop side / the face box's longer side",
+                                lower_bound=0.01, flag_values=fv)
+  _SMOOTH = flags.DEFINE_integer("smooth", 5, "median window over detected frames (odd; "
+                                 "1 = off)", lower_bound=1, flag_values=fv)
+  _FIX = flags.DEFINE_enum("fix", None, sorted(video_lib.FIXES), "undo a stored rotation or "
+                           "mirroring (a video without a rotation tag)", flag_values=fv)
+  flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
 def _round(values) -> list[float]:

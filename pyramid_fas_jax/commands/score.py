@@ -17,25 +17,36 @@ from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.evaluation.scorefile import ScoreError, read_scores
 
-FLAGS = flags.FLAGS
+# This run's flag values: define_flags binds them.
+FLAGS = None
 _THRESHOLD_HELP = ("dev_eer: the dev set's EER threshold (needs --dev); test_eer: the test set's "
                    "own EER threshold (the paper's cross-dataset HTER; reported as chosen on the "
                    "test set); or a number. Bona fide iff score > threshold.")
 
-flags.DEFINE_string("dev", None, "dev score file; the dev_eer threshold comes from it")
-flags.DEFINE_string("test", None, "test score file", required=True)
-flags.DEFINE_enum("mode", "iso", report.MODES,
-                  "iso: ISO/IEC 30107-3 metrics; cdcn: exactly what the official CDCN "
-                  "performances() returns")
-flags.DEFINE_string("threshold", "dev_eer", _THRESHOLD_HELP)
-flags.DEFINE_enum("video_agg", "auto", ["auto", "mean", "median", "none"],
-                  "score each video by the mean or median of its frames (files with video ids); "
-                  "auto: mean in iso mode, none in cdcn mode")
-flags.DEFINE_integer("bootstrap", 1000, "bootstrap resamples for the test confidence intervals; "
-                     "0: none", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "seed of the bootstrap resampling")
-flags.DEFINE_string("json", None, "write all results to this JSON file (rates as fractions)")
-flags.DEFINE_string("plots", None, "write ROC, DET and score-histogram PNGs into this directory")
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global FLAGS
+  FLAGS = fv = flag_values
+  flags.DEFINE_string("dev", None, "dev score file; the dev_eer threshold comes from it",
+                      flag_values=fv)
+  flags.DEFINE_string("test", None, "test score file", required=True, flag_values=fv)
+  flags.DEFINE_enum("mode", "iso", report.MODES,
+                    "iso: ISO/IEC 30107-3 metrics; cdcn: exactly what the official CDCN "
+                    "performances() returns", flag_values=fv)
+  flags.DEFINE_string("threshold", "dev_eer", _THRESHOLD_HELP, flag_values=fv)
+  flags.DEFINE_enum("video_agg", "auto", ["auto", "mean", "median", "none"],
+                    "score each video by the mean or median of its frames (files with video "
+                    "ids); auto: mean in iso mode, none in cdcn mode", flag_values=fv)
+  flags.DEFINE_integer("bootstrap", 1000, "bootstrap resamples for the test confidence "
+                       "intervals; 0: none", lower_bound=0, flag_values=fv)
+  flags.DEFINE_integer("seed", 0, "seed of the bootstrap resampling", flag_values=fv)
+  flags.DEFINE_string("json", None, "write all results to this JSON file (rates as fractions)",
+                      flag_values=fv)
+  flags.DEFINE_string("plots", None, "write ROC, DET and score-histogram PNGs into this "
+                      "directory", flag_values=fv)
+  flags.register_validator("threshold", _is_threshold,
+                           "--threshold must be dev_eer, test_eer or a finite number",
+                           flag_values=fv)
 
 
 def _parse_threshold(text: str) -> str | float:
@@ -53,10 +64,6 @@ def _is_threshold(text: str) -> bool:
   except ValueError:
     return False
   return True
-
-
-flags.register_validator("threshold", _is_threshold,
-                         "--threshold must be dev_eer, test_eer or a finite number")
 
 
 def _output_problem(flag: str, path: str | None, kind: str) -> str | None:

@@ -12,11 +12,21 @@ from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
 
-_MODEL = flags.DEFINE_string("model", None, "an ONNX export's directory (pyramid-fas export)")
-_HOST = flags.DEFINE_string("host", "127.0.0.1", "address to bind")
-_PORT = flags.DEFINE_integer("port", 8000, "port to bind", lower_bound=0, upper_bound=65535)
-_MAX_MB = flags.DEFINE_float("max_upload_mb", 32, "largest upload accepted, MiB", lower_bound=0)
-flags.mark_flags_as_required(["model"])
+# This run's flags: define_flags binds them.
+_MODEL = _HOST = _PORT = _MAX_MB = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _MODEL, _HOST, _PORT, _MAX_MB
+  fv = flag_values
+  _MODEL = flags.DEFINE_string("model", None, "an ONNX export's directory (pyramid-fas export)",
+                               flag_values=fv)
+  _HOST = flags.DEFINE_string("host", "127.0.0.1", "address to bind", flag_values=fv)
+  _PORT = flags.DEFINE_integer("port", 8000, "port to bind", lower_bound=0, upper_bound=65535,
+                               flag_values=fv)
+  _MAX_MB = flags.DEFINE_float("max_upload_mb", 32, "largest upload accepted, MiB",
+                               lower_bound=0, flag_values=fv)
+  flags.mark_flags_as_required(["model"], flag_values=fv)
 
 
 _PROG = "pyramid-fas serve"

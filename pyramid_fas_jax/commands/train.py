@@ -18,20 +18,27 @@ from absl import flags, logging
 
 from pyramid_fas_jax.commands import common, exit_codes
 
-_CONFIG = common.define_config_flag()
-_WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results")
-_ALLOW = flags.DEFINE_list(
-    "allow_config_change", [], "resuming: config fields (fnmatch patterns over dotted names, "
-    "e.g. optim.lr,'model.*') allowed to differ from the run's stored config beyond the harmless "
-    "ones; at your own risk")
-flags.mark_flags_as_required(["config", "workdir"])
-common.define_distributed_flags()
+# This run's flags: define_flags binds them.
+_CONFIG = _WORKDIR = _ALLOW = _DISTRIBUTED = None
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  global _CONFIG, _WORKDIR, _ALLOW, _DISTRIBUTED
+  _CONFIG = common.define_config_flag(flag_values)
+  _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, logs and results",
+                                 flag_values=flag_values)
+  _ALLOW = flags.DEFINE_list(
+      "allow_config_change", [], "resuming: config fields (fnmatch patterns over dotted names, "
+      "e.g. optim.lr,'model.*') allowed to differ from the run's stored config beyond the "
+      "harmless ones; at your own risk", flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+  _DISTRIBUTED = common.define_distributed_flags(flag_values)
 
 
 def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
-  common.start_jax()
+  common.start_jax(_DISTRIBUTED)
   # pylint: disable-next=g-import-not-at-top
   from pyramid_fas_jax.training import checkpoint, train
   from pyramid_fas_jax.experiment import changes
