@@ -5,6 +5,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
@@ -324,15 +325,18 @@ def test_spp_head_is_pooled_concat_linear(pool):
 
 def test_spp_pool_defaults():
   # He et al.'s max for resnet50_spp; average where the field is absent (configs and checkpoints
-  # written before it), which is also model_config's default.
+  # written before it: checkpoint.migrate fills it in), which is also model_config's default.
   import test_configs  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
   config = test_configs.load("resnet50_spp", "synth_fas/intra,runlocal")
   assert config.model.spp_pool == "max"
   assert models.build_model(config.model, nnx.Rngs(0)).head.pool == "max"
   assert fas.model_config(head="spp").spp_pool == "avg"
-  old = fas.model_config(backbone="resnet_tiny", head="spp", scales=(2, 1))
+  old = fas.model_config(backbone="resnet_tiny", head="spp", scales=(2, 1), spp_pool="max")
+  old = old.to_dict()
   del old["spp_pool"]
-  assert models.build_model(old, nnx.Rngs(0)).head.pool == "avg"
+  migrated = ml_collections.ConfigDict(checkpoint.migrate({"model": old})["model"])
+  assert models.build_model(migrated, nnx.Rngs(0)).head.pool == "avg"
 
 
 @pytest.mark.parametrize("src,dst", [(128, 32), (64, 32), (32, 32), (16, 32), (8, 32), (13, 32),
