@@ -8,7 +8,7 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install demo test test-slow test-learning test-all clean
+.PHONY: install demo test lint test-slow test-learning test-all clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

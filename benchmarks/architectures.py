@@ -22,8 +22,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from pyramid_fas_jax.training import train_step
 from pyramid_fas_jax.experiment.demo import load_config
+from pyramid_fas_jax.training import train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from pyramid_fas_jax.faces import face
-from pyramid_fas_jax.faces import face_mesh
+from pyramid_fas_jax.faces import face, face_mesh
 
 # (name, frame width, height, face box height in pixels)
 SHAPES = (("320x240 (Replay-Attack)", 320, 240, 110), ("640x480 (CASIA, MSU)", 640, 480, 200),

@@ -20,9 +20,8 @@ import time
 import jax
 import numpy as np
 
-from pyramid_fas_jax.data import builders
+from pyramid_fas_jax.data import builders, normalize, pipeline
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import normalize, pipeline
 
 
 def _sample_build(data_dir: str) -> str:

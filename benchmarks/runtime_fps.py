@@ -26,11 +26,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.deploy import export, runtime
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax import models
+from pyramid_fas_jax.deploy import export, runtime
 from pyramid_fas_jax.faces import media, preprocess
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def timed(fn, repeats=3):
 
 
 def write_video(path, frames):
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   rgb = data.astronaut()
   writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, rgb.shape[1::-1])
   for i in range(frames):

@@ -56,11 +56,11 @@ def timed(fn):
 
 def jax_runner(name, batch, conv_impl):
   """(train step thunk, inference thunk) of the config's model; the state is carried along."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
+  import jax
+  from flax import nnx
 
-  from pyramid_fas_jax.training import train_step  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.experiment.demo import load_config  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment.demo import load_config
+  from pyramid_fas_jax.training import train_step
 
   config = load_config(REPO / "configs" / f"{name}.py")
   config.init_from = ""  # from scratch, as the PyTorch side: no weights to fetch
@@ -89,8 +89,8 @@ def jax_runner(name, batch, conv_impl):
 def torch_worker(name, batch_file, threads):
   """The PyTorch side: builds the reference, then answers each stdin line 'train' or 'infer'
   with one timed call, printed as 'wall_s cpu_s'."""
-  import torch  # pylint: disable=g-import-not-at-top
-  import torch_models  # pylint: disable=g-import-not-at-top
+  import torch
+  import torch_models
 
   torch.set_num_threads(threads)
   torch.manual_seed(0)
@@ -149,7 +149,7 @@ class TorchClient:
 
 
 def machine_note():
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
   load = os.getloadavg()
   return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min); JAX "
@@ -172,7 +172,7 @@ def main():
   if args.torch_worker:
     torch_worker(args.torch_worker, args.batch_file, args.threads)
     return
-  from architectures import fake_batch  # pylint: disable=g-import-not-at-top
+  from architectures import fake_batch
   impls = args.conv_impl.split(",")
   print(machine_note(), flush=True)
   lines = ["| step | conv_impl | JAX wall s | PyTorch wall s | PyTorch / JAX wall | JAX CPU s | "

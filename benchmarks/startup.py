@@ -44,9 +44,10 @@ SCAN_SAMPLE = 10_000
 
 def _builder_class():
   """SynthFAS's builder, writing tiny generated records instead of rendered faces."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import builders, features  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.protocols import synth_fas  # pylint: disable=g-import-not-at-top
+  import numpy as np
+
+  from pyramid_fas_jax.data import builders, features
+  from pyramid_fas_jax.protocols import synth_fas
 
   synth = builders.load_builder("synth_fas")
 
@@ -88,7 +89,7 @@ def _builder_class():
 
 
 def build(data_dir: str) -> None:
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
 
   builder = _builder_class()(config=CONFIG_NAME, data_dir=data_dir, file_format="array_record")
   if builder.is_prepared():
@@ -105,8 +106,9 @@ def build(data_dir: str) -> None:
 def scan_cost(data_dir: str) -> tuple[float, float]:
   """(wall, CPU) seconds per record of the metadata scan (the pre-index start-up), over
   SCAN_SAMPLE records."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import metadata_index  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
+
+  from pyramid_fas_jax.data import metadata_index
 
   source = tfds.data_source(f"synth_fas/{CONFIG_NAME}", data_dir=data_dir,
                             decoders=metadata_index.SKIP_IMAGES)["train"]
@@ -139,7 +141,7 @@ def measure(data_dir: str, config: str, jax_cache: str, scan: bool = False) -> d
         [sys.executable, __file__, "--child", f"--launched={launched!r}", f"--config={config}",
          f"--workdir={workdir}"] + (["--scan"] if scan else []),
         cwd=REPO, capture_output=True, text=True, check=False, env=env)
-  lines = [l for l in out.stdout.splitlines() if l.startswith("STARTUP ")]
+  lines = [line for line in out.stdout.splitlines() if line.startswith("STARTUP ")]
   if out.returncode or not lines:
     sys.exit(f"the measured process failed ({out.returncode}):\n{out.stderr[-3000:]}")
   return json.loads(lines[-1][len("STARTUP "):])
@@ -168,10 +170,11 @@ def child(args) -> None:
   """`pyramid-fas train` with timers around its start-up phases; exits at the first step."""
   marks = {"interpreter up": (time.time(), time.process_time())}
   spans = {}
-  from pyramid_fas_jax import cli  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.training import train_step
+  import jax
+
+  from pyramid_fas_jax import cli
   from pyramid_fas_jax.data import metadata_index, pipeline, splits
-  import jax  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.training import train_step
   marks["imports"] = (time.time(), time.process_time())
 
   def timed(name, fn):

@@ -19,19 +19,17 @@ and evaluation, wall clock) counts the runs this call trained.
 import argparse
 import json
 import pathlib
-import sys
 import time
 
 import numpy as np
 from absl import logging
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from pyramid_fas_jax.experiment import config as fas  # pylint: disable=wrong-import-position
-from pyramid_fas_jax.experiment import reproduce  # pylint: disable=wrong-import-position
+from pyramid_fas_jax.data import builders
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.experiment import reproduce
 from pyramid_fas_jax.training import train
-from pyramid_fas_jax.data import builders  # pylint: disable=wrong-import-position
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 CONFIGS = ("resnet50_binary", "resnet50_ps", "resnet50_depth", "resnet50_multiclass",
            "resnet50_spp", "vgg16_ps", "densenet121_ps", "shufflenet_v2_ps", "mobilenet_v2_ps",

@@ -258,7 +258,8 @@ def _entries(results, protocols, paper, label):
   for method in METHODS:
     ours = results.get(method, {})
     entries[method] = {name: ours.get(p, {}) for p, name in protocols.items()}
-    entries[f"{method} (paper, {label})"] = {name: paper[method][p] for p, name in protocols.items()}
+    entries[f"{method} (paper, {label})"] = {
+        name: paper[method][p] for p, name in protocols.items()}
   return entries
 
 

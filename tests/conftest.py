@@ -7,13 +7,13 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
-import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest
 
 
 @pytest.fixture(scope="session")
 def synth_tiny(tmp_path_factory):
   """SynthFAS 'tiny' (72 frames of 64x64), built once per test session; returns data_dir."""
-  from pyramid_fas_jax.data import builders  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import builders
 
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   builders.build("synth_fas", data_dir, config="tiny")
@@ -24,8 +24,9 @@ def synth_tiny(tmp_path_factory):
 def synth_frames(tmp_path_factory):
   """SynthFAS 'tiny' with 3 stored frames per video (24 videos, 72 frames per split), built
   once per test session; returns data_dir. Its builder config is named 'frames3'."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import builders  # pylint: disable=g-import-not-at-top
+  import dataclasses
+
+  from pyramid_fas_jax.data import builders
 
   tiny = builders.load_builder("synth_fas").builder_configs["tiny"]
   config = dataclasses.replace(tiny, name="frames3", frames_per_video=3, crop_size=48,
@@ -39,8 +40,9 @@ def synth_frames(tmp_path_factory):
 def real_tiny(tmp_path_factory):
   """build(name) -> (data_dir, archive root): the fake archive of a real dataset
   (tests/fake_trees.py), built with config 'tiny' once per session into a shared data_dir."""
-  import fake_trees  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.data import builders  # pylint: disable=g-import-not-at-top
+  import fake_trees
+
+  from pyramid_fas_jax.data import builders
 
   data_dir = str(tmp_path_factory.mktemp("tfds_real"))
   roots = {}

@@ -8,9 +8,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from pyramid_fas_jax.protocols import casia_mfsd
-from pyramid_fas_jax.protocols import msu_mfsd
-from pyramid_fas_jax.protocols import replay_attack
+from pyramid_fas_jax.protocols import casia_mfsd, msu_mfsd, replay_attack
 
 FRAME = (120, 160)   # height, width
 FRAMES = 3
@@ -19,7 +17,7 @@ FRAMES = 3
 @functools.lru_cache(maxsize=1)
 def face_patch() -> np.ndarray:
   """The astronaut's head and shoulders, RGB, 64 pixels tall."""
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
 
   head = data.astronaut()[20:230, 130:320]
   return cv2.resize(head, (58, 64), interpolation=cv2.INTER_AREA)

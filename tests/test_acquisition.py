@@ -6,17 +6,17 @@ pipeline hands them to evaluation and evaluation counts them as failures to acqu
 import json
 import pathlib
 
-from flax import nnx
+import fake_trees
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from flax import nnx
 
-import fake_trees
-from pyramid_fas_jax.experiment import config as fas
-from pyramid_fas_jax.training import distributed
-from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import builders, metadata_index, pipeline, real_builder, splits
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.training import distributed
 
 NAME = "replay_attack"
 
@@ -197,5 +197,5 @@ def test_evaluation_counts_failures_to_acquire(fta_build, tmp_path, rule):
 
   text = evaluation.format_report(results)
   assert f"rule '{rule}'" in text
-  assert [l.split() for l in text.splitlines() if l.startswith("  not acquired")] == [
+  assert [line.split() for line in text.splitlines() if line.startswith("  not acquired")] == [
       ["not", "acquired", "0/1", "1/0"]]

@@ -15,12 +15,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import tiny_train_config
 from flax import nnx
 
-import tiny_train_config
-from pyramid_fas_jax.training import checkpoint
 from pyramid_fas_jax import cli, models
 from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"
@@ -177,8 +177,8 @@ def test_the_batch_must_divide_by_the_devices_of_a_fresh_process(tmp_path):
 
 
 def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
-  from pyramid_fas_jax.experiment import checks  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.experiment.demo import load_config  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import checks
+  from pyramid_fas_jax.experiment.demo import load_config
   monkeypatch.chdir(REPO)
 
   def problems(path, arg=None, **fields):
@@ -233,7 +233,7 @@ def test_a_workdir_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, m
 
 
 def test_a_read_only_workdir_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
-  from pyramid_fas_jax.experiment import checks  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import checks
   monkeypatch.chdir(REPO)
   read_only = tmp_path / "ro"
   read_only.mkdir()
@@ -349,7 +349,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def astronaut(tmp_path_factory):
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   return data.astronaut()
 
 
@@ -422,7 +422,7 @@ def test_a_truncated_jpeg_is_refused_by_predict_and_preprocess(capsys, tiny_chec
                     f"--output={tmp_path / 'crops'}")
   assert line.startswith(f"image {jpeg} is a truncated or corrupt JPEG")
   assert not (tmp_path / "o.npz").exists() and not (tmp_path / "crops").exists()
-  from pyramid_fas_jax.faces import video  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.faces import video
   assert video.check_readable(jpeg).startswith(f"image {jpeg} is a truncated")
   whole = tmp_path / "whole.jpg"
   cv2.imwrite(str(whole), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
@@ -452,7 +452,7 @@ def test_a_truncated_video_is_reported_with_both_counts(capsys, tiny_checkpoint,
     decoded += 1
   cap.release()
   assert promised == 12 and 0 < decoded < promised  # the header still says 12
-  import json  # pylint: disable=g-import-not-at-top
+  import json
   code, out, _ = run(capsys, "preprocess", f"--input={cut}", f"--output={tmp_path / 'p'}",
                      "--crop_size=64", "--smooth=1")
   assert code == 0

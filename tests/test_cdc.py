@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch_reference as ref
 from flax import nnx
 
-import torch_reference as ref
 from pyramid_fas_jax.models import cdc
 
 

@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
-
 import tiny_train_config
+from absl import flags
+from test_bad_inputs import run
+
 from pyramid_fas_jax import cli, commands
 from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.commands import score as score_command
@@ -19,14 +20,6 @@ from pyramid_fas_jax.commands import train as train_command
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"
 pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
-
-
-def run(capsys, *args):
-  """(exit code, stdout, stderr) of `pyramid-fas *args` run in this process."""
-  with pytest.raises(SystemExit) as e:
-    cli.main(["pyramid-fas", *map(str, args)])
-  out, err = capsys.readouterr()
-  return e.value.code or 0, out, err
 
 
 def test_every_command_module_imports_with_the_others_in_one_process():

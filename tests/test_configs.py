@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax import models
-from pyramid_fas_jax.weights import pretrained
+from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax.training import train_step
+from pyramid_fas_jax.weights import pretrained
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).resolve().parents[1] / "configs").glob(
     "*.py"))

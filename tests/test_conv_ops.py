@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from flax import nnx
 from jax import lax
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from pyramid_fas_jax import models
 from pyramid_fas_jax.experiment.demo import load_config

@@ -12,7 +12,6 @@ and the like (the value `value` or `v`) write the syntax, not a field, and an ov
 by a colon quotes an error message (`--config.num_steps=-5: must be ...`): both are passed over.
 """
 
-import ast
 import json
 import os
 import pathlib

@@ -33,8 +33,8 @@ from absl import flags
 from flax import nnx
 from ml_collections import config_flags
 
-from pyramid_fas_jax.training import losses, train_step
 from pyramid_fas_jax import models
+from pyramid_fas_jax.training import losses, train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # `--config.model.scales=` on a command line, `config.model.scales = ` in Python.

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pyramid_fas_jax.experiment import paper_runs
-from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import pipeline, splits
+from pyramid_fas_jax.experiment import config as data_config
+from pyramid_fas_jax.experiment import paper_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Frames per video of the in-memory stream tests: unequal, so per-frame and per-video weighting
@@ -236,8 +236,8 @@ def test_readme_table_is_what_paper_runs_computes():
       "README's 'Steps of a paper run' table is stale: paste `python -m "
       "pyramid_fas_jax.experiment.paper_runs`")
   assert paper_runs.dataset_table() in readme, (
-      "README's per-dataset summary is stale: paste `python -m pyramid_fas_jax.experiment.paper_runs "
-      "--datasets`")
+      "README's per-dataset summary is stale: paste `python -m "
+      "pyramid_fas_jax.experiment.paper_runs --datasets`")
 
 
 def test_dataset_summary_by_hand():

@@ -12,17 +12,17 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import tiny_train_config
 from flax import nnx
 
-import tiny_train_config
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax import models
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint
 
 ort = pytest.importorskip("onnxruntime", reason="the `export` extra (onnxruntime) is not installed")
 pytest.importorskip("jax2onnx", reason="the `export` extra (jax2onnx) is not installed")
 
-from pyramid_fas_jax.deploy import export as export_lib  # pylint: disable=g-import-not-at-top
+from pyramid_fas_jax.deploy import export as export_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py"))
@@ -146,8 +146,9 @@ def test_every_config_exports(name, tmp_path):
 @pytest.mark.slow
 def test_imported_official_cdcn_exports(tmp_path):
   """An official CDCN state dict, imported, exports and still equals the reference network."""
-  import torch_reference as ref  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.weights import convert  # pylint: disable=g-import-not-at-top
+  import torch_reference as ref
+
+  from pyramid_fas_jax.weights import convert
 
   sd = ref.random_state_dict(ref.cdcn_state_dict_shapes(), seed=3)
   weights = tmp_path / "cdcn.npz"
@@ -178,7 +179,7 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def astronaut_png(tmp_path_factory):
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   path = tmp_path_factory.mktemp("media") / "astronaut.png"
   cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
   return path

@@ -7,17 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from pyramid_fas_jax.weights import cache
 from pyramid_fas_jax import cli
-from pyramid_fas_jax.faces import face
-from pyramid_fas_jax.faces import face_mesh
-from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.faces import video
+from pyramid_fas_jax.faces import face, face_mesh, preprocess, video
+from pyramid_fas_jax.weights import cache
 
 
 @pytest.fixture(scope="module")
 def astronaut():
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   return data.astronaut()
 
 

@@ -9,15 +9,15 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch_reference as ref
 from flax import nnx
 from safetensors.numpy import save_file
 
-import torch_reference as ref
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.weights import convert
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax import models
 from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.weights import convert
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from pyramid_fas_jax.data import augment
+from pyramid_fas_jax.data import augment, normalize, pipeline
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import normalize, pipeline
 
 
 def _config(data_dir, **overrides):

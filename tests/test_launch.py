@@ -96,7 +96,8 @@ def test_slurm_dry_run_one_process_per_gpu():
   pip, sbatch, srun = commands[-3:]
   assert pip[1:] == ["install", "--quiet", "-e", f"{REPO}[cuda12]"]
   assert sbatch[0] == "sbatch"
-  assert {"--nodes=4", "--ntasks-per-node=8", "--gpus-per-node=8", "--partition=a100"} <= set(sbatch)
+  assert {"--nodes=4", "--ntasks-per-node=8", "--gpus-per-node=8",
+          "--partition=a100"} <= set(sbatch)
   assert str(LAUNCH / "slurm_gpu.sbatch") in sbatch
   assert sbatch[-4:] == ["--workdir=/shared/runs/x", *TRAIN_ARGS]
   assert srun[0] == "srun" and {"--nodes=4", "--ntasks-per-node=8", "--gpu-bind=none"} <= set(srun)

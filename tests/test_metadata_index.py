@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.data import metadata_index, pipeline, splits
+from pyramid_fas_jax.experiment import config as data_config
 
 
 def _warnings(caplog) -> list[str]:

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from test_train_step import _fixed_batch, _tiny_config
 
 from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax.training import train_step
-from test_train_step import _fixed_batch, _tiny_config
 
 CASES = [("resnet_tiny", "pyramid_mask", (4, 2, 1), fas.sgd_config(lr=0.05)),
          ("cdcn_tiny", "pyramid_depth", (8, 4), fas.adam_config(lr=0.01))]

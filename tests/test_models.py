@@ -8,14 +8,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+import torch_reference as ref
 from flax import nnx
 
-import torch_reference as ref
+from pyramid_fas_jax import models
 from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax.experiment import config as fas
-from pyramid_fas_jax import models
-from pyramid_fas_jax.training import losses, train_step
 from pyramid_fas_jax.models import densenet, heads, layers, mobilenet, resnet, shufflenet, vgg
+from pyramid_fas_jax.training import losses, train_step
 
 # torchvision.models.resnet50().parameters(), summed: a published, well-known figure.
 TORCHVISION_RESNET50_PARAMS = 25_557_032
@@ -326,8 +326,9 @@ def test_spp_head_is_pooled_concat_linear(pool):
 def test_spp_pool_defaults():
   # He et al.'s max for resnet50_spp; average where the field is absent (configs and checkpoints
   # written before it: checkpoint.migrate fills it in), which is also model_config's default.
-  import test_configs  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
+  import test_configs
+
+  from pyramid_fas_jax.training import checkpoint
   config = test_configs.load("resnet50_spp", "synth_fas/intra,runlocal")
   assert config.model.spp_pool == "max"
   assert models.build_model(config.model, nnx.Rngs(0)).head.pool == "max"

@@ -8,11 +8,10 @@ import jax
 import numpy as np
 import pytest
 
+from pyramid_fas_jax.data import augment, normalize, pipeline, pixel_table
 from pyramid_fas_jax.experiment import changes
-from pyramid_fas_jax.training import train
-from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import normalize, pipeline, pixel_table
+from pyramid_fas_jax.training import train
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PARAMS = types.SimpleNamespace(mean=MEAN, std=STD)
@@ -185,10 +184,11 @@ def test_one_jitter_op_by_hand():
 def test_predict_on_uint8_images_is_predict_on_their_host_normalisation():
   """inference.predict normalises uint8 images on the device with the config's input.mean/std:
   the same outputs, bitwise, as on the host-normalised floats (a padded last batch included)."""
-  import tiny_train_config  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
-  from pyramid_fas_jax.models import inference  # pylint: disable=g-import-not-at-top
+  import tiny_train_config
+  from flax import nnx
+
   from pyramid_fas_jax import models
+  from pyramid_fas_jax.models import inference
   config = tiny_train_config.get_config(None)
   model = models.build_model(config.model, nnx.Rngs(0))
   images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
@@ -232,7 +232,7 @@ def test_a_run_started_with_auto_resumes_with_its_worker_count(synth_tiny, tmp_p
   stored 1 (grain restores its iterator state only with the count that saved it), and an
   explicit other count is refused as before. Evaluation is skipped: its worker processes would
   only cost time here."""
-  import tiny_train_config  # pylint: disable=g-import-not-at-top
+  import tiny_train_config
   workdir = tmp_path / "run"
   monkeypatch.setattr(train.evaluator, "evaluate_model",
                       lambda config, model, workdir, step, mesh: {"step": step})

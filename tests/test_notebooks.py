@@ -60,7 +60,8 @@ def test_notebook_is_clean_and_has_badge_and_install_cell(name):
   nb = nbformat.read(NOTEBOOKS / name, as_version=4)
   nbformat.validate(nb)
   assert "colab.research.google.com/github/" in nb.cells[0].source and name in nb.cells[0].source
-  assert "pip install" in nb.cells[1].source and 'find_spec("pyramid_fas_jax")' in nb.cells[1].source
+  install = nb.cells[1].source
+  assert "pip install" in install and 'find_spec("pyramid_fas_jax")' in install
   assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
   for cell in nb.cells:
     if cell.cell_type == "code":
@@ -102,7 +103,7 @@ def test_reproduction_notebook_runs_until_real_data_is_needed(kernel_env, name):
 
 
 def test_reproduce_load_applies_data_dir_and_overrides(tmp_path):
-  from pyramid_fas_jax.experiment import reproduce  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.experiment import reproduce
   config = reproduce.load("configs/cdcn_ps.py", "oulu_npu/Protocol_2,single_scale", tmp_path,
                           {"batch_size": 16, "data.builder_config": "small"})
   assert (config.data.data_dir, config.batch_size) == (str(tmp_path), 16)

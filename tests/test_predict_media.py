@@ -9,13 +9,13 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import tiny_train_config
 from flax import nnx
 
-import tiny_train_config
-from pyramid_fas_jax.training import checkpoint
 from pyramid_fas_jax import models
 from pyramid_fas_jax.data import augment, normalize, pipeline
 from pyramid_fas_jax.faces import media, preprocess
+from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -96,7 +96,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def astronaut_png(tmp_path_factory):
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   path = tmp_path_factory.mktemp("media") / "astronaut.png"
   cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
   return path

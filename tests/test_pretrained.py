@@ -18,12 +18,12 @@ import types
 
 import numpy as np
 import pytest
-
 import tiny_train_config
-from pyramid_fas_jax.training import checkpoint, train_step
-from pyramid_fas_jax.weights import convert, pretrained
+
 from pyramid_fas_jax import models
 from pyramid_fas_jax.models import resnet
+from pyramid_fas_jax.training import checkpoint, train_step
+from pyramid_fas_jax.weights import convert, pretrained
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -42,7 +42,7 @@ def server(tmp_path, monkeypatch):
 
   class Handler(http.server.SimpleHTTPRequestHandler):
 
-    def do_GET(self):  # pylint: disable=invalid-name
+    def do_GET(self):
       requests.append(self.path)
       super().do_GET()
 
@@ -133,7 +133,7 @@ def test_processes_starting_together_both_get_the_whole_file(micro, server):
   def fetch():
     try:
       paths.append(pretrained.fetch("resnet_micro", progress=False))
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       errors.append(e)
 
   threads = [threading.Thread(target=fetch) for _ in range(2)]

@@ -15,13 +15,15 @@ Sources of the counts:
 import pytest
 
 from pyramid_fas_jax import protocols
-from pyramid_fas_jax.protocols import casia_mfsd
-from pyramid_fas_jax.protocols import casia_replay
-from pyramid_fas_jax.protocols import msu_mfsd
-from pyramid_fas_jax.protocols import ocim
-from pyramid_fas_jax.protocols import oulu_npu
-from pyramid_fas_jax.protocols import replay_attack
-from pyramid_fas_jax.protocols import siw_m
+from pyramid_fas_jax.protocols import (
+  casia_mfsd,
+  casia_replay,
+  msu_mfsd,
+  ocim,
+  oulu_npu,
+  replay_attack,
+  siw_m,
+)
 
 SPLITS = ("train", "dev", "test")
 

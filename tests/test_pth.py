@@ -99,7 +99,7 @@ def test_build_only_sets_the_state_of_tensors_and_ordered_dicts(tmp_path):
     z.writestr("build/data.pkl", payload)
   with pytest.raises(pth.PthError, match="refusing to set the state of a function"):
     pth.load(path)
-  assert not hasattr(pth._rebuild_tensor, "x")  # pylint: disable=protected-access
+  assert not hasattr(pth._rebuild_tensor, "x")
 
 
 def test_truncated_and_foreign_files_are_named(tmp_path):

@@ -7,13 +7,12 @@ import json
 import pathlib
 import sys
 
+import fake_trees
 import pytest
 import tensorflow_datasets as tfds
 
-import fake_trees
-from pyramid_fas_jax.data import builders
+from pyramid_fas_jax.data import builders, pipeline, splits
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.protocols import oulu_npu
 
@@ -262,7 +261,7 @@ def test_missing_dataset_hint(tmp_path):
 
 def test_custom_frame_sampling(real_tiny, tmp_path):
   """A RealFasConfig of one's own: every 2nd frame, at most 1 per video, 48-pixel crops."""
-  from pyramid_fas_jax.data import real_builder  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import real_builder
   _, root = real_tiny("siw_m")
   cfg = real_builder.RealFasConfig(name="one_frame", crop_size=48, frame_step=2, max_frames=1,
                                    detect_size=320, smooth=1)

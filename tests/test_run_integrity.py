@@ -19,16 +19,16 @@ import time
 
 import numpy as np
 import pytest
+import torch_reference as ref
 from flax import nnx
 
-import torch_reference as ref
-from pyramid_fas_jax.training import checkpoint, train, train_checkpoint, train_step
-from pyramid_fas_jax.experiment import changes
-from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation, models
-from pyramid_fas_jax.models import inference
-from pyramid_fas_jax.weights import convert
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.experiment.demo import load_config
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint, train, train_checkpoint, train_step
+from pyramid_fas_jax.weights import convert
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from pyramid_fas_jax.evaluation.scorefile import ScoreError, ScoreSet, aggregate_videos
-from pyramid_fas_jax.evaluation.scorefile import read_scores, write_scores
+from pyramid_fas_jax.evaluation.scorefile import (
+  ScoreError,
+  ScoreSet,
+  aggregate_videos,
+  read_scores,
+  write_scores,
+)
 
 
 def _write(tmp_path, text, name="scores.txt"):

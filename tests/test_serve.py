@@ -23,9 +23,10 @@ pytest.importorskip("starlette", reason="the `serve` extra (starlette) is not in
 uvicorn = pytest.importorskip("uvicorn", reason="the `serve` extra (uvicorn) is not installed")
 pytest.importorskip("multipart", reason="the `serve` extra (python-multipart) is not installed")
 
-import test_export  # pylint: disable=g-import-not-at-top
-import tiny_train_config  # pylint: disable=g-import-not-at-top
-from pyramid_fas_jax.deploy import runtime, serve  # pylint: disable=g-import-not-at-top
+import test_export
+import tiny_train_config
+
+from pyramid_fas_jax.deploy import runtime, serve
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LIMIT = 2 * 1024 * 1024
@@ -63,7 +64,7 @@ def server(model_dir):
 
 @pytest.fixture(scope="module")
 def astronaut_png(tmp_path_factory):
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   path = tmp_path_factory.mktemp("media") / "astronaut.png"
   cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
   return path
@@ -128,8 +129,8 @@ def test_no_face_and_not_multipart(server, tmp_path):
 def _browser():
   """A headless chromium driven by selenium, or the reason there is none."""
   try:
-    from selenium import webdriver  # pylint: disable=g-import-not-at-top
-    from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
   except ImportError:
     return None, "selenium is not installed (the test extra)"
   binary = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -144,7 +145,7 @@ def _browser():
     options.add_argument(arg)
   try:
     return webdriver.Chrome(service=Service(driver), options=options), None
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     return None, f"chromium did not start: {str(e).splitlines()[0]}"
 
 
@@ -154,8 +155,8 @@ def test_page_in_a_headless_browser_shows_the_runtimes_score(server, model_dir, 
   if browser is None:
     print(f"SKIPPED the browser test: {reason}")
     pytest.skip(reason)
-  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By
+  from selenium.webdriver.support.ui import WebDriverWait
 
   try:
     browser.get(server + "/")

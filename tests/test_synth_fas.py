@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from pyramid_fas_jax.data import builders
-from pyramid_fas_jax.data import features
-from pyramid_fas_jax.data.synth import attacks
-from pyramid_fas_jax.data.synth import domains
-from pyramid_fas_jax.data.synth import faces
-from pyramid_fas_jax.data.synth import generate
-from pyramid_fas_jax.data.synth import render
+from pyramid_fas_jax.data import builders, features
+from pyramid_fas_jax.data.synth import attacks, domains, faces, generate, render
 from pyramid_fas_jax.protocols import synth_fas as protocol
 
 TINY = generate.SynthConfig(crop_size=64, num_subjects=3, frames_per_video=1)

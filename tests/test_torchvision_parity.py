@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pyramid_fas_jax.experiment import config as fas
-from pyramid_fas_jax.weights import convert
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax import models
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.weights import convert
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")

@@ -12,15 +12,16 @@ import sys
 import time
 
 import jax
+import naive_fas
 import numpy as np
 import pytest
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-import naive_fas
-from pyramid_fas_jax.training import checkpoint, train, train_step
 from pyramid_fas_jax import evaluation, models
 from pyramid_fas_jax.experiment.demo import load_config
+from pyramid_fas_jax.training import checkpoint, train, train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"
@@ -42,7 +43,8 @@ def _params(workdir, step):
 
 
 def _losses(workdir):
-  rows = [json.loads(l) for l in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+  text = (pathlib.Path(workdir) / "metrics.jsonl").read_text()
+  rows = [json.loads(line) for line in text.splitlines()]
   return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
 
 
@@ -63,7 +65,7 @@ def test_run_writes_every_output(reference_run, synth_tiny):
   assert json.loads((workdir / "config.json").read_text())["data"]["data_dir"] == synth_tiny
   assert sorted(_losses(workdir)) == [2, 4, 6, 8]
   # tiny: 24 training videos, batch 8 -> 3 steps per video epoch.
-  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert {r["step"]: r["train/epoch"] for r in rows if "train/epoch" in r} == {
       s: s / 3 for s in (2, 4, 6, 8)}
   assert len(list((workdir / "tb").iterdir())) == 1

@@ -8,16 +8,12 @@ import json
 import re
 import subprocess
 
-import cv2
 import ml_collections
 import numpy as np
 import pytest
 
 from pyramid_fas_jax import cli
-from pyramid_fas_jax.faces import face
-from pyramid_fas_jax.faces import media
-from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.faces import video
+from pyramid_fas_jax.faces import face, media, preprocess, video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
@@ -34,7 +30,7 @@ def _ffmpeg(*args, data: bytes | None = None, check: bool = True) -> subprocess.
 @pytest.fixture(scope="module")
 def upright():
   """What the viewer should see: the astronaut's face, moving up and left a little per frame."""
-  from skimage import data  # pylint: disable=g-import-not-at-top
+  from skimage import data
   a = data.astronaut()
   h, w = SIZE
   return np.stack([a[10 + 4 * i:10 + 4 * i + h, 100 + 3 * i:100 + 3 * i + w]

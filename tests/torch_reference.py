@@ -85,7 +85,8 @@ def resnet50_features(x, sd):
       y = relu(batch_norm_eval(conv2d(y, sd[p + "conv2.weight"], stride, 1), sd, p + "bn2."))
       y = batch_norm_eval(conv2d(y, sd[p + "conv3.weight"]), sd, p + "bn3.")
       if p + "downsample.0.weight" in sd:
-        x = batch_norm_eval(conv2d(x, sd[p + "downsample.0.weight"], stride), sd, p + "downsample.1.")
+        x = batch_norm_eval(
+            conv2d(x, sd[p + "downsample.0.weight"], stride), sd, p + "downsample.1.")
       x = relu(y + x)
   return x
 

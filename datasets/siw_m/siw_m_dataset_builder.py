@@ -18,8 +18,8 @@ does not read. File names carry no subject, so `subject` is empty.
 
 import pathlib
 
-from absl import logging
 import tensorflow_datasets as tfds
+from absl import logging
 
 from pyramid_fas_jax.data import real_builder
 from pyramid_fas_jax.protocols import siw_m

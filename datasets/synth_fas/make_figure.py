@@ -12,10 +12,10 @@ import pathlib
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+import matplotlib.pyplot as plt
+import numpy as np
 
-from pyramid_fas_jax.data.synth import generate  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pyramid_fas_jax.data.synth import generate
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -22,8 +22,7 @@ import multiprocessing
 
 import tensorflow_datasets as tfds
 
-from pyramid_fas_jax.data import features
-from pyramid_fas_jax.data import metadata_index
+from pyramid_fas_jax.data import features, metadata_index
 from pyramid_fas_jax.data.synth import generate
 
 

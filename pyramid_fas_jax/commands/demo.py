@@ -25,9 +25,8 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas demo", f"unexpected arguments {argv[1:]}")
   common.start_jax()
-  # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax.experiment import demo
   from pyramid_fas_jax import evaluation
+  from pyramid_fas_jax.experiment import demo
   from pyramid_fas_jax.training import train
   config = demo.load_config(demo.REPO / "configs" / "demo.py")
   exit_codes.exit_if_bad_config("pyramid-fas demo", config, _WORKDIR.value)

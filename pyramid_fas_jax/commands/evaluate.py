@@ -43,10 +43,10 @@ _PROG = "pyramid-fas evaluate"
 
 
 def _evaluate_checkpoint(config):
-  # pylint: disable=g-import-not-at-top
   import jax
-  from pyramid_fas_jax.training import checkpoint, distributed
+
   from pyramid_fas_jax.evaluation import evaluator
+  from pyramid_fas_jax.training import checkpoint, distributed
   path = pathlib.Path(_CHECKPOINT.value).absolute()
   if _STEP.value is not None or _BEST.value:
     exit_codes.usage_error(_PROG, "--step and --best choose a checkpoint of --workdir; "
@@ -76,11 +76,10 @@ def main(argv):
     exit_codes.usage_error(_PROG, "--workdir=RUN (a training run) or --checkpoint=DIR (a model "
                            "checkpoint) is required")
   common.start_jax(_DISTRIBUTED)
-  # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax.training import checkpoint
-  from pyramid_fas_jax.experiment import checks
-  from pyramid_fas_jax.evaluation import evaluator
   from pyramid_fas_jax import evaluation
+  from pyramid_fas_jax.evaluation import evaluator
+  from pyramid_fas_jax.experiment import checks
+  from pyramid_fas_jax.training import checkpoint
   try:
     if _CHECKPOINT.value:
       problem = _WORKDIR.value and checks.workdir_problem(_WORKDIR.value)

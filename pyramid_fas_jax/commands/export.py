@@ -14,9 +14,9 @@ export without JAX.
 
 from absl import flags
 
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.deploy import export as export_lib
 from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.deploy import export as export_lib
+from pyramid_fas_jax.training import checkpoint
 
 # This run's flags: define_flags binds them.
 _CHECKPOINT = _FORMAT = _OUTPUT = _RESULTS = _THRESHOLD = None

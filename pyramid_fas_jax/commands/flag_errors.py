@@ -36,7 +36,7 @@ def parse(flag_values: flags.FlagValues, argv: list[str]) -> list[str]:
     if bad is None:
       raise
     exit_codes.usage_error(prog, bad)
-  except IOError as e:  # the config could not be loaded (an import error inside it, ...)
+  except OSError as e:  # the config could not be loaded (an import error inside it, ...)
     exit_codes.usage_error(prog, f"--config={spec}: {str(e).splitlines()[0]}")
 
 
@@ -104,7 +104,7 @@ def _field_value(spec: str, field: str):
     for part in field.split("."):
       node = node[part]
     return node
-  except Exception:  # pylint: disable=broad-except
+  except Exception:
     return _MISSING
 
 
@@ -115,7 +115,7 @@ def _unknown_override(argv, spec) -> str | None:
     return None
   try:
     config = _load_config(spec)
-  except Exception:  # pylint: disable=broad-except
+  except Exception:
     return None
   for arg in argv[1:]:
     match = _OVERRIDE.match(arg)

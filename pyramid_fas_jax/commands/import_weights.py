@@ -15,10 +15,10 @@ from absl import flags
 from flax import nnx
 from ml_collections import config_flags
 
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.weights import convert
 from pyramid_fas_jax import models
 from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.training import checkpoint
+from pyramid_fas_jax.weights import convert
 
 # This run's flags: define_flags binds them.
 _CONFIG = _FORMAT = _INPUT = _OUTPUT = _OVERWRITE = None
@@ -59,5 +59,6 @@ def main(argv):
     print(f"dropped by design ({len(report['dropped'])}): " + ", ".join(report["dropped"][:6])
           + (" ..." if len(report["dropped"]) > 6 else ""))
   if report["initialised"]:
-    print(f"left at initialisation (seed {config.seed}, {len(report['initialised'])} variables): "
-          + ", ".join(report["initialised"][:6]) + (" ..." if len(report["initialised"]) > 6 else ""))
+    initialised = report["initialised"]
+    print(f"left at initialisation (seed {config.seed}, {len(initialised)} variables): "
+          + ", ".join(initialised[:6]) + (" ..." if len(initialised) > 6 else ""))

@@ -1,8 +1,8 @@
 """pyramid-fas predict --checkpoint=DIR | --model=DIR --input=PATH --output=OUT.npz [--config=...]
 
 --checkpoint runs the model in JAX; --model runs an ONNX export of it (`pyramid-fas export`) on
-onnxruntime, without JAX (pyramid_fas_jax.deploy.runtime), reading the normalisation and threshold from
-its model.json. Both write the same file.
+onnxruntime, without JAX (pyramid_fas_jax.deploy.runtime), reading the normalisation and threshold
+from its model.json. Both write the same file.
 
 Writes every named output of the model (score, logit, mask_<s>, depth_<s>, features, ...) to an
 .npz, one row per image. --input is one of:
@@ -134,13 +134,12 @@ def main(argv):
       if _CONFIG.value is not None:
         raise ValueError("--config applies to --checkpoint; an export's model.json fixes its "
                          "preprocessing (export again to change it)")
-      from pyramid_fas_jax.deploy import runtime  # pylint: disable=g-import-not-at-top
+      from pyramid_fas_jax.deploy import runtime
       forward = runtime.Model(_MODEL.value)
       input_params, how = forward.input_params, forward.video_aggregation
     else:
-      # pylint: disable-next=g-import-not-at-top
-      from pyramid_fas_jax.training import checkpoint, compile_cache
       from pyramid_fas_jax.models import inference
+      from pyramid_fas_jax.training import checkpoint, compile_cache
       compile_cache.enable()
       model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
       input_params, how = config.input, media_lib.video_aggregation(config)

@@ -36,8 +36,9 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error(_PROG, f"unexpected arguments {argv[1:]}")
   try:
-    import uvicorn  # pylint: disable=g-import-not-at-top
-    from pyramid_fas_jax.deploy import serve  # pylint: disable=g-import-not-at-top
+    import uvicorn
+
+    from pyramid_fas_jax.deploy import serve
   except ModuleNotFoundError as e:
     exit_codes.usage_error(_PROG, f"{e}: install the serve extra (pip install "
                            "'pyramid-fas-jax[serve]')")

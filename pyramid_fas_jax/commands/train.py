@@ -39,9 +39,8 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax(_DISTRIBUTED)
-  # pylint: disable-next=g-import-not-at-top
-  from pyramid_fas_jax.training import checkpoint, train
   from pyramid_fas_jax.experiment import changes
+  from pyramid_fas_jax.training import checkpoint, train
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
   exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value)

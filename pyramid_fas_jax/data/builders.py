@@ -69,7 +69,7 @@ def main(argv=None) -> None:
   Same result as `tfds build datasets/NAME --file_format=array_record`, whose CLI needs
   TensorFlow installed.
   """
-  import argparse  # pylint: disable=g-import-not-at-top
+  import argparse
 
   parser = argparse.ArgumentParser(prog="python -m pyramid_fas_jax.data.builders",
                                    description="Build a dataset of datasets/ as ArrayRecord.")

@@ -21,7 +21,7 @@ OpenCV and returns RGB).
 """
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

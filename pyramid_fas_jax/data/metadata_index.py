@@ -30,8 +30,8 @@ it does for builds made before the index existed (whose unacquired videos are no
 import json
 import pathlib
 
-from absl import logging
 import tensorflow_datasets as tfds
+from absl import logging
 
 FORMAT = "pyramid_fas_jax.metadata_index"
 FORMAT_VERSION = 1

@@ -26,14 +26,12 @@ and host-only metadata that never goes to the device:
 import dataclasses
 import os
 
-from absl import flags
 import grain
 import jax
 import numpy as np
+from absl import flags
 
-from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.data import normalize
-from pyramid_fas_jax.data import splits
+from pyramid_fas_jax.data import augment, normalize, splits
 
 DEVICE_KEYS = ("image", "depth", "mask", "label", "species", "depth_valid")
 

@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unit_table() -> np.ndarray:
   """float32 (256,), read-only: uint8 value -> value / 255, as numpy computes it in float32."""
   table = np.arange(256, dtype=np.float32) / 255.0

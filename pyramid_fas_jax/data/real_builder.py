@@ -27,13 +27,12 @@ import json
 import multiprocessing
 import pathlib
 
-from absl import logging
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
-from pyramid_fas_jax.data import features
-from pyramid_fas_jax.data import metadata_index
+from pyramid_fas_jax.data import features, metadata_index
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 

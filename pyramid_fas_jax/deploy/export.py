@@ -21,10 +21,10 @@ import pathlib
 import jax
 import numpy as np
 
-from pyramid_fas_jax.training import checkpoint
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint
 
 FORMATS = ("onnx", "stablehlo")
 FILES = {"onnx": "model.onnx", "stablehlo": "model.stablehlo"}
@@ -54,7 +54,7 @@ def output_shapes(fn, size: int) -> dict[str, tuple]:
 
 def to_onnx(fn, size: int, names: list[str], path) -> None:
   # jax2onnx imports a deep-learning stack (equinox, optax, orbax-export): only when exporting.
-  from jax2onnx import to_onnx as convert  # pylint: disable=g-import-not-at-top
+  from jax2onnx import to_onnx as convert
 
   # onnx_ir warns once per constant folded into the graph; nothing the user can act on.
   logging.getLogger("onnx_ir").setLevel(logging.ERROR)

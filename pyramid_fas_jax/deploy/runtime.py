@@ -34,7 +34,7 @@ class Model:
 
   def __init__(self, directory, threads: int = 0):
     try:
-      import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+      import onnxruntime as ort
     except ModuleNotFoundError as e:
       raise ModuleNotFoundError("onnxruntime is not installed: pip install "
                                 "'pyramid-fas-jax[runtime]'") from e

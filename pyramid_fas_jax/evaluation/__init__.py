@@ -4,8 +4,13 @@ entry point."""
 
 from pyramid_fas_jax.evaluation.acquisition import Unacquired
 from pyramid_fas_jax.evaluation.report import evaluate_scores, format_report, write_json
-from pyramid_fas_jax.evaluation.scorefile import ScoreError, ScoreSet, aggregate_videos
-from pyramid_fas_jax.evaluation.scorefile import read_scores, write_scores
+from pyramid_fas_jax.evaluation.scorefile import (
+           ScoreError,
+           ScoreSet,
+           aggregate_videos,
+           read_scores,
+           write_scores,
+)
 
 __all__ = ["ScoreError", "ScoreSet", "Unacquired", "aggregate_videos", "evaluate_scores",
            "format_report", "read_scores", "write_json", "write_scores"]

@@ -25,7 +25,7 @@ counts once, beside the scored frames.
 """
 
 import dataclasses
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -114,6 +114,6 @@ def summary(scores: ScoreSet, unacquired: Unacquired, rule: str) -> dict:
       "BPNRR": unacquired.n_bona_fide / n_live if n_live else 0.0,
       "APNRR": max(apnrr.values(), default=0.0),
       "APNRR_per_species": apnrr,
-      "videos": [{"video_id": str(v), "label": int(l), "species": str(s)}
-                 for v, l, s in zip(unacquired.video_ids, unacquired.labels, species)],
+      "videos": [{"video_id": str(v), "label": int(y), "species": str(s)}
+                 for v, y, s in zip(unacquired.video_ids, unacquired.labels, species)],
   }

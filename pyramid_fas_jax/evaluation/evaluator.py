@@ -24,11 +24,11 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax.training import checkpoint, distributed
-from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import pipeline, splits
+from pyramid_fas_jax.experiment import checks
 from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint, distributed
 
 SPLITS = ("dev", "test")
 

@@ -9,8 +9,12 @@ import math
 import os
 
 from pyramid_fas_jax.evaluation import acquisition, bootstrap, cdcn_compat, metrics
-from pyramid_fas_jax.evaluation.scorefile import (VIDEO_AGGREGATIONS, ScoreError, ScoreSet,
-                                                  aggregate_videos)
+from pyramid_fas_jax.evaluation.scorefile import (
+  VIDEO_AGGREGATIONS,
+  ScoreError,
+  ScoreSet,
+  aggregate_videos,
+)
 
 MODES = ("iso", "cdcn")
 THRESHOLD_SOURCES = {
@@ -165,7 +169,7 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
           test_rated, value, n_bootstrap, confidence, seed)
   if plots_dir is not None:
     # Imported here: matplotlib adds half a second to every start-up that draws nothing.
-    from pyramid_fas_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
+    from pyramid_fas_jax.evaluation import plots
 
     result["plots"] = plots.write_plots(plots_dir, test_scores, value, dev_scores, source)
   return result

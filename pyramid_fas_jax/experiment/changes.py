@@ -120,7 +120,7 @@ def check_resume(config, workdir, allow=()) -> None:
     logging.warning("%s has checkpoints but no readable config.json: the config cannot be "
                     "compared with the one that wrote them", workdir)
     return
-  from pyramid_fas_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import pipeline
   # data.num_workers / prefetch -1 (auto) mean the run's own stored values on a resume.
   config = pipeline.resolve_auto(config, stored)
   changed, only_old, only_new = diff(flatten(stored), flatten(checkpoint.config_json(config)))
@@ -159,7 +159,7 @@ def write_config(config, workdir) -> None:
       same = False
     if same:
       return
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     kept = workdir / f"config.{stamp}.json"
     kept.write_text(old)
     logging.info("the run's previous config.json is kept as %s", kept)

@@ -237,7 +237,7 @@ def _eval_problems(c: _Checker) -> None:
       name, protocol = c.value("data.name"), c.value("data.protocol")
       try:
         no_dev = not protocols.has_dev(name, protocol)
-      except Exception:  # pylint: disable=broad-except
+      except Exception:
         no_dev = False  # a bad dataset or protocol is reported as such
       if no_dev:
         c.problem("eval.threshold", threshold, f"{name}/{protocol} has no dev set to take it "

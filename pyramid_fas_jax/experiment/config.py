@@ -6,7 +6,6 @@ from ml_collections import config_dict
 
 from pyramid_fas_jax.weights import pretrained
 
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -201,7 +200,7 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   config.dtype = "float32"
   # The dev-EER threshold wherever the protocol has a dev set; else the test set's own EER
   # threshold, as the paper does for cross-dataset HTER (reports label it as chosen on test).
-  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import protocols
   threshold = "dev_eer" if protocols.has_dev(dataset, protocol) else "test_eer"
   config.eval = ml_collections.ConfigDict({
       "threshold": threshold, "video_agg": "mean", "mode": "iso",
@@ -214,7 +213,7 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
 
 def num_species(dataset: str) -> int:
   """Species of a dataset, 'live' included: the classes of a multi-class mask."""
-  from pyramid_fas_jax import protocols  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax import protocols
   species = getattr(protocols.for_dataset(dataset), "SPECIES", None)
   if species is None:
     raise ValueError(f"the protocol module of {dataset!r} defines no SPECIES list; set "

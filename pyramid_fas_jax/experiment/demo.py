@@ -13,11 +13,11 @@ import numpy as np
 from absl import logging
 from matplotlib.figure import Figure
 
-from pyramid_fas_jax.training import checkpoint, distributed, train
-from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax import evaluation
-from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.data import builders, pipeline
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.training import checkpoint, distributed, train
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIGURE_SPECIES = ("live", "print", "replay", "partial", "mask3d")
@@ -89,6 +89,7 @@ def _metric_table(results) -> str:
 
 def write_report(workdir, config, results, seconds, figure) -> str:
   test = results["test"]
+  size, minutes = config.input.size, seconds / 60
   species = ", ".join(f"{k} {100 * v:.2f}%" for k, v in test["APCER_per_species"].items())
   boot = test.get("bootstrap", {})
   ci = (f" (95% bootstrap interval over videos: {100 * boot['ACER'][0]:.2f}-"
@@ -97,7 +98,7 @@ def write_report(workdir, config, results, seconds, figure) -> str:
 
 {config.model.backbone} with the {config.model.head} head (scales {tuple(config.model.scales)}),
 trained on SynthFAS `{config.data.builder_config}` ({config.data.protocol} protocol),
-{config.input.size}x{config.input.size} input, {results['step']} steps, in {seconds / 60:.1f} minutes
+{size}x{size} input, {results['step']} steps, in {minutes:.1f} minutes
 on {jax.device_count()} {jax.devices()[0].platform.upper()} device(s).
 
 Threshold: {test['threshold_source']} = {test['threshold']:.4f}; scores are per {test['unit']}.

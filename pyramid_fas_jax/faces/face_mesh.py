@@ -136,7 +136,7 @@ class FaceMesh:
   """468 3-D landmarks of the face in a detected box, and the depth map they define."""
 
   def __init__(self, path: str | os.PathLike | None = None, num_threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    from ai_edge_litert.interpreter import Interpreter
 
     self._interp = Interpreter(model_path=str(path or model_path()), num_threads=num_threads)
     self.triangles = mesh_triangles()
@@ -213,7 +213,7 @@ def _fill_holes(depth: np.ndarray) -> np.ndarray:
 
 def main(argv=None) -> None:
   """python -m pyramid_fas_jax.faces.face_mesh --fetch: download, verify and cache the model."""
-  import argparse  # pylint: disable=g-import-not-at-top
+  import argparse
 
   parser = argparse.ArgumentParser(prog="python -m pyramid_fas_jax.faces.face_mesh",
                                    description=__doc__.split("\n\n")[0])

@@ -14,9 +14,10 @@ import pathlib
 import numpy as np
 
 from pyramid_fas_jax.data import augment
+from pyramid_fas_jax.evaluation import scorefile
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
-from pyramid_fas_jax.evaluation import scorefile
+
 
 @dataclasses.dataclass
 class Media:

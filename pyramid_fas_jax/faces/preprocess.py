@@ -10,7 +10,7 @@ Frames are read upright (video.read_frames: rotation tag, then an untagged video
 
 import collections
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -25,7 +25,7 @@ refuses it; a video that ends before the frame count its header promises is repo
 import dataclasses
 import pathlib
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -98,19 +98,19 @@ def is_video(path) -> bool:
 def _open(path: pathlib.Path) -> tuple[cv2.VideoCapture, int]:
   """The capture of `path`, auto-rotation off, and its rotation tag (clockwise degrees)."""
   if not cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
-    raise IOError(f"cannot read video {path}: this OpenCV ({cv2.__version__}) has no FFmpeg "
+    raise OSError(f"cannot read video {path}: this OpenCV ({cv2.__version__}) has no FFmpeg "
                   "backend, which videos are read with; install opencv-python-headless")
   cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
   if not cap.isOpened():
-    raise IOError(f"OpenCV cannot open video {path}")
+    raise OSError(f"OpenCV cannot open video {path}")
   if not cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0):  # else its own turn would add to ours
     cap.release()
-    raise IOError(f"cannot read video {path} upright: this OpenCV ({cv2.__version__}) cannot "
+    raise OSError(f"cannot read video {path} upright: this OpenCV ({cv2.__version__}) cannot "
                   "switch off its auto-rotation; use opencv-python-headless >= 4.8")
   tag = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META))) % 360
   if tag not in ROTATIONS:
     cap.release()
-    raise IOError(f"video {path} has a rotation tag of {tag} degrees; only quarter turns are "
+    raise OSError(f"video {path} has a rotation tag of {tag} degrees; only quarter turns are "
                   "supported: re-encode it upright (ffmpeg -i IN OUT does)")
   return cap, tag
 
@@ -139,12 +139,12 @@ def check_readable(path) -> str | None:
   if is_image(path):
     try:
       read_image(path)
-    except IOError as e:
+    except OSError as e:
       return str(e)
     return None
   try:
     cap, _ = _open(path)  # what read_frames opens, so a tag it refuses is named here
-  except IOError as e:
+  except OSError as e:
     return str(e)
   try:
     ok, _ = cap.read()
@@ -167,16 +167,16 @@ def read_image(path) -> np.ndarray:
   path = pathlib.Path(path)
   bgr = cv2.imread(str(path))
   if bgr is None:
-    raise IOError(f"cannot read image {path}: not an image OpenCV decodes, or a truncated or "
+    raise OSError(f"cannot read image {path}: not an image OpenCV decodes, or a truncated or "
                   "corrupt file")
   if _is_jpeg(path):
     # OpenCV's libjpeg only warns on stderr and fills what is missing; Pillow refuses it.
-    from PIL import Image  # pylint: disable=g-import-not-at-top
+    from PIL import Image
     try:
       with Image.open(path) as image:
         image.load()
     except (OSError, SyntaxError, ValueError) as e:
-      raise IOError(f"image {path} is a truncated or corrupt JPEG ({e}); OpenCV would decode "
+      raise OSError(f"image {path} is a truncated or corrupt JPEG ({e}); OpenCV would decode "
                     "it with the missing part grey: re-export it, or leave it out") from None
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

@@ -11,8 +11,16 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from pyramid_fas_jax.models import (cdcn, conv_ops, densenet, heads, mobilenet, resnet,
-                                    shufflenet, vgg)
+from pyramid_fas_jax.models import (
+  cdcn,
+  conv_ops,
+  densenet,
+  heads,
+  mobilenet,
+  resnet,
+  shufflenet,
+  vgg,
+)
 
 
 def _classification(make):
@@ -76,7 +84,7 @@ def build_model(cfg, rngs: nnx.Rngs) -> FASModel:
   return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def feature_map_size(backbone: str, input_size: int) -> int:
   """Side of a classification backbone's last feature map for a square input, traced abstractly
   (no parameters are made). Neither size // stride nor its ceiling is right for every backbone:

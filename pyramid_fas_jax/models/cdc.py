@@ -8,7 +8,6 @@ centre tap reads exactly the pixel that 1x1 convolution reads (odd kernel, paddi
 convolution, as fast as a plain one. Other geometries fall back to the two-convolution form.
 """
 
-import jax
 from flax import nnx
 
 from pyramid_fas_jax.models import conv_ops
@@ -66,9 +65,10 @@ class CDConv(nnx.Module):
       diff = self._conv(x, kernel.sum(axis=(0, 1), keepdims=True), 0, 1)
       if normal.shape != diff.shape:
         raise ValueError(
-            f"CDConv(kernel_size={self.kernel_size}, padding={self.padding}, strides={self.strides}) "
-            f"on input {x.shape}: the {self.kernel_size}x{self.kernel_size} and 1x1 terms have shapes "
-            f"{normal.shape} and {diff.shape}; the reference code cannot subtract them either")
+            f"CDConv(kernel_size={self.kernel_size}, padding={self.padding}, "
+            f"strides={self.strides}) on input {x.shape}: the {self.kernel_size}x"
+            f"{self.kernel_size} and 1x1 terms have shapes {normal.shape} and {diff.shape}; "
+            "the reference code cannot subtract them either")
       out = normal - self.theta * diff
       if bias is not None:
         bias = (1.0 - self.theta) * bias

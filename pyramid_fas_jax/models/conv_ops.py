@@ -116,7 +116,7 @@ def compiler_options(impl="auto"):
 def _checked_cpu_options():
   try:
     jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS).lower(1.0).compile()
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     logging.warning("XLA rejected %s (%s); convolutions keep XLA's default CPU kernels",
                     _CPU_OPTIONS, str(e).splitlines()[0])
     return None

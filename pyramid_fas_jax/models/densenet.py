@@ -16,7 +16,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from pyramid_fas_jax.models.layers import (
-    BatchNorm, avg_pool, conv, kaiming_fan_in, linear, max_pool, zeros)
+  BatchNorm,
+  avg_pool,
+  conv,
+  kaiming_fan_in,
+  linear,
+  max_pool,
+  zeros,
+)
 
 
 class DenseLayer(nnx.Module):

@@ -9,7 +9,7 @@ configs and the config checks read it; none tests a head's name.
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

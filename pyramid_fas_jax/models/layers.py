@@ -13,7 +13,8 @@ from flax import nnx
 
 from pyramid_fas_jax.models import conv_ops
 
-# PyTorch's default Conv2d/Linear init: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+# PyTorch's default Conv2d/Linear init: kaiming_uniform(a=sqrt(5)), which is
+# U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 torch_default_init = jax.nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 # torchvision ResNet, VGG, MobileNetV2: kaiming_normal(mode="fan_out"), gain sqrt(2), not truncated.
 kaiming_fan_out = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")

@@ -11,7 +11,14 @@ import jax
 from flax import nnx
 
 from pyramid_fas_jax.models.layers import (
-    BatchNorm, Sequential, conv, kaiming_fan_out, linear, normal_001, zeros)
+  BatchNorm,
+  Sequential,
+  conv,
+  kaiming_fan_out,
+  linear,
+  normal_001,
+  zeros,
+)
 
 # torchvision's inverted_residual_setting: (expansion t, output channels c, repeats n, stride s).
 MOBILENET_V2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),

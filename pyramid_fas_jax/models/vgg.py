@@ -11,7 +11,15 @@ import jax
 from flax import nnx
 
 from pyramid_fas_jax.models.layers import (
-    Sequential, adaptive_avg_pool, conv, kaiming_fan_out, linear, max_pool, normal_001, zeros)
+  Sequential,
+  adaptive_avg_pool,
+  conv,
+  kaiming_fan_out,
+  linear,
+  max_pool,
+  normal_001,
+  zeros,
+)
 
 # torchvision's configuration "D" (VGG16): output widths of the 3x3 convs, "M" a 2x2 max pool.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",

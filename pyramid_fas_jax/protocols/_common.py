@@ -1,6 +1,6 @@
 """Helpers every dataset's protocol module uses: the split names and the accepted inputs."""
 
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 SPLITS = ("train", "dev", "test")
 

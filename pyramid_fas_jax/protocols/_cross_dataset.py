@@ -14,7 +14,7 @@ datasets that have one (OULU-NPU's Dev_files, Replay-Attack's devel set), so a t
 chosen without the test set.
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax import protocols
 from pyramid_fas_jax.protocols import _common as common

@@ -20,7 +20,7 @@ threshold then comes from the test set, `test_eer`, as in the literature).
                                  train 60+60, test 90+90
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 

@@ -10,7 +10,7 @@ set (the paper's Table V: protocols CR and RC). A virtual dataset: `data.name =
 No dev set otherwise: the paper's HTER uses the test set's EER threshold (`test_eer`).
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 from pyramid_fas_jax.protocols import _cross_dataset

@@ -13,7 +13,7 @@ Species: live, print (printed_photo), replay (ipad_video, iphone_video).
   official   train 30+90, test 40+120 (real + attack videos)
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 

@@ -15,7 +15,7 @@ Counts follow from each dataset's training/testing set (see _cross_dataset.BASE 
 dataset modules).
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 from pyramid_fas_jax.protocols import _cross_dataset

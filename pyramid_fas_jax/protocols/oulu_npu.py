@@ -20,7 +20,7 @@ Idiap's bob.db.oulunpu): Protocol_1 240+960 / 180+720 / 120+480; Protocol_2 360+
 20+40; all 360+1440 / 270+1080 / 360+1440 (4950 videos).
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 

@@ -21,7 +21,7 @@ Protocols (Idiap's names; every real video of the split in each):
 (counts from the tests of Idiap's bob.db.replay: 200 real, 1000 attack videos)
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 

@@ -16,7 +16,7 @@ partial_paper 86 (968 in all, with 660 live videos). So leave_out/<type> tests o
 Live/Test videos plus that type's count and trains on Live/Train plus 968 minus it.
 """
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyramid_fas_jax.protocols import _common as common
 

@@ -11,7 +11,7 @@ The stored splits hold disjoint subjects (60/20/20). Protocols, chosen at load t
 Domains: studio, office, lowlight, outdoor. Species: print, replay, mask3d, partial.
 """
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 SPLITS = ("train", "dev", "test")
 DOMAINS = ("studio", "office", "lowlight", "outdoor")

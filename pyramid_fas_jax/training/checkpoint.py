@@ -29,8 +29,8 @@ from absl import logging
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax.training import distributed
 from pyramid_fas_jax import models
+from pyramid_fas_jax.training import distributed
 
 MODEL_ITEM = "model"
 CONFIG_ITEM = "config"
@@ -274,7 +274,7 @@ def restore_newest(root, restore, candidates=None, *, remedy: str = ""):
       value, reason = restore(step), None
     except MismatchError:
       raise
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       # Orbax and TensorStore raise bare Exceptions for unreadable files; whatever the
       # failure, an older step may still be intact.
       value, reason = None, describe_failure(e)

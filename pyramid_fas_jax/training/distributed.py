@@ -42,12 +42,12 @@ def barrier(name: str) -> None:
     return
   _barriers += 1
   try:  # JAX has no public barrier without a computation (which would meet gloo's 30 s)
-    from jax._src import distributed  # pylint: disable=g-import-not-at-top
+    from jax._src import distributed
     client = distributed.global_state.client
   except (ImportError, AttributeError):
     client = None
   if client is None:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
     return
   client.wait_at_barrier(f"pyramid_fas/{_barriers}/{name}", _BARRIER_TIMEOUT_S * 1000)

@@ -16,13 +16,19 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from pyramid_fas_jax.training import distributed, metric_writers, optim, train_step
-from pyramid_fas_jax.training import train_checkpoint
-from pyramid_fas_jax.experiment import changes
-from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax.data import pipeline, splits
+from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.experiment import changes
+from pyramid_fas_jax.training import (
+  distributed,
+  metric_writers,
+  optim,
+  train_checkpoint,
+  train_step,
+)
 
 
 class NonFiniteLossError(RuntimeError):

@@ -59,7 +59,7 @@ class TrainCheckpointer:
     return {checkpoint.CONFIG_ITEM: ocp.args.JsonSave(self._config)}
 
   def save(self, step: int, model, optimizer, data_iterator, meta: dict, *, force=False) -> bool:
-    import grain  # pylint: disable=g-import-not-at-top
+    import grain
     return self.manager.save(step, args=ocp.args.Composite(
         model=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(model))),
         optimizer=ocp.args.StandardSave(nnx.to_pure_dict(nnx.state(optimizer))),
@@ -84,7 +84,7 @@ class TrainCheckpointer:
     `sharding` (the run's replicated NamedSharding) the arrays are restored straight onto it:
     with several processes, arrays restored onto one device could not be moved there
     (device_put of committed arrays across hosts)."""
-    import grain  # pylint: disable=g-import-not-at-top
+    import grain
 
     def abstract(module):
       return jax.tree.map(lambda x: checkpoint.restore_target(x, sharding),
@@ -149,7 +149,7 @@ class TrainCheckpointer:
     if not steps:
       return
     if jax.process_index() == 0:
-      stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+      stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
       for step in steps:
         target = self.workdir / UNREADABLE_DIR / str(step)
         if target.exists():

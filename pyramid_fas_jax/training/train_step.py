@@ -19,11 +19,11 @@ import optax
 from absl import logging
 from flax import nnx
 
-from pyramid_fas_jax.training import checkpoint, losses, optim
 from pyramid_fas_jax import models
-from pyramid_fas_jax.weights import pretrained
 from pyramid_fas_jax.data import normalize
 from pyramid_fas_jax.models import conv_ops
+from pyramid_fas_jax.training import checkpoint, losses, optim
+from pyramid_fas_jax.weights import pretrained
 
 DTYPES = ("float32", "bfloat16")
 

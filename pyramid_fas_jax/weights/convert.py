@@ -17,8 +17,8 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 
-from pyramid_fas_jax.weights import pth
 from pyramid_fas_jax.training.checkpoint import CheckpointError, flat_state, run_part
+from pyramid_fas_jax.weights import pth
 
 FORMATS = ("torchvision-resnet50", "torchvision-vgg16", "torchvision-densenet121",
            "torchvision-shufflenet_v2_x1_0", "torchvision-mobilenet_v2", "official-cdcn",
@@ -48,8 +48,8 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
       raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
     tensors = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
   elif suffix == ".safetensors":
-    import safetensors  # pylint: disable=g-import-not-at-top
-    from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+    import safetensors
+    from safetensors.numpy import load_file
     try:
       tensors = load_file(str(path))
     except (safetensors.SafetensorError, OSError) as e:

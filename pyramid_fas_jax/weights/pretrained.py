@@ -6,8 +6,8 @@ release of the paper's time, into the freshly built model; the ImageNet classifi
 and the FAS head keeps its initialisation. The file is fetched on first use from
 download.pytorch.org/models/ (or the mirror in $PYRAMID_FAS_WEIGHTS_URL, a base URL that serves
 the same file names), checked against the hash prefix in its name as torch.hub does (the file's
-sha256 must start with it), and kept in the cache (pyramid_fas_jax.weights.cache.root()/torchvision/,
-by default ~/.cache/pyramid_fas_jax/torchvision/), checked again on each use. Offline, put the
+sha256 must start with it), and kept in the cache (weights.cache.root()/torchvision/, by
+default ~/.cache/pyramid_fas_jax/torchvision/), checked again on each use. Offline, put the
 file there yourself, or import it with `pyramid-fas import-weights` and pass that checkpoint as
 init_from.
 """
@@ -130,7 +130,7 @@ def load_backbone(model, backbone: str, path: pathlib.Path) -> str:
   initialisation); returns the line the training log shows."""
   # convert pulls in flax and orbax: imported here so that configs, which name IMAGENET, load
   # without them.
-  from pyramid_fas_jax.weights import convert  # pylint: disable=g-import-not-at-top
+  from pyramid_fas_jax.weights import convert
 
   _, fmt = weights_for(backbone)
   state_dict = convert.read_state_dict(path)

@@ -91,14 +91,14 @@ for _module in ("torch", "torch.cuda"):  # files saved from the GPU name torch.c
   _GLOBALS.update({(_module, name): _Tensor for name in _TENSOR_TYPES})
 
 
-class _Unpickler(pickle._Unpickler):  # pylint: disable=protected-access
+class _Unpickler(pickle._Unpickler):
   """Resolves only _GLOBALS; storage ids go to `storage(type, key, numel, view)`.
 
   Python's own unpickler, not the C one: only it lets BUILD be restricted, as torch's weights_only
   unpickler restricts it, to the OrderedDict and tensors it is meant for (elsewhere it sets
   attributes on whatever is on the stack, our classes and functions included).
   """
-  dispatch = dict(pickle._Unpickler.dispatch)  # pylint: disable=protected-access
+  dispatch = dict(pickle._Unpickler.dispatch)
 
   def __init__(self, file, path, storage):
     super().__init__(file, encoding="utf-8")  # as torch.load: Python 2 strings are UTF-8

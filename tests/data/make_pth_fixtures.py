@@ -109,13 +109,13 @@ class _V1Tensor:
     self.args = args
 
   def __reduce__(self):
-    return torch._utils._rebuild_tensor, self.args  # pylint: disable=protected-access
+    return torch._utils._rebuild_tensor, self.args
 
 
 class _V2Tensor(_V1Tensor):
 
   def __reduce__(self):
-    return torch._utils._rebuild_tensor_v2, self.args  # pylint: disable=protected-access
+    return torch._utils._rebuild_tensor_v2, self.args
 
 
 class _BuildTensor:
@@ -128,9 +128,9 @@ class _BuildTensor:
     return self.cls, (), self.state
 
 
-class _LegacyPickler(pickle._Pickler):  # pylint: disable=protected-access
+class _LegacyPickler(pickle._Pickler):
   """Writes strings as Python 2 did (SHORT_BINSTRING), storages as persistent ids."""
-  dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
+  dispatch = dict(pickle._Pickler.dispatch)
 
   def save_str(self, obj):
     data = obj.encode("ascii")

@@ -10,10 +10,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from pyramid_fas_jax.data.synth import domains
-from pyramid_fas_jax.data.synth import faces
-from pyramid_fas_jax.data.synth import noise
-from pyramid_fas_jax.data.synth import render
+from pyramid_fas_jax.data.synth import domains, faces, noise, render
 
 
 @dataclasses.dataclass(frozen=True)

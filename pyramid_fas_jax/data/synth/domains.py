@@ -11,9 +11,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from pyramid_fas_jax.data.synth import faces
-from pyramid_fas_jax.data.synth import noise
-from pyramid_fas_jax.data.synth import render
+from pyramid_fas_jax.data.synth import faces, noise, render
 
 Range = tuple[float, float]
 
@@ -45,7 +43,8 @@ class Domain:
 
 DOMAINS = {
     d.name: d for d in (
-        Domain("studio", "bright soft frontal light, neutral colour, sharp camera, best instruments",
+        Domain("studio",
+               "bright soft frontal light, neutral colour, sharp camera, best instruments",
                light_intensity=(0.9, 1.1), light_elevation=(15, 40), light_azimuth=(-25, 25),
                light_rgb=(1.0, 0.98, 0.95), ambient=(0.35, 0.5), ambient_rgb=(0.95, 0.97, 1.0),
                background="studio", white_balance=(1.0, 1.0, 1.0), exposure=(0.24, 0.32),

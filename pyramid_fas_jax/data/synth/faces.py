@@ -103,7 +103,8 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
       eye_open=u(0.055, 0.075), brow_v=u(0.36, 0.44), brow_arch=u(0.0, 0.05),
       brow_thickness=u(0.035, 0.06), mouth_v=u(-0.72, -0.6), mouth_width=u(0.26, 0.33),
       lip_height=u(0.04, 0.07), chin=u(0.02, 0.08), hairline_v=u(0.68, 0.92),
-      bald=bool(rng.random() < 0.08), beard_shadow=float(u(0.0, 1.0) if rng.random() < 0.3 else 0.0),
+      bald=bool(rng.random() < 0.08),
+      beard_shadow=float(u(0.0, 1.0) if rng.random() < 0.3 else 0.0),
       skin_tone=u(0.0, len(_SKIN_TONES) - 1),
       hair_colour=int(rng.choice(len(_HAIR_COLOURS), p=_HAIR_FREQUENCY)),
       iris_colour=int(rng.integers(len(_IRIS_COLOURS))),
@@ -214,7 +215,8 @@ def subject_maps(p: SubjectParams, rng: np.random.Generator, size: int) -> Subje
   for side in (-1, 1):
     er2 = ((u - side * (p.head_width + 0.02)) / 0.1) ** 2 + ((v - ear_v) / 0.24) ** 2
     ear = (er2 < 1) & ~inside
-    height = np.where(ear, np.maximum(height, 0.08 + 0.06 * np.sqrt(np.clip(1 - er2, 0, 1))), height)
+    ear_height = 0.08 + 0.06 * np.sqrt(np.clip(1 - er2, 0, 1))
+    height = np.where(ear, np.maximum(height, ear_height), height)
 
   # Regions.
   hairline = p.hairline_v - 0.25 * (u / p.head_width) ** 2

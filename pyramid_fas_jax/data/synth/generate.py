@@ -10,10 +10,7 @@ import functools
 
 import numpy as np
 
-from pyramid_fas_jax.data.synth import attacks
-from pyramid_fas_jax.data.synth import domains
-from pyramid_fas_jax.data.synth import faces
-from pyramid_fas_jax.data.synth import render
+from pyramid_fas_jax.data.synth import attacks, domains, faces, render
 
 SPECIES = ("live", "print", "replay", "mask3d", "partial")
 SPLITS = ("train", "dev", "test")
@@ -32,7 +29,8 @@ class SynthConfig:
   def __post_init__(self):
     unknown = set(self.domains) - set(domains.DOMAINS)
     if unknown:
-      raise ValueError(f"unknown SynthFAS domains {sorted(unknown)}; known: {list(domains.DOMAINS)}")
+      raise ValueError(
+          f"unknown SynthFAS domains {sorted(unknown)}; known: {list(domains.DOMAINS)}")
     if self.num_subjects < 3:
       raise ValueError(f"num_subjects={self.num_subjects}: need at least one subject per split")
     if self.crop_size < 32:
