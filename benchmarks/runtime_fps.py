@@ -27,8 +27,8 @@ import numpy as np
 from flax import nnx
 
 from pyramid_fas_jax import models
-from pyramid_fas_jax.deploy import export, runtime
-from pyramid_fas_jax.faces import media, preprocess
+from pyramid_fas_jax.deploy import export, media, runtime
+from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 

@@ -20,6 +20,7 @@ from flax import nnx
 
 from pyramid_fas_jax import cli, models
 from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -212,8 +213,8 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
   assert line.startswith("--config.model.loss_reduction=sum: applies to mask BCE only")
   # What the command line gives as strings: a number, and frame level.
   assert problems("configs/demo.py", eval__threshold="0.5", eval__video_agg="none") == []
-  assert checks.threshold_value("0.5") == 0.5
-  assert checks.video_agg_value("none") is None
+  assert report.threshold_value("0.5") == 0.5
+  assert report.video_agg_value("none") is None
 
 
 def test_a_workdir_that_is_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):

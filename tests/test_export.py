@@ -37,7 +37,7 @@ def cli(*args):
 def randomise_batch_stats(model, seed=0):
   """Running statistics far from (0, 1), so that eval-mode BatchNorm is not the identity."""
   rng = np.random.default_rng(seed)
-  for name, var in checkpoint.flat_state(model).items():
+  for name, var in models.flat_state(model).items():
     if isinstance(var, nnx.BatchStat):
       low, high = (0.5, 2.0) if name.endswith("var") else (-0.3, 0.3)
       var.value = rng.uniform(low, high, var.value.shape).astype(np.float32)

@@ -87,7 +87,7 @@ def _imported(cfg, state_dict, fmt):
   shape (~0.2 s each on this CPU, hundreds in DenseNet), and the import overwrites every backbone
   variable anyway. The FAS head keeps zeros; these tests compare `features`."""
   model = nnx.eval_shape(lambda: models.build_model(cfg, nnx.Rngs(0)))
-  for var in checkpoint.flat_state(model).values():
+  for var in models.flat_state(model).values():
     var.set_value(jnp.zeros(var.shape, var.dtype))
   convert.import_state_dict(model, state_dict, fmt)
   return model

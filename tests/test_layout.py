@@ -60,6 +60,68 @@ def test_nothing_below_the_command_line_imports_commands():
   assert not upward, upward
 
 
+# The package's folders from the ground up, as the README's map reads: each imports only those
+# below it, so the floors are the data flow.
+FLOORS = ("protocols", "faces", "data", "models", "weights", "training", "evaluation", "deploy",
+          "experiment", "commands", "cli.py")
+# The imports that run back up, each for a reason; anything else new fails the test below.
+UPWARD_ALLOWED = {
+    # The shared download cache (root, sha256) that the face-mesh model and the ImageNet weights
+    # both use.
+    ("faces/face_mesh.py", "weights"),
+    # train_and_evaluate evaluates on dev/test while it trains.
+    ("training/train.py", "evaluation"),
+}
+
+
+def _floor_of(rel: pathlib.Path) -> int:
+  return FLOORS.index(rel.parts[0])
+
+
+def _package_path(name: str) -> pathlib.Path | None:
+  # A dotted module name -> its file below the package (None for an attribute).
+  parts = name.split(".")[1:]
+  for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"),
+                    PACKAGE.joinpath(*parts, "__init__.py")):
+    if parts and candidate.exists():
+      return candidate.relative_to(PACKAGE)
+  return None
+
+
+def test_folders_import_only_the_floors_below():
+  upward = []
+  for path in _modules():
+    rel = path.relative_to(PACKAGE)
+    if rel == pathlib.Path("__init__.py"):
+      continue
+    for name in set(_imported_modules(path)):
+      target = _package_path(name) if name.startswith("pyramid_fas_jax.") else None
+      if (target is None or target.parts[0] == rel.parts[0]
+          or _floor_of(target) < _floor_of(rel)):
+        continue
+      if (rel.as_posix(), target.parts[0]) not in UPWARD_ALLOWED:
+        upward.append(f"{rel} imports {name} ({target.parts[0]} is not below {rel.parts[0]})")
+  assert not upward, upward
+
+
+def test_every_path_the_code_and_readmes_name_exists():
+  # A module moved or renamed leaves its old path in a docstring; examples and outside code are
+  # the only paths that may not exist here.
+  placeholders = ("configs/X.py", "configs/nope.py", "CVPR2020_paper_codes/", "mediapipe/")
+  texts = [*_modules(), REPO / "README.md", *(REPO / "tests").glob("*.py"),
+           *(REPO / "tests").glob("*.md"), *(REPO / "benchmarks").glob("*.py")]
+  stale = set()
+  for text_path in texts:
+    for m in re.finditer(r"(?<![\w./-])((?:\w+/)+\w+\.py)\b", text_path.read_text()):
+      named = m.group(1)
+      if named.startswith(placeholders):
+        continue
+      if not any(base.joinpath(named).exists()
+                 for base in (REPO, PACKAGE, REPO / "tests", text_path.parent)):
+        stale.add(f"{text_path.relative_to(REPO)} names {named}")
+  assert not stale, sorted(stale)
+
+
 def test_modules_are_short_enough_to_read():
   long = [f"{p.relative_to(PACKAGE)}: {n} lines" for p in _modules()
           if (n := len(p.read_text().splitlines())) > MAX_LINES

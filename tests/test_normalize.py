@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from pyramid_fas_jax.data import augment, normalize, pipeline, pixel_table
-from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.experiment import config as data_config
-from pyramid_fas_jax.training import train
+from pyramid_fas_jax.training import changes, train
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PARAMS = types.SimpleNamespace(mean=MEAN, std=STD)

@@ -14,7 +14,8 @@ from flax import nnx
 
 from pyramid_fas_jax import models
 from pyramid_fas_jax.data import augment, normalize, pipeline
-from pyramid_fas_jax.faces import media, preprocess
+from pyramid_fas_jax.deploy import media
+from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -213,6 +214,9 @@ def test_video_score_follows_the_configs_aggregation():
   config.eval.video_agg = "median"
   assert media.video_aggregation(config) == "median"
   config.eval.video_agg = None
+  assert media.video_aggregation(config) == "mean"
+  # Frame level as the command line writes it (--config.eval.video_agg=none), stored that way.
+  config.eval.video_agg = "none"
   assert media.video_aggregation(config) == "mean"
   config.eval.video_agg = "max"
   with pytest.raises(ValueError, match="'max'"):

@@ -22,7 +22,7 @@ import tiny_train_config
 
 from pyramid_fas_jax import models
 from pyramid_fas_jax.models import resnet
-from pyramid_fas_jax.training import checkpoint, train_step
+from pyramid_fas_jax.training import train_step
 from pyramid_fas_jax.weights import convert, pretrained
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def _ours(key):
 
 
 def _numpy(model):
-  return {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(model).items()}
+  return {k: np.asarray(v[...]) for k, v in models.flat_state(model).items()}
 
 
 def test_first_use_downloads_verifies_caches_and_imports_the_backbone(micro, server, caplog):

@@ -24,11 +24,9 @@ from flax import nnx
 
 from pyramid_fas_jax import evaluation, models
 from pyramid_fas_jax.evaluation import evaluator
-from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.experiment.demo import load_config
 from pyramid_fas_jax.models import inference
-from pyramid_fas_jax.training import checkpoint, train, train_checkpoint, train_step
-from pyramid_fas_jax.weights import convert
+from pyramid_fas_jax.training import changes, checkpoint, train, train_checkpoint, train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_train_config.py"
@@ -66,7 +64,7 @@ def _tree(root) -> dict:
 
 def _params(step_dir) -> dict:
   model, _ = checkpoint.load_model(step_dir)
-  return {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(model).items()}
+  return {k: np.asarray(v[...]) for k, v in models.flat_state(model).items()}
 
 
 def _truncate_array_file(step_dir: pathlib.Path) -> pathlib.Path:
@@ -167,12 +165,12 @@ def test_import_weights_overwrites_only_when_asked(tmp_path):
 
 
 def test_check_model_output_cases(tmp_path):
-  assert convert.check_model_output(tmp_path / "new") is False
-  assert convert.check_model_output(tmp_path) is False  # empty
+  assert checkpoint.check_model_output(tmp_path / "new") is False
+  assert checkpoint.check_model_output(tmp_path) is False  # empty
   (tmp_path / "f").write_text("x")
   with pytest.raises(checkpoint.CheckpointError, match="is a file"):
-    convert.check_model_output(tmp_path / "f")
-  assert convert.check_model_output(tmp_path, overwrite=True) is True
+    checkpoint.check_model_output(tmp_path / "f")
+  assert checkpoint.check_model_output(tmp_path, overwrite=True) is True
 
 
 def test_resume_with_a_changed_config_is_refused(run_copy, synth_tiny):
@@ -278,7 +276,7 @@ def test_evaluate_skips_an_unreadable_latest_checkpoint(run_copy, synth_tiny, ca
   assert step == 6
   assert any(r.getMessage().startswith("skipping checkpoint step 8") for r in caplog.records)
   want = _params(run_copy / "checkpoints" / "6")
-  for k, v in checkpoint.flat_state(model).items():
+  for k, v in models.flat_state(model).items():
     np.testing.assert_array_equal(np.asarray(v[...]), want[k], err_msg=k)
   _truncate_array_file(run_copy / "best" / "8")
   with pytest.raises(checkpoint.CheckpointError, match=r"no readable checkpoint in .*best: step 8"):
@@ -411,5 +409,5 @@ def test_init_from_a_training_step(run):
   config.init_from = str(workdir / "checkpoints" / "6")
   model, _ = train_step.create_model_and_optimizer(config)
   want = _params(workdir / "checkpoints" / "6")
-  for k, v in checkpoint.flat_state(model).items():
+  for k, v in models.flat_state(model).items():
     np.testing.assert_array_equal(np.asarray(v[...]), want[k], err_msg=k)

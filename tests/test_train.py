@@ -39,7 +39,7 @@ def _params(workdir, step):
   config = load_config(TINY, "unused")
   model = models.build_model(config.model, nnx.Rngs(1))
   checkpoint.restore_into(model, pathlib.Path(workdir) / "checkpoints" / str(step))
-  return {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(model).items()}
+  return {k: np.asarray(v[...]) for k, v in models.flat_state(model).items()}
 
 
 def _losses(workdir):
@@ -261,7 +261,7 @@ def test_init_from_starts_from_the_given_weights(synth_tiny, tmp_path):
   config.eval.bootstrap = 0
   train.train_and_evaluate(config, tmp_path / "run")
   got = _params(tmp_path / "run", 1)
-  want = {k: np.asarray(v[...]) for k, v in checkpoint.flat_state(source).items()}
+  want = {k: np.asarray(v[...]) for k, v in models.flat_state(source).items()}
   params = [k for k in want if k.endswith(("kernel", "scale", "bias"))]
   assert params
   for k in params:

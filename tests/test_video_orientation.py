@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from pyramid_fas_jax import cli
-from pyramid_fas_jax.faces import face, media, preprocess, video
+from pyramid_fas_jax.deploy import media
+from pyramid_fas_jax.faces import face, preprocess, video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 

@@ -8,7 +8,7 @@ Builds the model of CONFIG, loads the PyTorch weights into it (every tensor mapp
 failure), and writes a model checkpoint that `train --config.init_from=DIR` and `predict` use.
 An existing non-empty DIR is refused (exit 2, nothing written) unless --overwrite, which
 replaces DIR's model/ and config.json; a training run's workdir or checkpoint step is refused
-even then (convert.check_model_output says why).
+even then (checkpoint.check_model_output says why).
 """
 
 from absl import flags
@@ -45,7 +45,7 @@ def main(argv):
   del argv
   config = _CONFIG.value
   try:
-    replacing = convert.check_model_output(_OUTPUT.value, _OVERWRITE.value)
+    replacing = checkpoint.check_model_output(_OUTPUT.value, _OVERWRITE.value)
     state_dict = convert.read_state_dict(_INPUT.value)
     model = models.build_model(config.model, nnx.Rngs(config.seed))
     report = convert.import_state_dict(model, state_dict, _FORMAT.value)

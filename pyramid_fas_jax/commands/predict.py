@@ -14,7 +14,7 @@ Writes every named output of the model (score, logit, mask_<s>, depth_<s>, featu
                    them: every sampled frame (--frame_step, --max_frames) gets the dataset
                    builders' face crop (MTCNN box smoothed over frames, 1.5 x context) and then
                    evaluation's crop and normalisation (data.augment.eval_image), so it is
-                   scored as evaluation scores a stored example (data/media.py).
+                   scored as evaluation scores a stored example (deploy/media.py).
 For images and videos the .npz also holds, per row, `source` (the file) and `frame` (its frame
 index, 0 for an image); per file with at least one face, `video_source` and `video_score` (the
 mean of its frame scores, or the median where config.eval.video_agg is 'median'); and
@@ -33,7 +33,7 @@ from ml_collections import config_flags
 
 # JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
 # deployment's runtime extra, which has no JAX.
-from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
 # This run's flags: define_flags binds them.

@@ -21,7 +21,7 @@ import cv2
 from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
-from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 

@@ -7,7 +7,7 @@ readable checkpoint. On TPU pods and under SLURM the processes find each other b
 
 Resuming compares the config with the run's stored config.json first: a change to anything but
 the harmless fields (eval.*, log/eval/checkpoint cadence, keep_checkpoints, num_steps,
-num_epochs, init_from, data.data_dir; pyramid_fas_jax/changes.py) is refused with every
+num_epochs, init_from, data.data_dir; training/changes.py) is refused with every
 changed field listed (exit 2) unless --allow_config_change names it. SIGTERM saves a checkpoint
 and exits 75 (exit_codes.PREEMPTED): not finished, run the same command again to resume.
 """
@@ -39,8 +39,7 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax(_DISTRIBUTED)
-  from pyramid_fas_jax.experiment import changes
-  from pyramid_fas_jax.training import checkpoint, train
+  from pyramid_fas_jax.training import changes, checkpoint, train
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
   exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value)

@@ -21,7 +21,7 @@ import pathlib
 import jax
 import numpy as np
 
-from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint

@@ -2,10 +2,10 @@
 
 `pyramid-fas export --format=onnx` writes model.onnx and model.json; this module reads both and
 runs the model on onnxruntime. What it feeds the network is what `predict` feeds it: the
-builders' face crop (data/media.py, data/preprocess.py: MTCNN, median-smoothed boxes, context
-crop), then evaluation's crop of it (input.eval_scale x the box) and the normalisation model.json
-states. It imports neither jax, flax nor tensorflow-datasets (tests/test_export.py checks), so a
-deployment installs the `runtime` extra and not the training stack.
+builders' face crop (deploy/media.py, faces/preprocess.py: MTCNN, median-smoothed boxes,
+context crop), then evaluation's crop of it (input.eval_scale x the box) and the normalisation
+model.json states. It imports neither jax, flax nor tensorflow-datasets (tests/test_export.py
+checks), so a deployment installs the `runtime` extra and not the training stack.
 
   model = runtime.Model("exported/")
   outputs = model.score("face.jpg")   # what `predict` writes: score, maps, source, video_score...
@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from pyramid_fas_jax.faces import media as media_lib
+from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not

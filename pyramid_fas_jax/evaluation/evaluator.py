@@ -26,7 +26,7 @@ from jax.experimental import multihost_utils
 
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import pipeline, splits
-from pyramid_fas_jax.experiment import checks
+from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint, distributed
 
@@ -96,8 +96,8 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
     raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
   dev = sets.get("dev")
   # From the command line a number and "none" are strings: '0.5', 'none'.
-  threshold = checks.threshold_value(config.eval.threshold)
-  video_agg = checks.video_agg_value(config.eval.video_agg)
+  threshold = report.threshold_value(config.eval.threshold)
+  video_agg = report.video_agg_value(config.eval.video_agg)
   if dev is None and threshold == "dev_eer":
     raise ValueError(f"protocol {config.data.protocol!r} has no dev split, so the default "
                      "threshold 'dev_eer' cannot be used; set --config.eval.threshold=test_eer "

@@ -23,6 +23,23 @@ THRESHOLD_SOURCES = {
 }
 # The thresholds `evaluate_scores` chooses itself; any other is a fixed number.
 THRESHOLD_RULES = tuple(THRESHOLD_SOURCES)
+def threshold_value(threshold):
+  """config.eval.threshold as evaluation takes it: 'dev_eer', 'test_eer' or a float (the command
+  line gives `--config.eval.threshold=0.5` as the string '0.5')."""
+  if isinstance(threshold, str) and threshold not in THRESHOLD_RULES:
+    try:
+      return float(threshold)
+    except ValueError:
+      return threshold
+  return threshold
+
+
+def video_agg_value(video_agg):
+  """config.eval.video_agg as evaluation takes it: 'mean', 'median' or None (frame level; the
+  command line can only give a string: `--config.eval.video_agg=none`)."""
+  return None if isinstance(video_agg, str) and video_agg.lower() == "none" else video_agg
+
+
 _TEST_EER_NOTE = ("NOTE: the threshold was chosen on the test set (test_eer), as the paper does "
                   "for its cross-dataset HTER; these are not unbiased test error rates.")
 _FTA_NOTES = {

@@ -53,23 +53,6 @@ def _is_number(v) -> bool:
   return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def threshold_value(threshold):
-  """config.eval.threshold as evaluation takes it: 'dev_eer', 'test_eer' or a float (the command
-  line gives `--config.eval.threshold=0.5` as the string '0.5')."""
-  if isinstance(threshold, str) and threshold not in report.THRESHOLD_RULES:
-    try:
-      return float(threshold)
-    except ValueError:
-      return threshold
-  return threshold
-
-
-def video_agg_value(video_agg):
-  """config.eval.video_agg as evaluation takes it: 'mean', 'median' or None (frame level; the
-  command line can only give a string: `--config.eval.video_agg=none`)."""
-  return None if isinstance(video_agg, str) and video_agg.lower() == "none" else video_agg
-
-
 class _Checker:
   """Collects one line per problem of `config`."""
 
@@ -230,7 +213,7 @@ def _sizes_that_fit(backbone, size, scales) -> str:
 def _eval_problems(c: _Checker) -> None:
   threshold = c.value("eval.threshold")
   if threshold is not _MISSING:
-    value = threshold_value(threshold)
+    value = report.threshold_value(threshold)
     if not (value in report.THRESHOLD_RULES or _is_number(value)):
       c.problem("eval.threshold", threshold, "must be dev_eer, test_eer or a finite number")
     elif value == "dev_eer":
@@ -247,7 +230,7 @@ def _eval_problems(c: _Checker) -> None:
   if c.value("eval.mode") == "cdcn" and threshold not in (_MISSING, "dev_eer"):
     c.problem("eval.threshold", threshold, "mode cdcn fixes its own thresholds: use dev_eer")
   v = c.value("eval.video_agg")
-  if v is not _MISSING and video_agg_value(v) not in (None, *scorefile.VIDEO_AGGREGATIONS):
+  if v is not _MISSING and report.video_agg_value(v) not in (None, *scorefile.VIDEO_AGGREGATIONS):
     c.problem("eval.video_agg", v, "must be mean, median or none (frame level)")
   c.int_at_least("eval.bootstrap", 0, " (0: no confidence intervals)")
   c.one_of("eval.best_metric", metrics.BEST_METRICS, " (a dev metric, lower is better)")

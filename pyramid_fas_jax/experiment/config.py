@@ -151,8 +151,8 @@ def adam_config(**fields) -> ml_collections.ConfigDict:
 
 
 def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_collections.ConfigDict:
-  """Every field but `model` and `optim`: data, input, augmentation (data/config.py documents
-  them), the training schedule, checkpointing, logging and evaluation.
+  """Every field but `model` and `optim`: data, input, augmentation (default_data_config
+  documents them), the training schedule, checkpointing, logging and evaluation.
 
   num_epochs / num_steps   length of training; num_steps > 0 overrides num_epochs. An epoch
                            is data.epoch_unit's: every training video once by default

@@ -99,3 +99,8 @@ def feature_map_size(backbone: str, input_size: int) -> int:
 
   out = jax.eval_shape(features, jax.ShapeDtypeStruct((1, input_size, input_size, 3), jnp.float32))
   return int(out.shape[1])
+
+
+def flat_state(model) -> dict[str, nnx.Variable]:
+  """{'backbone/layer1/0/conv1/kernel': variable, ...} of every variable in the model."""
+  return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}

@@ -68,11 +68,6 @@ def config_json(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
-def flat_state(model) -> dict[str, nnx.Variable]:
-  """{'backbone/layer1/0/conv1/kernel': variable, ...} of every variable in the model."""
-  return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}
-
-
 def run_part(directory) -> str | None:
   """What of a training run `directory` is, if anything: the workdir or one of its steps."""
   directory = pathlib.Path(directory)
@@ -85,10 +80,40 @@ def run_part(directory) -> str | None:
   return None
 
 
+def check_model_output(directory, overwrite: bool = False) -> bool:
+  """Raise CheckpointError unless import-weights may write its model checkpoint (save_model)
+  into `directory`: it must not exist, be empty, or, with `overwrite`, be a directory that is no
+  part of a training run (then its model/ and config.json are replaced, anything else in it is
+  left alone). A training run's workdir or step is refused even with `overwrite`: writing there
+  would replace the run's config.json or mix the new model into its checkpoint, and deleting a
+  run's checkpoints to make room is never what an import means. Returns whether something will
+  be replaced."""
+  directory = pathlib.Path(directory)
+  if not directory.exists():
+    return False
+  if not directory.is_dir():
+    raise CheckpointError(f"--output={directory} is a file; choose a directory for the checkpoint")
+  entries = sorted(p.name for p in directory.iterdir())
+  if not entries:
+    return False
+  kind = run_part(directory)
+  if kind is not None:
+    raise CheckpointError(
+        f"--output={directory} is {kind}; a model checkpoint is never written into one, even "
+        "with --overwrite (it would replace the run's config.json or checkpoint): choose "
+        "another --output")
+  if not overwrite:
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    raise CheckpointError(
+        f"--output={directory} exists and is not empty ({shown}); choose a new directory, or "
+        "pass --overwrite to replace its model/ and config.json")
+  return True
+
+
 def save_model(directory, model, config) -> pathlib.Path:
   """Write `model`'s state and `config` into `directory` (created; its model/ and config.json
   are replaced if present: `import-weights` refuses an existing output unless --overwrite,
-  convert.check_model_output)."""
+  check_model_output)."""
   directory = pathlib.Path(directory).absolute()
   directory.mkdir(parents=True, exist_ok=True)
   state = nnx.to_pure_dict(nnx.state(model))

@@ -21,8 +21,8 @@ from jax.sharding import PartitionSpec as P
 
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import evaluator
-from pyramid_fas_jax.experiment import changes
 from pyramid_fas_jax.training import (
+  changes,
   distributed,
   metric_writers,
   optim,

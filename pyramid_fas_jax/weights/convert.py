@@ -5,9 +5,6 @@ Every tensor of the file is either mapped to exactly one variable of the model o
 dropped (the ImageNet classifier, BN's num_batches_tracked); anything else fails, naming the
 leftover keys, and so does any model variable the format should provide but the file lacks.
 Layouts are converted once here: conv OIHW -> HWIO, linear (out, in) -> (in, out).
-
-Where `import-weights` may write the imported model (`check_model_output`): a new or empty
-directory, or with --overwrite one that is no part of a training run.
 """
 
 import pathlib
@@ -17,7 +14,7 @@ import zipfile
 import jax.numpy as jnp
 import numpy as np
 
-from pyramid_fas_jax.training.checkpoint import CheckpointError, flat_state, run_part
+from pyramid_fas_jax import models
 from pyramid_fas_jax.weights import pth
 
 FORMATS = ("torchvision-resnet50", "torchvision-vgg16", "torchvision-densenet121",
@@ -157,7 +154,7 @@ def import_state_dict(model, state_dict: dict[str, np.ndarray], fmt: str) -> dic
   if fmt not in _MAPPERS:
     raise ValueError(f"unknown format {fmt!r}; choose from {list(FORMATS)}")
   mapper, required = _MAPPERS[fmt]
-  variables = flat_state(model)
+  variables = models.flat_state(model)
   assigned, dropped, leftover, bad_shape = set(), [], [], []
   updates = {}
   for key, array in state_dict.items():
@@ -186,33 +183,3 @@ def import_state_dict(model, state_dict: dict[str, np.ndarray], fmt: str) -> dic
     variables[path][...] = jnp.asarray(value, dtype=variables[path][...].dtype)
   initialised = sorted(p for p in variables if p not in assigned)
   return {"dropped": sorted(dropped), "initialised": initialised}
-
-
-def check_model_output(directory, overwrite: bool = False) -> bool:
-  """Raise CheckpointError unless import-weights may write its model checkpoint (save_model)
-  into `directory`: it must not exist, be empty, or, with `overwrite`, be a directory that is no
-  part of a training run (then its model/ and config.json are replaced, anything else in it is
-  left alone). A training run's workdir or step is refused even with `overwrite`: writing there
-  would replace the run's config.json or mix the new model into its checkpoint, and deleting a
-  run's checkpoints to make room is never what an import means. Returns whether something will
-  be replaced."""
-  directory = pathlib.Path(directory)
-  if not directory.exists():
-    return False
-  if not directory.is_dir():
-    raise CheckpointError(f"--output={directory} is a file; choose a directory for the checkpoint")
-  entries = sorted(p.name for p in directory.iterdir())
-  if not entries:
-    return False
-  kind = run_part(directory)
-  if kind is not None:
-    raise CheckpointError(
-        f"--output={directory} is {kind}; a model checkpoint is never written into one, even "
-        "with --overwrite (it would replace the run's config.json or checkpoint): choose "
-        "another --output")
-  if not overwrite:
-    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-    raise CheckpointError(
-        f"--output={directory} exists and is not empty ({shown}); choose a new directory, or "
-        "pass --overwrite to replace its model/ and config.json")
-  return True

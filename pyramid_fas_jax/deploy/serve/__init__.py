@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
+from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.deploy import runtime
-from pyramid_fas_jax.faces import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 

@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from pyramid_fas_jax.data import augment
-from pyramid_fas_jax.evaluation import scorefile
+from pyramid_fas_jax.evaluation import report, scorefile
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 
@@ -93,7 +93,7 @@ def load(path, input_params, settings: preprocess.Settings = preprocess.Settings
 def video_aggregation(config) -> str:
   """How evaluation scores a video from its frames (config.eval.video_agg); configs that score
   frames (None) get the mean."""
-  how = config.eval.video_agg or "mean"
+  how = report.video_agg_value(config.eval.video_agg) or "mean"
   if how not in scorefile.VIDEO_AGGREGATIONS:
     raise ValueError(f"config.eval.video_agg={how!r} is not 'mean', 'median' or None")
   return how
