@@ -97,12 +97,7 @@ def _config(data_dir, builder_config="frames3", **overrides):
   c.data.data_dir = data_dir
   c.input.size = 32
   c.batch_size = 10
-  for key, value in overrides.items():
-    node = c
-    *path, leaf = key.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 

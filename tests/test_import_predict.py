@@ -28,29 +28,31 @@ def cli(*args):
                         capture_output=True, text=True, timeout=600)
 
 
+def _import_and_predict(tmp_path, state_dict, fmt, config, seed):
+  """Import `state_dict` as `fmt` into `config` at 64x64 (the last map is 2x2, so the pyramid is
+  (2, 1)), predict random images with the checkpoint: (import's stdout, images, predict's npz)."""
+  weights = tmp_path / "weights.safetensors"
+  save_file(state_dict, str(weights))
+  out = tmp_path / "imported"
+  overrides = ["--config.input.size=64", "--config.model.scales=(2,1)"]
+  r = cli("import-weights", f"--format={fmt}", f"--input={weights}", f"--config={config}",
+          f"--output={out}", *overrides)
+  assert r.returncode == 0, r.stderr
+  x = np.random.default_rng(seed).normal(size=(2, 64, 64, 3)).astype(np.float32)
+  np.save(tmp_path / "x.npy", x)
+  p = cli("predict", f"--checkpoint={out}", f"--input={tmp_path / 'x.npy'}",
+          f"--output={tmp_path / 'y.npz'}")
+  assert p.returncode == 0, p.stderr
+  return r.stdout, x, np.load(tmp_path / "y.npz")
+
+
 def test_torchvision_resnet50_round_trip(tmp_path):
   sd = ref.random_state_dict(ref.resnet50_state_dict_shapes(), seed=1)
-  weights = tmp_path / "resnet50.safetensors"
-  save_file(sd, str(weights))
-  out = tmp_path / "r50"
-  # 64x64 input keeps the reference forward cheap; F is then 2x2, so the pyramid is (2, 1).
-  overrides = ["--config.input.size=64", "--config.model.scales=(2,1)"]
-  r = cli("import-weights", "--format=torchvision-resnet50", f"--input={weights}",
-          "--config=configs/resnet50_ps.py", f"--output={out}", *overrides)
-  assert r.returncode == 0, r.stderr
-  assert "dropped by design (55)" in r.stdout  # fc.weight, fc.bias and 53 num_batches_tracked
-
-  x = np.random.default_rng(2).normal(size=(2, 64, 64, 3)).astype(np.float32)
-  np.save(tmp_path / "x.npy", x)
-  r = cli("predict", f"--checkpoint={out}", f"--input={tmp_path / 'x.npy'}",
-          f"--output={tmp_path / 'y.npz'}")
-  assert r.returncode == 0, r.stderr
-  y = np.load(tmp_path / "y.npz")
+  stdout, x, y = _import_and_predict(tmp_path, sd, "torchvision-resnet50",
+                                     "configs/resnet50_ps.py", seed=2)
+  assert "dropped by design (55)" in stdout  # fc.weight, fc.bias and 53 num_batches_tracked
   want = ref.resnet50_features(x.transpose(0, 3, 1, 2).astype(np.float64), sd)
-  # Random weights and BN statistics let activations grow to ~1e3 over 16 blocks, so compare
-  # against the scale of the output (float32 has ~7 digits).
-  err = np.abs(y["features"] - want.transpose(0, 2, 3, 1)).max() / np.abs(want).max()
-  assert err < 1e-5, err
+  assert _relative_error(y["features"], want) < 1e-5  # activations grow to ~1e3 over 16 blocks
   assert set(y.files) >= {"score", "logit", "mask_2", "mask_1", "features"}
   assert y["mask_2"].shape == (2, 2, 2)
 
@@ -95,22 +97,9 @@ def _imported(cfg, state_dict, fmt):
 
 def test_torchvision_shufflenet_v2_round_trip(tmp_path):
   sd = ref.random_state_dict(ref.shufflenet_v2_state_dict_shapes(), seed=11)
-  weights = tmp_path / "shufflenet.safetensors"
-  save_file(sd, str(weights))
-  out = tmp_path / "shufflenet"
-  # 64x64 input: conv5's map is 2x2, so the pyramid is (2, 1).
-  overrides = ["--config.input.size=64", "--config.model.scales=(2,1)"]
-  r = cli("import-weights", "--format=torchvision-shufflenet_v2_x1_0", f"--input={weights}",
-          "--config=configs/shufflenet_v2_ps.py", f"--output={out}", *overrides)
-  assert r.returncode == 0, r.stderr
-  assert "dropped by design (58)" in r.stdout  # fc.weight, fc.bias and 56 num_batches_tracked
-
-  x = np.random.default_rng(12).normal(size=(2, 64, 64, 3)).astype(np.float32)
-  np.save(tmp_path / "x.npy", x)
-  r = cli("predict", f"--checkpoint={out}", f"--input={tmp_path / 'x.npy'}",
-          f"--output={tmp_path / 'y.npz'}")
-  assert r.returncode == 0, r.stderr
-  y = np.load(tmp_path / "y.npz")
+  stdout, x, y = _import_and_predict(tmp_path, sd, "torchvision-shufflenet_v2_x1_0",
+                                     "configs/shufflenet_v2_ps.py", seed=12)
+  assert "dropped by design (58)" in stdout  # fc.weight, fc.bias and 56 num_batches_tracked
   want = ref.shufflenet_v2_features(x.transpose(0, 3, 1, 2).astype(np.float64), sd)
   assert _relative_error(y["features"], want) < 1e-5
   assert y["mask_2"].shape == (2, 2, 2) and y["features"].shape == (2, 2, 2, 1024)

@@ -16,12 +16,7 @@ def _config(data_dir, **overrides):
   c.input.size = 32
   c.batch_size = 8
   c.eval_batch_size = 10
-  for key, value in overrides.items():
-    node = c
-    *path, leaf = key.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 
