@@ -16,6 +16,7 @@ from pyramid_fas_jax.training import optim, train_step
 def _tiny_config(backbone, head, scales, optim_cfg):
   cfg = ml_collections.ConfigDict()
   cfg.seed = 0
+  cfg.init_from = ""
   cfg.model = fas.model_config(backbone=backbone, head=head, scales=scales, map_size=8,
                                predictor_widths=(16, 8))
   cfg.optim = optim_cfg

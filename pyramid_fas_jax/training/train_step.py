@@ -34,9 +34,7 @@ def create_model_and_optimizer(config, steps_per_epoch: int = 1, *, initialise: 
   the log says from what: 'imagenet', the backbone's torchvision ImageNet weights (fetched
   before the model is built, so a failed download costs nothing); a model checkpoint directory;
   or '', the seeded random initialisation."""
-  # A config of the step alone (seed, model, optim: the train step's unit tests) has no
-  # init_from; stored configs always do (checkpoint.migrate).
-  init_from = config.get("init_from", "") if initialise else ""
+  init_from = config.init_from if initialise else ""
   weights = pretrained.fetch(config.model.backbone) if init_from == pretrained.IMAGENET else None
   model = models.build_model(config.model, nnx.Rngs(config.seed))
   if weights is not None:
