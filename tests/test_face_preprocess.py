@@ -9,7 +9,7 @@ import pytest
 
 from pyramid_fas_jax import cli
 from pyramid_fas_jax.faces import face, face_mesh, preprocess, video
-from pyramid_fas_jax.weights import cache
+from pyramid_fas_jax.files import cache
 
 
 @pytest.fixture(scope="module")

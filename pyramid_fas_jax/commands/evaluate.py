@@ -14,11 +14,13 @@ import-weights output, with the config stored in it. Its results go to OUT, by d
 holding the step; an OUT without a config.json gets the evaluated config as its own.
 """
 
+import contextlib
 import pathlib
 
 from absl import flags
 
 from pyramid_fas_jax.commands import common, exit_codes
+from pyramid_fas_jax.files import atomic
 
 # This run's flags: define_flags binds them.
 _CONFIG = _WORKDIR = _CHECKPOINT = _STEP = _BEST = _DISTRIBUTED = None
@@ -59,14 +61,29 @@ def _evaluate_checkpoint(config):
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
   exit_codes.exit_if_bad_config(_PROG, config, training=False)
-  if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
-    # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
-    out.mkdir(parents=True, exist_ok=True)
-    (out / checkpoint.CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
-  step = int(path.name) if path.name.isdigit() else 0
-  results = evaluator.evaluate_model(config, model, out, step, distributed.make_mesh(),
-                                    plots=True)
+  with _locked(out):
+    if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
+      # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
+      atomic.write_text(out / checkpoint.CONFIG_FILE,
+                        config.to_json_best_effort(indent=2) + "\n")
+    step = int(path.name) if path.name.isdigit() else 0
+    results = evaluator.evaluate_model(config, model, out, step, distributed.make_mesh(),
+                                      plots=True)
   return results, evaluator.results_dir(config, out)
+
+
+@contextlib.contextmanager
+def _locked(workdir):
+  """The run lock of the workdir the results go into: evaluate writes results.json and
+  eval/step_<N>.json there, which a `train` of it (or another evaluate) writes too, so it is
+  refused while one runs, naming it."""
+  from pyramid_fas_jax.files import lock
+  from pyramid_fas_jax.training import train
+  try:
+    with train.run_lock(workdir, _PROG):
+      yield
+  except lock.LockedError as e:
+    exit_codes.usage_error(_PROG, e)
 
 
 def main(argv):
@@ -75,6 +92,8 @@ def main(argv):
   if not (_WORKDIR.value or _CHECKPOINT.value):
     exit_codes.usage_error(_PROG, "--workdir=RUN (a training run) or --checkpoint=DIR (a model "
                            "checkpoint) is required")
+  exit_codes.exit_if_outputs_clash(_PROG, {"checkpoint": _CHECKPOINT.value},
+                                   {"workdir": _WORKDIR.value})
   common.start_jax(_DISTRIBUTED)
   from pyramid_fas_jax import evaluation
   from pyramid_fas_jax.evaluation import evaluator
@@ -92,8 +111,9 @@ def main(argv):
         exit_codes.usage_error(_PROG, problem)
       config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
       exit_codes.exit_if_bad_config(_PROG, config, training=False)
-      results = evaluator.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
-                                            best=_BEST.value)
+      with _locked(_WORKDIR.value):
+        results = evaluator.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
+                                              best=_BEST.value)
       out = evaluator.results_dir(config, _WORKDIR.value)
   except (ValueError, FileNotFoundError) as e:
     exit_codes.usage_error(_PROG, e)

@@ -13,6 +13,8 @@
 import sys
 import typing
 
+from pyramid_fas_jax.files import outputs as outputs_lib
+
 OK = 0
 ERROR = 1
 USAGE = 2
@@ -39,3 +41,10 @@ def exit_if_bad_config(prog: str, config, workdir=None, **kw) -> None:
     for line in lines[:-1]:
       print(f"{prog}: {line}", file=sys.stderr)
     usage_error(prog, lines[-1])
+
+
+def exit_if_outputs_clash(prog: str, inputs: dict, outputs: dict) -> None:
+  """files.outputs.clash of a command's path flags ({flag: path}), refused as a usage error."""
+  problem = outputs_lib.clash(inputs, outputs)
+  if problem:
+    usage_error(prog, problem)

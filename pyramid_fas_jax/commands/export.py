@@ -12,6 +12,8 @@ which. `pyramid-fas predict --model=OUTPUT` and `pyramid-fas serve --model=OUTPU
 export without JAX.
 """
 
+import os
+
 from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
@@ -41,6 +43,13 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 def main(argv):
   del argv
+  inputs = {"checkpoint": _CHECKPOINT.value, "results": _RESULTS.value}
+  # The directory and the files it writes there: --results=DIR/model.json with --output=DIR
+  # would be replaced.
+  for output in ("", export_lib.MODEL_JSON, export_lib.FILES[_FORMAT.value]):
+    exit_codes.exit_if_outputs_clash("pyramid-fas export", inputs,
+                                     {"output": os.path.join(_OUTPUT.value, output) if output
+                                                else _OUTPUT.value})
   try:
     meta = export_lib.export(_CHECKPOINT.value, _FORMAT.value, _OUTPUT.value,
                              results=_RESULTS.value, threshold=_THRESHOLD.value)

@@ -44,6 +44,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 def main(argv):
   del argv
   config = _CONFIG.value
+  exit_codes.exit_if_outputs_clash("pyramid-fas import-weights", {"input": _INPUT.value},
+                                   {"output": _OUTPUT.value})
   try:
     replacing = checkpoint.check_model_output(_OUTPUT.value, _OVERWRITE.value)
     state_dict = convert.read_state_dict(_INPUT.value)

@@ -33,8 +33,10 @@ from ml_collections import config_flags
 
 # JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
 # deployment's runtime extra, which has no JAX.
+from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.files import atomic
 
 # This run's flags: define_flags binds them.
 _CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
@@ -127,6 +129,9 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
 
 def main(argv):
   del argv
+  exit_codes.exit_if_outputs_clash(
+      "pyramid-fas predict", {"input": _INPUT.value, "checkpoint": _CHECKPOINT.value,
+                              "model": _MODEL.value}, {"output": _OUTPUT.value})
   path = pathlib.Path(_INPUT.value)
   media = None
   try:
@@ -162,6 +167,5 @@ def main(argv):
     outputs |= media_lib.outputs(media, outputs["score"], how)
     _summarise(media, outputs, how)
   out = pathlib.Path(_OUTPUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  np.savez(out, **outputs)
+  atomic.save_npz(out, **outputs)
   print(f"wrote {out}: " + ", ".join(f"{k} {v.shape}" for k, v in outputs.items()))

@@ -14,7 +14,6 @@ count is reported (`truncated` in frames.json: the frames promised and decoded, 
 """
 
 import dataclasses
-import json
 import pathlib
 
 import cv2
@@ -24,6 +23,7 @@ from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
+from pyramid_fas_jax.files import atomic
 
 # This run's flags: define_flags binds them.
 _INPUT = _OUTPUT = _DEPTH = _STEP = _MAX = _SIZE = _CONTEXT = _SMOOTH = _FIX = None
@@ -52,6 +52,15 @@ def define_flags(flag_values: flags.FlagValues) -> None:
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
+def _write_image(path: pathlib.Path, image) -> None:
+  # Encoded in memory and written through the atomic path: cv2.imwrite reports a full disk only
+  # as False, and would leave a truncated image.
+  ok, data = cv2.imencode(path.suffix, image)
+  if not ok:
+    raise ValueError(f"could not encode {path}")
+  atomic.write_bytes(path, data.tobytes())
+
+
 def _round(values) -> list[float]:
   return [round(float(v), 2) for v in values]
 
@@ -76,12 +85,12 @@ def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, 
     if frame.crop is not None:
       make_folders()  # only once a frame decoded: an unreadable input leaves nothing behind
       name = f"{frame.index:06d}"
-      cv2.imwrite(str(out / "crops" / f"{name}.jpg"),
-                  cv2.cvtColor(frame.crop.image, cv2.COLOR_RGB2BGR))
+      _write_image(out / "crops" / f"{name}.jpg",
+                   cv2.cvtColor(frame.crop.image, cv2.COLOR_RGB2BGR))
       entry["crop"] = f"crops/{name}.jpg"
       entry["face_box_in_crop"] = _round(frame.crop.face_box)  # ymin, xmin, ymax, xmax in [0, 1]
       if frame.depth is not None:
-        cv2.imwrite(str(out / "depth" / f"{name}.png"), frame.depth)
+        _write_image(out / "depth" / f"{name}.png", frame.depth)
         entry["depth"] = f"depth/{name}.png"
     frames.append(entry)
   missing = [f["index"] for f in frames if f["box"] is None]
@@ -98,7 +107,7 @@ def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, 
     summary["truncated"] = {"promised": truncated[0].promised, "decoded": truncated[0].decoded,
                             "message": str(truncated[0])}
   make_folders()
-  (out / "frames.json").write_text(json.dumps(summary, indent=1))
+  atomic.write_json(out / "frames.json", summary, indent=1)
   return summary
 
 
@@ -118,6 +127,8 @@ def main(argv):
   del argv
   source, out = pathlib.Path(_INPUT.value), pathlib.Path(_OUTPUT.value)
   prog = "preprocess"
+  exit_codes.exit_if_outputs_clash("pyramid-fas preprocess", {"input": _INPUT.value},
+                                   {"output": _OUTPUT.value})
   try:
     files = media_lib.media_files(source)
   except (ValueError, OSError) as e:

@@ -91,6 +91,8 @@ def main(argv) -> None:
     if path is not None and not os.path.isfile(path):
       exit_codes.usage_error("pyramid-fas score", f"--{flag}={path}: " + (
           "is a directory, not a score file" if os.path.isdir(path) else "no such score file"))
+  exit_codes.exit_if_outputs_clash("pyramid-fas score", {"dev": FLAGS.dev, "test": FLAGS.test},
+                                   {"json": FLAGS.json, "plots": FLAGS.plots})
   for flag, kind in (("json", "file"), ("plots", "directory")):
     problem = _output_problem(flag, FLAGS[flag].value, kind)
     if problem:
@@ -106,7 +108,6 @@ def main(argv) -> None:
     exit_codes.usage_error("pyramid-fas score", e)
   print(report.format_report(result))
   if FLAGS.json:
-    pathlib.Path(FLAGS.json).absolute().parent.mkdir(parents=True, exist_ok=True)
     report.write_json(result, FLAGS.json)
     print(f"\nwrote {FLAGS.json}")
   for path in result.get("plots", []):

@@ -39,18 +39,21 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax(_DISTRIBUTED)
+  from pyramid_fas_jax.files import lock
   from pyramid_fas_jax.training import changes, checkpoint, train
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
   exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value)
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value,
+                             command="pyramid-fas train")
   except train.Preempted as e:
     logging.warning("%s", e)
     print(f"pyramid-fas train: {e}", file=sys.stderr)
     sys.exit(exit_codes.PREEMPTED)
+  # An input we cannot use, or a workdir in use: what to do instead.
   except (pretrained.WeightsUnavailableError, changes.ConfigChangedError,
-          checkpoint.CheckpointError) as e:  # an input we cannot use: what to do instead
+          checkpoint.CheckpointError, lock.LockedError) as e:
     exit_codes.usage_error("pyramid-fas train", e)
   except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:
     logging.error("%s", e)

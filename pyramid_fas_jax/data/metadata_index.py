@@ -33,6 +33,8 @@ import pathlib
 import tensorflow_datasets as tfds
 from absl import logging
 
+from pyramid_fas_jax.files import atomic
+
 FORMAT = "pyramid_fas_jax.metadata_index"
 FORMAT_VERSION = 1
 TEXT_COLUMNS = ("video_id", "subject", "domain", "device", "species")
@@ -94,7 +96,7 @@ def write(builder, unacquired: dict[str, list[dict]] | None = None) -> None:
                  version=str(builder.version), split=split, num_examples=len(records),
                  shard_lengths=list(split_info.shard_lengths), columns=columns,
                  unacquired=videos)
-    path(builder.data_dir, split).write_text(json.dumps(index, separators=(",", ":")) + "\n")
+    atomic.write_json(path(builder.data_dir, split), index, separators=(",", ":"))
     logging.info("%s %s: metadata index of %d examples; %d videos without a stored frame, "
                  "which evaluation counts as failures to acquire", builder.name, split,
                  len(records), len(videos))

@@ -35,6 +35,7 @@ from absl import logging
 from pyramid_fas_jax.data import features, metadata_index
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
+from pyramid_fas_jax.files import atomic
 
 
 @dataclasses.dataclass
@@ -245,7 +246,7 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     path = pathlib.Path(self.data_path) / "face_report.json"
     full = json.loads(path.read_text()) if path.exists() else {}
     full[split] = summary
-    path.write_text(json.dumps(full, indent=1, sort_keys=True))
+    atomic.write_text(path, json.dumps(full, indent=1, sort_keys=True))
     logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face (not "
                  "stored), %d stored without depth", self.name, split, len(report),
                  summary["frames_stored"], summary["frames_sampled"],

@@ -23,6 +23,7 @@ import numpy as np
 
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 
@@ -60,14 +61,14 @@ def to_onnx(fn, size: int, names: list[str], path) -> None:
   logging.getLogger("onnx_ir").setLevel(logging.ERROR)
   model = convert(fn, [("batch", size, size, 3)], opset=OPSET, input_names=[INPUT_NAME],
                   output_names=names, model_name="pyramid_fas")
-  pathlib.Path(path).write_bytes(model.SerializeToString())
+  atomic.write_bytes(path, model.SerializeToString())
 
 
 def to_stablehlo(fn, size: int, path) -> None:
   batch, = jax.export.symbolic_shape("batch")
   exported = jax.export.export(jax.jit(fn))(
       jax.ShapeDtypeStruct((batch, size, size, 3), np.float32))
-  pathlib.Path(path).write_bytes(exported.serialize())
+  atomic.write_bytes(path, exported.serialize())
 
 
 def load_stablehlo(path):
@@ -166,5 +167,5 @@ def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None) ->
   else:
     to_stablehlo(fn, size, out / FILES[fmt])
   meta = describe(config, shapes, fmt, chosen, checkpoint_dir)
-  (out / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+  atomic.write_json(out / MODEL_JSON, meta, indent=2)
   return meta

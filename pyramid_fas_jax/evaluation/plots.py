@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 
 from pyramid_fas_jax.evaluation import metrics
 from pyramid_fas_jax.evaluation.scorefile import ScoreSet
+from pyramid_fas_jax.files import atomic
 
 _DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
 _DET_RANGE = (0.0005, 0.98)  # rates outside are drawn at the edge: the probit of 0 is -inf
@@ -26,7 +27,8 @@ def _probit(p) -> np.ndarray:
 
 def _save(fig: Figure, path: str) -> str:
   FigureCanvasAgg(fig)
-  fig.savefig(path, dpi=120, bbox_inches="tight")
+  with atomic.replacing(path) as tmp:
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
   return path
 
 

@@ -4,7 +4,6 @@ Rates are fractions in the returned dict and the JSON file (0.05), percentages i
 report (5.00).
 """
 
-import json
 import math
 import os
 
@@ -15,6 +14,7 @@ from pyramid_fas_jax.evaluation.scorefile import (
   ScoreSet,
   aggregate_videos,
 )
+from pyramid_fas_jax.files import atomic
 
 MODES = ("iso", "cdcn")
 THRESHOLD_SOURCES = {
@@ -276,6 +276,4 @@ def _json_safe(value):
 
 def write_json(result: dict, path: str | os.PathLike) -> None:
   """Writes `result` as strict JSON (rates as fractions; a +inf threshold as "inf")."""
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(_json_safe(result), f, indent=2, allow_nan=False)
-    f.write("\n")
+  atomic.write_json(path, _json_safe(result), indent=2, allow_nan=False)

@@ -15,6 +15,8 @@ import re
 
 import numpy as np
 
+from pyramid_fas_jax.files import atomic
+
 LIVE = "live"
 ATTACK = "attack"
 VIDEO_AGGREGATIONS = ("mean", "median")
@@ -192,12 +194,13 @@ def read_scores(path: str | os.PathLike) -> ScoreSet:
 
 def write_scores(path: str | os.PathLike, scores: ScoreSet) -> None:
   """Writes a score file that `read_scores` reads back to the same set (scores to 17 digits)."""
-  with open(path, "w", encoding="utf-8") as f:
-    for i in range(len(scores)):
-      fields = [repr(float(scores.scores[i])), str(scores.labels[i]), str(scores.species[i])]
-      if scores.video_ids is not None:
-        fields.append(str(scores.video_ids[i]))
-      f.write(" ".join(fields) + "\n")
+  lines = []
+  for i in range(len(scores)):
+    fields = [repr(float(scores.scores[i])), str(scores.labels[i]), str(scores.species[i])]
+    if scores.video_ids is not None:
+      fields.append(str(scores.video_ids[i]))
+    lines.append(" ".join(fields) + "\n")
+  atomic.write_text(path, "".join(lines))
 
 
 def video_groups(scores: ScoreSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from pyramid_fas_jax.evaluation import metrics
+from pyramid_fas_jax.files import atomic
 
 RATE_KEYS = ("APCER", "APCER_pooled", "BPCER", "ACER", "HTER", "EER", "AUC",
              *(f"BPCER@APCER={x:.0%}" for x in metrics.BPCER_AT_APCER))
@@ -176,6 +177,5 @@ def write_table(table: Table, stem: str | os.PathLike, digits: int = 1) -> list[
   texts = {".md": to_markdown(table, digits), ".csv": to_csv(table),
            ".json": json.dumps(to_json(table), indent=2) + "\n"}
   for suffix, text in texts.items():
-    with open(stem + suffix, "w", encoding="utf-8") as f:
-      f.write(text)
+    atomic.write_text(stem + suffix, text)
   return [stem + suffix for suffix in texts]

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import builders, pipeline
 from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint, distributed, train
 
@@ -72,7 +73,8 @@ def mask_figure(config, model, path, threshold: float) -> str:
       ax.set_yticks([])
   fig.suptitle("Predicted liveness masks (yellow = live), as the paper's Fig. 6", fontsize=10)
   fig.tight_layout()
-  fig.savefig(path)
+  with atomic.replacing(path) as tmp:
+    fig.savefig(tmp)
   return str(path)
 
 
@@ -123,14 +125,19 @@ Files: `results.json` (every metric, fractions), `scores/` (frame and video scor
 `pyramid-fas score`), `metrics.jsonl` and `tb/` (training curves), `checkpoints/`, `best/`.
 """
   path = pathlib.Path(workdir) / "report.md"
-  path.write_text(text)
+  atomic.write_text(path, text)
   return str(path)
 
 
 def run_demo(workdir="runs/demo", config=None) -> dict:
-  """Build data, train, evaluate, report. Returns results.json's content."""
+  """Build data, train, evaluate, report, holding the workdir's run lock throughout (the data
+  is built into it too). Returns results.json's content."""
+  with train.run_lock(workdir, "pyramid-fas demo"):
+    return _run_demo(pathlib.Path(workdir).absolute(), config)
+
+
+def _run_demo(workdir: pathlib.Path, config) -> dict:
   start = time.time()
-  workdir = pathlib.Path(workdir).absolute()
   if config is None:
     config = load_config(REPO / "configs" / "demo.py")
   with config.unlocked():

@@ -29,7 +29,7 @@ import zipfile
 import cv2
 import numpy as np
 
-from pyramid_fas_jax.weights import cache
+from pyramid_fas_jax.files import atomic, cache
 
 MEDIAPIPE_VERSION = "0.10.21"
 # File in the cache -> (member of the wheel, sha256).
@@ -50,7 +50,7 @@ ROI_SCALE = 1.5
 
 
 def cache_dir() -> pathlib.Path:
-  """mediapipe-<version>/ in the cache (pyramid_fas_jax.weights.cache.root: $PYRAMID_FAS_CACHE, else
+  """mediapipe-<version>/ in the cache (pyramid_fas_jax.files.cache.root: $PYRAMID_FAS_CACHE, else
   ~/.cache/pyramid_fas_jax)."""
   return cache.root() / f"mediapipe-{MEDIAPIPE_VERSION}"
 
@@ -78,9 +78,7 @@ def fetch_assets(dest: pathlib.Path | None = None) -> pathlib.Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha:
       raise RuntimeError(f"{member} from {wheels[0].name} has sha256 {digest}, expected {sha}")
-    part = dest / f"{name}.part"
-    part.write_bytes(data)
-    os.replace(part, dest / name)  # atomic: parallel fetches never see a half-written file
+    atomic.write_bytes(dest / name, data)  # parallel fetches never see a half-written file
   return dest
 
 

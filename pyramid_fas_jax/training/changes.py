@@ -41,6 +41,7 @@ import pathlib
 import jax
 from absl import logging
 
+from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.training import checkpoint
 
 HARMLESS = ("eval.*", "eval_every_steps", "eval_batch_size", "log_every_steps",
@@ -161,6 +162,6 @@ def write_config(config, workdir) -> None:
       return
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     kept = workdir / f"config.{stamp}.json"
-    kept.write_text(old)
+    atomic.write_text(kept, old)
     logging.info("the run's previous config.json is kept as %s", kept)
-  path.write_text(text)
+  atomic.write_text(path, text)

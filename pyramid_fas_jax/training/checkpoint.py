@@ -19,7 +19,10 @@ skip an unreadable step with the same warning and try the next older one.
 
 import copy
 import json
+import os
 import pathlib
+import shutil
+import tempfile
 
 import jax
 import ml_collections
@@ -30,6 +33,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 
 from pyramid_fas_jax import models
+from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.training import distributed
 
 MODEL_ITEM = "model"
@@ -117,10 +121,23 @@ def save_model(directory, model, config) -> pathlib.Path:
   directory = pathlib.Path(directory).absolute()
   directory.mkdir(parents=True, exist_ok=True)
   state = nnx.to_pure_dict(nnx.state(model))
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(directory / MODEL_ITEM, state, force=True)
-  checkpointer.wait_until_finished()
-  (directory / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2) + "\n")
+  # The new item and config are written whole into a temporary sibling and renamed into place,
+  # so a kill leaves the old model/ or the new one (Orbax's own force=True deletes the old first).
+  staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{MODEL_ITEM}.", suffix=".tmp", dir=directory))
+  try:
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(staging / MODEL_ITEM, state)
+    checkpointer.wait_until_finished()
+    atomic.write_text(staging / CONFIG_FILE, config.to_json_best_effort(indent=2) + "\n")
+    target = directory / MODEL_ITEM
+    if target.exists():
+      # Directories cannot be swapped in one rename: the old one steps aside into staging
+      # (removed with it below) for the instant between the renames.
+      target.rename(staging / "old")
+    (staging / MODEL_ITEM).rename(target)
+    os.replace(staging / CONFIG_FILE, directory / CONFIG_FILE)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
   return directory
 
 

@@ -30,12 +30,17 @@ class TensorBoardWriter:
 
 
 class JsonlWriter:
-  """One JSON object per line: {"step": N, "time": t, name: value, ...}."""
+  """One JSON object per line: {"step": N, "time": t, name: value, ...}. An append-only log
+  (not the atomic write path: it grows a line at a time); a run killed mid-line leaves a torn
+  last line, which `read_jsonl` skips and a resumed run's first append ends."""
 
   def __init__(self, path):
     self.path = pathlib.Path(path)
     self.path.parent.mkdir(parents=True, exist_ok=True)
+    torn = self.path.is_file() and self.path.stat().st_size and not _ends_line(self.path)
     self._file = open(self.path, "a")
+    if torn:  # so the torn line stays one unreadable line instead of spoiling the next
+      self._file.write("\n")
 
   def write_scalars(self, step: int, scalars: dict[str, float]):
     row = {"step": int(step), "time": round(time.time(), 3)}
@@ -45,6 +50,23 @@ class JsonlWriter:
 
   def close(self):
     self._file.close()
+
+
+def _ends_line(path: pathlib.Path) -> bool:
+  with open(path, "rb") as f:
+    f.seek(-1, 2)
+    return f.read(1) == b"\n"
+
+
+def read_jsonl(path) -> list[dict]:
+  """The rows of a metrics.jsonl, skipping a line that is not JSON (a run killed mid-write)."""
+  rows = []
+  for line in pathlib.Path(path).read_text().splitlines():
+    try:
+      rows.append(json.loads(line))
+    except ValueError:
+      continue
+  return rows
 
 
 class MetricWriter:

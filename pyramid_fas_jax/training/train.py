@@ -8,6 +8,7 @@ left off, after checking that its config is the run's (changes.py). On SIGTERM t
 saves and raises `Preempted` (`pyramid-fas train` exits 75: resumable).
 """
 
+import contextlib
 import pathlib
 import signal
 import time
@@ -21,6 +22,7 @@ from jax.sharding import PartitionSpec as P
 
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import evaluator
+from pyramid_fas_jax.files import lock
 from pyramid_fas_jax.training import (
   changes,
   distributed,
@@ -100,19 +102,32 @@ def _stop_if_non_finite(finite, checked: int, step: int, ckpt) -> int:
   return step
 
 
-def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
+def run_lock(workdir, command: str):
+  """The workdir's run lock (files.lock) for `command`: taken by process 0 only, the one that
+  writes the run's files; the other processes of the same run are the same writer."""
+  if jax.process_index() != 0:
+    return contextlib.nullcontext()
+  return lock.hold(workdir, command)
+
+
+def train_and_evaluate(config, workdir, *, allow_config_change=(),
+                       command: str = "train_and_evaluate") -> dict:
   """Train `config` in `workdir` (resuming if it holds checkpoints); return the last evaluation.
 
-  Raises changes.ConfigChangedError before touching the workdir if it holds checkpoints
-  of a config that differs in fields neither harmless nor matched by `allow_config_change`
-  (fnmatch patterns), checkpoint.CheckpointError if none of its checkpoints is readable, and
-  Preempted once it has saved on SIGTERM.
+  Raises lock.LockedError, having written nothing, while another process (named in it) holds
+  the workdir's run lock (`command` names this one to others), changes.ConfigChangedError
+  before touching the workdir if it holds checkpoints of a config that differs in fields
+  neither harmless nor matched by `allow_config_change` (fnmatch patterns),
+  checkpoint.CheckpointError if none of its checkpoints is readable, and Preempted once it has
+  saved on SIGTERM. Holding the lock, it first removes what saves of a killed run left.
   """
   # From the start: a SIGTERM during start-up (restores and compiles take minutes at scale)
   # still ends in a save and Preempted rather than in a kill.
-  with _Preemption() as preemption:
-    return _train_and_evaluate(config, pathlib.Path(workdir).absolute(), allow_config_change,
-                               preemption)
+  workdir = pathlib.Path(workdir).absolute()
+  with _Preemption() as preemption, run_lock(workdir, command):
+    if jax.process_index() == 0:
+      train_checkpoint.remove_partial_saves(workdir)
+    return _train_and_evaluate(config, workdir, allow_config_change, preemption)
 
 
 def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:

@@ -24,6 +24,21 @@ from pyramid_fas_jax.training import checkpoint, distributed
 UNREADABLE_DIR = "unreadable_checkpoints"
 
 
+def remove_partial_saves(workdir) -> list[pathlib.Path]:
+  """Removes the temporary directories of saves that a killed run left behind (Orbax writes a
+  step into <step>.orbax-checkpoint-tmp-<time> and renames it once complete), each with a
+  one-line note; returns them. Call it only while holding the run lock (files.lock): the lock
+  proves that no other process is saving into this workdir now."""
+  workdir = pathlib.Path(workdir)
+  removed = sorted(p for root in (workdir / "checkpoints", workdir / "best") if root.is_dir()
+                   for p in root.glob("*.orbax-checkpoint-tmp*"))
+  for path in removed:
+    shutil.rmtree(path, ignore_errors=True)
+    logging.warning("removed %s, an incomplete checkpoint save of a run that was stopped "
+                    "mid-save", path)
+  return removed
+
+
 class TrainCheckpointer:
   """Training checkpoints under `workdir/checkpoints/<step>/`: items `model`, `optimizer`, `data`
   (the grain iterator of every process), `meta` (JSON) and `config` (JSON: the run's config).

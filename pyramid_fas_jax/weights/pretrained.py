@@ -6,7 +6,7 @@ release of the paper's time, into the freshly built model; the ImageNet classifi
 and the FAS head keeps its initialisation. The file is fetched on first use from
 download.pytorch.org/models/ (or the mirror in $PYRAMID_FAS_WEIGHTS_URL, a base URL that serves
 the same file names), checked against the hash prefix in its name as torch.hub does (the file's
-sha256 must start with it), and kept in the cache (weights.cache.root()/torchvision/, by
+sha256 must start with it), and kept in the cache (files.cache.root()/torchvision/, by
 default ~/.cache/pyramid_fas_jax/torchvision/), checked again on each use. Offline, put the
 file there yourself, or import it with `pyramid-fas import-weights` and pass that checkpoint as
 init_from.
@@ -20,11 +20,10 @@ import re
 import sys
 import urllib.error
 import urllib.request
-import uuid
 
 from tqdm import tqdm
 
-from pyramid_fas_jax.weights import cache
+from pyramid_fas_jax.files import atomic, cache
 
 IMAGENET = "imagenet"
 BASE_URL = "https://download.pytorch.org/models/"
@@ -91,6 +90,8 @@ def fetch(backbone: str, *, progress: bool = True) -> pathlib.Path:
   path.parent.mkdir(parents=True, exist_ok=True)
   try:
     _download(url(name), path, prefix, progress)
+  except atomic.WriteError:  # a full disk: its own remedy, not a download problem
+    raise
   except (OSError, http.client.HTTPException) as e:  # no network, HTTP error, timeout, disk
     reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
     raise WeightsUnavailableError(f"could not download {url(name)} ({reason}): "
@@ -103,12 +104,12 @@ def _download(source: str, path: pathlib.Path, prefix: str, progress: bool) -> N
   processes starting together never read a partial file and a bad download leaves nothing."""
   if progress:
     print(f"downloading {source} to {path}", file=sys.stderr)
-  # A unique name per process; not mkstemp, whose 0600 mode would keep a shared cache private.
-  part = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
-  try:
+  # A temporary file per process (the atomic write path): a bad download raises inside the
+  # block, which removes it and leaves nothing.
+  with atomic.replacing(path) as part:
     digest = hashlib.sha256()
     request = urllib.request.Request(source, headers={"User-Agent": "pyramid-fas-jax"})
-    with open(part, "xb") as out, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as r:
+    with open(part, "wb") as out, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as r:
       size = int(r.headers.get("Content-Length") or 0) or None
       with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                 desc=path.name, disable=not progress, mininterval=1) as bar:
@@ -120,9 +121,6 @@ def _download(source: str, path: pathlib.Path, prefix: str, progress: bool) -> N
       raise WeightsUnavailableError(
           f"{source} has sha256 {digest.hexdigest()}, not the {prefix}... its name promises "
           f"(torch.hub's check): refused and deleted; check the mirror (${URL_ENV})")
-    os.replace(part, path)
-  finally:
-    part.unlink(missing_ok=True)
 
 
 def load_backbone(model, backbone: str, path: pathlib.Path) -> str:
