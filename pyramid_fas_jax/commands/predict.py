@@ -21,7 +21,9 @@ mean of its frame scores, or the median where config.eval.video_agg is 'median')
 `no_face_source` / `no_face_frame`: the sampled frames in which no face was found, which have no
 row. A line per file (frames scored, frames without a face, its score) is printed, and the
 frames without a face in a warning, as is a video that ends before its header's frame count. A
-truncated or corrupt image is refused, naming it.
+truncated or corrupt image is refused, naming it. So is, before it is decoded, a file over the
+limits of faces/limits.py (--max_pixels per image or frame, --max_decoded_mb for the whole
+input; frames per video by $PYRAMID_FAS_MAX_VIDEO_FRAMES).
 """
 
 import pathlib
@@ -35,15 +37,18 @@ from ml_collections import config_flags
 # deployment's runtime extra, which has no JAX.
 from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
+from pyramid_fas_jax.faces import limits as limits_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.files import atomic
 
 # This run's flags: define_flags binds them.
 _CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
+_MAX_PIXELS = _MAX_DECODED = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _CONFIG, _CHECKPOINT, _MODEL, _INPUT, _OUTPUT, _BATCH, _STEP, _MAX
+  global _MAX_PIXELS, _MAX_DECODED
   fv = flag_values
   _CONFIG = config_flags.DEFINE_config_file(
       "config", None, "model config; defaults to the one stored in the checkpoint",
@@ -67,6 +72,14 @@ def define_flags(flag_values: flags.FlagValues) -> None:
   _MAX = flags.DEFINE_integer("max_frames", 30,
                               "videos: at most this many frames, spread evenly (0 = all)",
                               lower_bound=0, flag_values=fv)
+  _MAX_PIXELS = flags.DEFINE_integer(
+      "max_pixels", None, "images and videos: refuse an image or frame of more pixels, before "
+      f"decoding it (default ${limits_lib.ENV['max_pixels']}, else {limits_lib.MAX_PIXELS:,})",
+      lower_bound=1, flag_values=fv)
+  _MAX_DECODED = flags.DEFINE_float(
+      "max_decoded_mb", None, "images and videos: refuse an input whose decoded frames come to "
+      f"more MiB (default ${limits_lib.ENV['max_decoded_bytes']}, else "
+      f"{limits_lib.MAX_DECODED_MB})", lower_bound=1, flag_values=fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
   flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 
@@ -154,7 +167,9 @@ def main(argv):
     if path.is_file() and path.suffix.lower() == ".npy":
       images = _load_npy(path, input_params)
     else:
-      settings = preprocess.Settings(frame_step=_STEP.value, max_frames=_MAX.value)
+      settings = preprocess.Settings(
+          frame_step=_STEP.value, max_frames=_MAX.value,
+          limits=limits_lib.Limits.from_env(_MAX_PIXELS.value, _MAX_DECODED.value))
       media = media_lib.load(path, input_params, settings)
       images = media.images
   # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without

@@ -6,6 +6,8 @@ smoothed over frames, context crop) and then evaluation's crop and normalisation
 it. Videos are read upright, their container's rotation tag honoured (video.read_frames). Frames
 without a face get no row and are listed. Used by `pyramid-fas predict` and by the JAX-free
 runtime (pyramid_fas_jax.deploy.runtime): this module imports no JAX (augment.py neither).
+Files come from users: each call decodes within one limits.Budget (the settings' limits: pixels
+per image or frame, frames per video, decoded bytes in all), every size checked before decoding.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import numpy as np
 
 from pyramid_fas_jax.data import augment
 from pyramid_fas_jax.evaluation import report, scorefile
+from pyramid_fas_jax.faces import limits as limits_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 
@@ -60,21 +63,27 @@ def media_files(path) -> list[pathlib.Path]:
   return [path]
 
 
-def load(path, input_params, settings: preprocess.Settings = preprocess.Settings()) -> Media:
+def load(path, input_params, settings: preprocess.Settings = preprocess.Settings(),
+         deadline: float | None = None) -> Media:
   """Evaluation's input for every sampled frame with a face of the files `path` names.
 
   `input_params` has the fields of config.input (size, mean, std, eval_scale), with which
-  augment.eval_image makes a network input of each face crop.
+  augment.eval_image makes a network input of each face crop. All files together decode
+  within one budget of `settings.limits` (default: limits.Limits.from_env()), until
+  `deadline` (time.monotonic() seconds) if given.
 
   Raises:
-    ValueError: if `path` names no image or video, or no sampled frame has a face.
+    ValueError: if `path` names no image or video, or no sampled frame has a face;
+      limits.TooLarge (a ValueError) if a file is over a limit, before it is decoded.
     OSError: if a file cannot be read, or is a truncated or corrupt image (video.read_image).
+    limits.TimedOut: past `deadline`.
   """
   files = media_files(path)
+  budget = limits_lib.Budget(settings.limits, deadline)
   pre = preprocess.Preprocessor(settings, depth=False)
   images, sources, frames, no_face, truncated, boxes = [], [], [], [], [], []
   for file in files:
-    for frame in pre.frames(file, live=False, on_truncated=truncated.append):
+    for frame in pre.frames(file, live=False, on_truncated=truncated.append, budget=budget):
       if frame.crop is None:
         no_face.append((str(file), frame.index))
         continue

@@ -12,6 +12,7 @@ checks), so a deployment installs the `runtime` extra and not the training stack
 """
 
 import json
+import math
 import pathlib
 import types
 
@@ -48,11 +49,18 @@ class Model:
     if self.meta.get("format") != "onnx":
       raise ValueError(f"--model={directory}: a {self.meta.get('format')!r} export; the runtime "
                        "runs ONNX exports (pyramid-fas export --format=onnx)")
+    try:
+      self._read_meta()
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+      raise ValueError(f"--model={directory}: {MODEL_JSON} has a missing or invalid field "
+                       f"({type(e).__name__}: {e}); export it again (pyramid-fas export)") from e
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     self.session = ort.InferenceSession(str(directory / self.meta["file"]), options,
                                         providers=["CPUExecutionProvider"])
     self.output_names = [o.name for o in self.session.get_outputs()]
+
+  def _read_meta(self) -> None:
     meta_in = self.meta["input"]
     self.input_name = meta_in["name"]
     self.input_params = types.SimpleNamespace(
@@ -61,6 +69,15 @@ class Model:
     self.threshold = float(self.meta["threshold"]["value"])
     self.threshold_source = self.meta["threshold"]["source"]
     self.video_aggregation = self.meta["video_aggregation"]
+    # json reads NaN and Infinity; a NaN threshold would call every face an attack.
+    numbers = [self.threshold, self.input_params.eval_scale, *self.input_params.mean,
+               *self.input_params.std]
+    if not all(math.isfinite(v) for v in numbers):
+      raise ValueError(f"threshold.value, input.mean, input.std and face_crop.eval_scale must "
+                       f"be finite numbers, got {numbers}")
+    if len(self.input_params.mean) != 3 or len(self.input_params.std) != 3 or min(
+        self.input_params.std) <= 0 or self.input_params.size < 1:
+      raise ValueError("input.mean and input.std need 3 values each, std > 0, a size >= 1")
 
   def __call__(self, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Every named output on float32 NHWC normalised `images`, `batch_size` at a time."""

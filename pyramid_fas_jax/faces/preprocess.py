@@ -16,6 +16,7 @@ import numpy as np
 
 from pyramid_fas_jax.faces import face as face_lib
 from pyramid_fas_jax.faces import face_mesh
+from pyramid_fas_jax.faces import limits as limits_lib
 from pyramid_fas_jax.faces import video as video_lib
 
 # A video with a face in fewer than this share of its sampled frames is reported, with the
@@ -35,6 +36,7 @@ class Settings:
   detect_size: int = 640      # MTCNN runs on frames downscaled to this longer side
   smooth: int = 5             # median window over detected frames (1 = off)
   min_presence: float = 0.5   # face-mesh presence probability a live frame needs for depth
+  limits: limits_lib.Limits | None = None   # what a file may declare; None: Limits.from_env()
 
 
 @dataclasses.dataclass
@@ -79,11 +81,12 @@ class Preprocessor:
     return Result(source=str(path), live=live,
                   frames=list(self.frames(path, live=live, fix=fix, on_truncated=on_truncated)))
 
-  def frames(self, path, *, live: bool, fix: str | None = None,
-             on_truncated=None) -> Iterator[Frame]:
+  def frames(self, path, *, live: bool, fix: str | None = None, on_truncated=None,
+             budget: limits_lib.Budget | None = None) -> Iterator[Frame]:
     """The sampled frames of `path` in order, each with its crop (and depth when `live` and
     depth is on) or with box None. A video that ends before its header's frame count is
-    reported to `on_truncated` (video.read_frames).
+    reported to `on_truncated`; sizes are checked against the settings' limits and each frame
+    charged to `budget`, if given (video.read_frames).
 
     Streams: a frame waits only until the detections its smoothing window needs are in, so
     memory holds a few full-resolution frames, not the video.
@@ -93,7 +96,7 @@ class Preprocessor:
     geometries = []                  # box_geometry of every detection so far
     pending = collections.deque()    # (frame, rank among detections, rgb) awaiting smoothing
     for index, rgb in video_lib.read_frames(path, s.frame_step, s.max_frames, fix,
-                                            on_truncated):
+                                            on_truncated, s.limits, budget):
       detection = self.detector.detect(rgb)
       frame = Frame(index=index, box=None, detection=detection)
       if detection is None:
@@ -142,7 +145,8 @@ class Preprocessor:
                 .astype(int).tolist())
     found = dict.fromkeys(video_lib.ROTATIONS, 0)
     frames = video_lib.read_frames(path, s.frame_step, s.max_frames, fix,
-                                   on_truncated=lambda _: None)  # told on the first reading
+                                   on_truncated=lambda _: None,  # told on the first reading
+                                   limits=s.limits)
     for position, (_, rgb) in enumerate(frames):
       if position in tried:
         for r in video_lib.ROTATIONS:

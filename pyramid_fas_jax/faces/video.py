@@ -20,6 +20,11 @@ Damaged files are named, not read silently: OpenCV's JPEG decoder fills a trunca
 missing rows with grey and returns the image, so a JPEG is also decoded by Pillow, which
 refuses it; a video that ends before the frame count its header promises is reported
 (`Truncation`: a warning unless the caller collects them) with both counts.
+
+Sizes are checked before decoding (faces/limits.py): an image's or a video's declared width x
+height against max_pixels, a video's frame count against max_video_frames (a header that claims
+more, or nothing, is counted by reading, up to that many), and with a `limits.Budget` every frame
+is charged before it is decoded. Nothing here is sized by a header's claim.
 """
 
 import dataclasses
@@ -29,6 +34,8 @@ from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
+
+from pyramid_fas_jax.faces import limits as limits_lib
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Containers OpenCV's FFmpeg backend reads; what the datasets ship (.avi, .mov, .mp4) included.
@@ -63,11 +70,11 @@ def sample_indices(num_frames: int, frame_step: int = 1, max_frames: int = 0) ->
     raise ValueError(f"frame_step={frame_step} must be >= 1")
   if max_frames < 0:
     raise ValueError(f"max_frames={max_frames} must be >= 0 (0 = no limit)")
-  candidates = list(range(0, max(num_frames, 0), frame_step))
+  candidates = range(0, max(num_frames, 0), frame_step)   # lazy: only the picks are listed
   if max_frames and len(candidates) > max_frames:
     picks = np.linspace(0, len(candidates) - 1, max_frames).round().astype(int)
-    candidates = [candidates[i] for i in picks]
-  return candidates
+    return [candidates[i] for i in picks]
+  return list(candidates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,13 +165,51 @@ def _is_jpeg(path: pathlib.Path) -> bool:
     return f.read(3) == b"\xff\xd8\xff"
 
 
-def read_image(path) -> np.ndarray:
+def image_size(path, limits: limits_lib.Limits) -> tuple[int, int] | None:
+  """(width, height) an image file's header declares, read without decoding its pixels; None
+  where Pillow does not know the format (OpenCV's own limit then applies)."""
+  from PIL import Image
+  # Pillow refuses far past its MAX_IMAGE_PIXELS without saying the size; ours says it, so
+  # Pillow's limit is kept at least as high as ours.
+  Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, limits.max_pixels)
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(path) as image:
+        return image.size
+  except Image.DecompressionBombError:
+    return _plugin_size(path, Image) or (limits.max_pixels + 1, 1)
+  except (OSError, SyntaxError, ValueError):
+    return None
+
+
+def _plugin_size(path, Image) -> tuple[int, int] | None:
+  """The header's size read by the format's own Pillow plugin, which (unlike Image.open) does
+  not refuse a large one; None if that fails."""
+  try:
+    factory = Image.OPEN[Image.registered_extensions()[pathlib.Path(path).suffix.lower()]][0]
+    with open(path, "rb") as f:
+      return factory(f, str(path)).size
+  except Exception:  # noqa: BLE001 - any failure: the caller refuses by Pillow's word alone
+    return None
+
+
+def read_image(path, limits: limits_lib.Limits | None = None,
+               budget: limits_lib.Budget | None = None) -> np.ndarray:
   """The uint8 RGB pixels of an image file, EXIF orientation applied.
+
+  Its header's size is checked against `limits` (default: limits.Limits.from_env()) and
+  charged to `budget` before the pixels are decoded.
 
   Raises:
     IOError: naming the file, if it cannot be decoded, or is a truncated or corrupt JPEG.
+    limits.TooLarge: if it declares more pixels than the limits allow.
   """
   path = pathlib.Path(path)
+  limits = budget.limits if budget is not None else limits or limits_lib.Limits.from_env()
+  size = image_size(path, limits)
+  if size is not None:
+    (budget or limits_lib.Budget(limits)).charge(path, *size)
   bgr = cv2.imread(str(path))
   if bgr is None:
     raise OSError(f"cannot read image {path}: not an image OpenCV decodes, or a truncated or "
@@ -178,44 +223,68 @@ def read_image(path) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as e:
       raise OSError(f"image {path} is a truncated or corrupt JPEG ({e}); OpenCV would decode "
                     "it with the missing part grey: re-export it, or leave it out") from None
+  if size is None:  # a format Pillow does not read: charged once decoded, before converting
+    (budget or limits_lib.Budget(limits)).charge(path, bgr.shape[1], bgr.shape[0])
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _frame_count(cap, path: pathlib.Path, limits: limits_lib.Limits) -> tuple[int, bool]:
+  """(frames of the video open in `cap`, whether they were counted by reading). A header that
+  claims nothing or more than max_video_frames is not believed: its frames are grabbed and
+  counted, at most max_video_frames of them, and a video with more is refused."""
+  count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+  if 0 < count <= limits.max_video_frames:
+    return count, False
+  counted = 0
+  while counted <= limits.max_video_frames and cap.grab():
+    counted += 1
+  if counted > limits.max_video_frames:
+    raise limits_lib.TooLarge(
+        f"video {path} has over {limits.max_video_frames:,} frames (its header says "
+        f"{count:,}): cut it shorter, or raise the limit (${limits_lib.ENV['max_video_frames']})")
+  return counted, True
+
+
 def read_frames(path, frame_step: int = 1, max_frames: int = 0, fix: str | None = None,
-                on_truncated: Callable[[Truncation], None] | None = None
-                ) -> Iterator[tuple[int, np.ndarray]]:
+                on_truncated: Callable[[Truncation], None] | None = None,
+                limits: limits_lib.Limits | None = None,
+                budget: limits_lib.Budget | None = None) -> Iterator[tuple[int, np.ndarray]]:
   """(frame index, uint8 RGB frame) of the sampled frames of a video, upright, or (0, image).
 
   Each frame is turned by the container's rotation tag, then `fix` (a `FIXES` key) is applied
   if the video has no tag (`applied_fix`). Indices count stored frames, whatever the rotation.
   The sample comes from the header's frame count (counted by reading when the header has
-  none); a video that ends before a sampled frame yields the sampled frames it has, and its
-  `Truncation` goes to `on_truncated` (default: a RuntimeWarning).
+  none, or more than `limits` allow); a video that ends before a sampled frame yields the
+  sampled frames it has, and its `Truncation` goes to `on_truncated` (default: a
+  RuntimeWarning). The declared frame size is checked against `limits` (default:
+  limits.Limits.from_env()) and each frame charged to `budget`, if given, before decoding.
 
   Raises:
     IOError: naming the file, if it cannot be opened or (an image) decoded (`read_image`).
+    limits.TooLarge: a frame size or frame count over the limits, or `budget` spent.
   """
   path = pathlib.Path(path)
   if fix is not None and fix not in FIXES:
     raise ValueError(f"unknown fix {fix!r} for {path}; expected one of {sorted(FIXES)}")
+  limits = budget.limits if budget is not None else limits or limits_lib.Limits.from_env()
   if is_image(path):
-    rgb = read_image(path)
+    rgb = read_image(path, limits, budget)
     yield 0, FIXES[fix](rgb) if fix else rgb
     return
   report = on_truncated or _warn
   cap, tag = _open(path)
   fix = applied_fix(tag, fix)
+  width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+  height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
 
   def upright(bgr):
     rgb = rotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), tag)
     return FIXES[fix](rgb) if fix else rgb
 
   try:
-    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    if count <= 0:  # some containers do not say: count by grabbing, then rewind
-      count = 0
-      while cap.grab():
-        count += 1
+    limits.check_pixels(path, width, height)
+    count, counted = _frame_count(cap, path, limits)
+    if counted:  # rewind
       cap.release()
       cap, _ = _open(path)
     wanted = sample_indices(count, frame_step, max_frames)
@@ -225,6 +294,8 @@ def read_frames(path, frame_step: int = 1, max_frames: int = 0, fix: str | None 
         if not cap.grab():
           break
         position += 1
+      if budget is not None and position == index:
+        budget.charge(path, width, height)
       ok, bgr = cap.read() if position == index else (False, None)
       if not ok:
         report(Truncation(str(path), count, position))
