@@ -27,14 +27,11 @@ def main(argv):
   common.start_jax()
   from pyramid_fas_jax import evaluation
   from pyramid_fas_jax.experiment import demo
-  from pyramid_fas_jax.training import train
   config = demo.load_config(demo.REPO / "configs" / "demo.py")
   exit_codes.exit_if_bad_config("pyramid-fas demo", config, _WORKDIR.value)
-  try:
-    results = demo.run_demo(_WORKDIR.value, config)
-  except train.Preempted as e:  # saved; `pyramid-fas demo` again resumes its training
-    print(f"pyramid-fas demo: {e}", file=sys.stderr)
-    sys.exit(exit_codes.PREEMPTED)
+  common.log_start()
+  # Preempted (SIGTERM, Ctrl-C: saved, `pyramid-fas demo` again resumes) ends in cli.py.
+  results = demo.run_demo(_WORKDIR.value, config)
   print(evaluation.format_report(results))
   print(f"\nreport: {_WORKDIR.value}/report.md  ({results['wall_time_s'] / 60:.1f} min)",
         file=sys.stderr)

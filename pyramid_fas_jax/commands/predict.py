@@ -33,6 +33,7 @@ from ml_collections import config_flags
 
 # JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
 # deployment's runtime extra, which has no JAX.
+from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 
@@ -155,8 +156,7 @@ def main(argv):
   # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
   # onnxruntime.
   except (ValueError, OSError, ModuleNotFoundError) as e:
-    print(f"predict: {e}", file=sys.stderr)
-    sys.exit(2)
+    exit_codes.usage_error("predict", e)
   outputs = forward(images, _BATCH.value)
   if media is not None:
     outputs |= media_lib.outputs(media, outputs["score"], how)
