@@ -49,7 +49,8 @@ def failure(e: BaseException, outputs: typing.Sequence[str] = ()) -> tuple[int, 
   if isinstance(e, errors.InputError):
     return USAGE, str(e).strip().splitlines()[0]
   if no_space(e):
-    where = f"writing {e.filename}" if e.filename else "writing"
+    # A failed write() carries no file name; the package's own writes add it.
+    where = f"writing {e.filename}" if e.filename else "a write failed"
     return NO_SPACE, (f"{where}: {e.strerror or 'no space left'}; free disk space (or raise the "
                       "quota or `ulimit -f`) and rerun the same command")
   return None

@@ -77,7 +77,7 @@ def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
     # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
     looked_in = data_dir or tfds.core.constants.DATA_DIR
     raise DatasetNotBuiltError(
-        f"dataset {_tfds_name(name, builder_config)} is not built in data_dir={looked_in} "
+        f"dataset {_tfds_name(name, builder_config)} is not built in data_dir={str(looked_in)!r} "
         f"({type(e).__name__}); build it with {_build_command(name, builder_config, data_dir)}, "
         "or point --config.data.data_dir at its build") from e
 
