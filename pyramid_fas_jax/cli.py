@@ -3,7 +3,9 @@
 Each run of a command defines its flags afresh on a FlagValues of its own (the module's
 `define_flags`), so commands run one after another in one process (a notebook, a test) never see
 each other's flags or values. Flag and config errors end in one line and exit code 2
-(commands/flag_errors.py, commands/exit_codes.py).
+(commands/flag_errors.py, commands/exit_codes.py). So does every failure the user can act on,
+wherever it is raised: bad input (errors.InputError), a run stopped to resume (errors.Stopped),
+Ctrl-C, a full disk; `_run` is the one place they are printed (exit_codes.failure).
 """
 
 import contextlib
@@ -64,7 +66,28 @@ def main(argv=None) -> None:
     if "--helpfull" in args[1:]:  # absl's own exits 1, as if asking for help were an error
       print(f"{(module.__doc__ or prog).strip()}\n\n{flag_values.get_help()}")
       sys.exit(exit_codes.OK)
-    app.run(module.main, argv=args, flags_parser=functools.partial(_parse, flag_values))
+    _run(prog, flag_values, lambda: app.run(
+        module.main, argv=args, flags_parser=functools.partial(_parse, flag_values)))
+
+
+# The flags naming what a command writes, for the line of an interrupted one.
+_OUTPUT_FLAGS = ("output", "workdir")
+
+
+def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
+  """run(); a failure exit_codes.failure knows ends in one line on stderr and its exit code,
+  anything else in its traceback (exit code 1)."""
+  try:
+    run()
+  except (KeyboardInterrupt, Exception) as e:
+    outputs = [f"--{name}={flag_values[name].value}" for name in _OUTPUT_FLAGS
+               if name in flag_values and flag_values[name].value is not None]
+    known = exit_codes.failure(e, outputs)
+    if known is None:
+      raise
+    code, line = known
+    print(f"{prog}: {line}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _module(name: str):

@@ -33,9 +33,24 @@ def _not_orbax_info(record) -> bool:
 
 def start_jax(distributed_flags: tuple[flags.FlagHolder, ...] = ()):
   """Quiet Orbax's INFO logs, turn on the persistent compilation cache, start jax.distributed
-  where needed (with define_distributed_flags' flags, if the command has them), log the
-  devices."""
+  where needed (with define_flags' distributed flags, if the command has them). Logs nothing
+  yet: a config or dataset refused next is its one line alone on stderr; `log_start` turns
+  the INFO log on once the checks pass."""
+  global _cache_dir
   absl_logging.get_absl_handler().addFilter(_not_orbax_info)
-  absl_logging.set_verbosity(absl_logging.INFO)
-  compile_cache.enable()
+  # The start-up's INFO lines (the cache, JAX's backend probing, the processes) would come
+  # before a refusal's one line.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  _cache_dir = compile_cache.enable()
   distributed.initialize(*(f.value for f in distributed_flags))
+
+
+_cache_dir = None
+
+
+def log_start():
+  """The INFO log on, beginning with what start_jax started: the compilation cache, the
+  processes and devices."""
+  absl_logging.set_verbosity(absl_logging.INFO)
+  absl_logging.info("compilation cache: %s", _cache_dir or f"off ({compile_cache.ENV_SWITCH})")
+  distributed.log_devices()

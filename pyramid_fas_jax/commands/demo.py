@@ -28,16 +28,14 @@ def main(argv):
   from pyramid_fas_jax import evaluation
   from pyramid_fas_jax.experiment import demo
   from pyramid_fas_jax.files import lock
-  from pyramid_fas_jax.training import train
   config = demo.load_config(demo.REPO / "configs" / "demo.py")
   exit_codes.exit_if_bad_config("pyramid-fas demo", config, _WORKDIR.value)
+  common.log_start()
+  # Preempted (SIGTERM, Ctrl-C: saved, `pyramid-fas demo` again resumes) ends in cli.py.
   try:
     results = demo.run_demo(_WORKDIR.value, config)
   except lock.LockedError as e:
     exit_codes.usage_error("pyramid-fas demo", e)
-  except train.Preempted as e:  # saved; `pyramid-fas demo` again resumes its training
-    print(f"pyramid-fas demo: {e}", file=sys.stderr)
-    sys.exit(exit_codes.PREEMPTED)
   print(evaluation.format_report(results))
   print(f"\nreport: {_WORKDIR.value}/report.md  ({results['wall_time_s'] / 60:.1f} min)",
         file=sys.stderr)

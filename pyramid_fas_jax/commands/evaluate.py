@@ -60,7 +60,8 @@ def _evaluate_checkpoint(config):
                            "results")
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
-  exit_codes.exit_if_bad_config(_PROG, config, training=False)
+  exit_codes.exit_if_bad_config(_PROG, config, training=False, data=True)
+  common.log_start()
   with _locked(out):
     if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
       # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
@@ -110,7 +111,8 @@ def main(argv):
       if problem:
         exit_codes.usage_error(_PROG, problem)
       config = _CONFIG.value or checkpoint.load_config(_WORKDIR.value)
-      exit_codes.exit_if_bad_config(_PROG, config, training=False)
+      exit_codes.exit_if_bad_config(_PROG, config, training=False, data=True)
+      common.log_start()
       with _locked(_WORKDIR.value):
         results = evaluator.evaluate_checkpoint(config, _WORKDIR.value, step=_STEP.value,
                                               best=_BEST.value)

@@ -175,8 +175,7 @@ def main(argv):
   # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
   # onnxruntime.
   except (ValueError, OSError, ModuleNotFoundError) as e:
-    print(f"predict: {e}", file=sys.stderr)
-    sys.exit(2)
+    exit_codes.usage_error("predict", e)
   outputs = forward(images, _BATCH.value)
   if media is not None:
     outputs |= media_lib.outputs(media, outputs["score"], how)

@@ -8,14 +8,16 @@ readable checkpoint. On TPU pods and under SLURM the processes find each other b
 Resuming compares the config with the run's stored config.json first: a change to anything but
 the harmless fields (eval.*, log/eval/checkpoint cadence, keep_checkpoints, num_steps,
 num_epochs, init_from, data.data_dir; training/changes.py) is refused with every
-changed field listed (exit 2) unless --allow_config_change names it. SIGTERM saves a checkpoint
-and exits 75 (exit_codes.PREEMPTED): not finished, run the same command again to resume.
+changed field listed (exit 2) unless --allow_config_change names it. SIGTERM and SIGINT
+(Ctrl-C) save a checkpoint and exit 75 (exit_codes.PREEMPTED): not finished, run the same
+command again to resume.
 """
 
 import sys
 
 from absl import flags, logging
 
+from pyramid_fas_jax import errors
 from pyramid_fas_jax.commands import common, exit_codes
 
 # This run's flags: define_flags binds them.
@@ -43,15 +45,13 @@ def main(argv):
   from pyramid_fas_jax.training import changes, checkpoint, train
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
-  exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value)
+  exit_codes.exit_if_bad_config("pyramid-fas train", _CONFIG.value, _WORKDIR.value, data=True)
+  common.log_start()
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW.value,
                              command="pyramid-fas train")
-  except train.Preempted as e:
-    logging.warning("%s", e)
-    print(f"pyramid-fas train: {e}", file=sys.stderr)
-    sys.exit(exit_codes.PREEMPTED)
-  # An input we cannot use, or a workdir in use: what to do instead.
+  except errors.InputError:
+    raise  # cli.py reports it (one line, exit 2)
   except (pretrained.WeightsUnavailableError, changes.ConfigChangedError,
           checkpoint.CheckpointError, lock.LockedError) as e:
     exit_codes.usage_error("pyramid-fas train", e)

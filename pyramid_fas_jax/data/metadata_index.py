@@ -23,8 +23,10 @@ Format (format_version 1), compact JSON:
 Record i of the split is position i of every column. `unacquired` lists the split's videos that
 yielded no stored frame (no face in any sampled frame): evaluation counts them as failures to
 acquire. An index whose format, version, example count or shard lengths disagree with the
-stored split is stale; `load` then warns, naming the file, and scans the records instead, as
-it does for builds made before the index existed (whose unacquired videos are not known).
+stored split is stale, and one that is not valid JSON or lacks a column is unreadable; `load`
+then warns, naming the file, and scans the records instead, as it does for builds made before
+the index existed (whose unacquired videos are not known); a record the scan cannot read is
+splits.UnreadableRecordError, naming its file.
 """
 
 import json
@@ -33,6 +35,7 @@ import pathlib
 import tensorflow_datasets as tfds
 from absl import logging
 
+from pyramid_fas_jax.data import splits
 from pyramid_fas_jax.files import atomic
 
 FORMAT = "pyramid_fas_jax.metadata_index"
@@ -59,7 +62,7 @@ def scan(source, dataset: str, split: str) -> list[dict]:
   names = source.dataset_info.features["species"].names
   records = []
   for index in range(len(source)):
-    ex = source[index]
+    ex = splits.read_example(source, index, dataset)
     records.append(dict(
         dataset=dataset, split=split, index=index, video_id=_text(ex["video_id"]),
         subject=_text(ex["subject"]), domain=_text(ex["domain"]), device=_text(ex["device"]),
@@ -147,8 +150,11 @@ def load(source, dataset: str, split: str) -> tuple[list[dict], list[dict]]:
     else:
       why = _problem(index, source, split)
   if why is None:
-    unacquired = [dict(v, dataset=dataset, split=split) for v in index["unacquired"]]
-    return _records(index, dataset, split), unacquired
+    try:
+      unacquired = [dict(v, dataset=dataset, split=split) for v in index["unacquired"]]
+      return _records(index, dataset, split), unacquired
+    except (KeyError, TypeError, IndexError, ValueError) as e:  # edited or garbled by hand
+      why = f"unreadable ({type(e).__name__}: {e})"
   logging.warning("metadata index %s is %s: scanning the %d stored examples of %s/%s instead "
                   "(slow at scale; videos without a stored frame are unknown, so evaluation "
                   "cannot count them); rebuild the dataset to write the index", file,

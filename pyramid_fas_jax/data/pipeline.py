@@ -25,6 +25,7 @@ and host-only metadata that never goes to the device:
 
 import dataclasses
 import os
+import signal
 
 import grain
 import jax
@@ -197,10 +198,19 @@ def _prefetch(ds: grain.IterDataset, config) -> grain.IterDataset:
     # have never been parsed, so take their defaults.
     flags.FLAGS.mark_as_parsed()
   ds = ds.mp_prefetch(grain.MultiprocessingOptions(
-      num_workers=workers, per_worker_buffer_size=prefetch(config)))
+      num_workers=workers, per_worker_buffer_size=prefetch(config)),
+      worker_init_fn=_ignore_sigint)
   # Workers hand over shared-memory arrays; plain copies free the shared memory at once
   # instead of whenever the caller drops the batch (or at interpreter exit, noisily).
   return ds.map(_plain_arrays)
+
+
+def _ignore_sigint(worker_index: int, worker_count: int) -> None:
+  # Ctrl-C reaches the terminal's whole process group: the main process stops the run (a
+  # checkpoint, or one line) and closes its workers; a worker's own KeyboardInterrupt would only
+  # add a traceback per worker.
+  del worker_index, worker_count
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _plain_arrays(batch: dict) -> dict:

@@ -22,14 +22,27 @@ named '<dataset>:<official name>'.
 
 What an epoch is (data.epoch_unit) is a question about the training split too: `epoch_size`
 and `steps_per_epoch` answer it.
+
+A dataset that is not built raises DatasetNotBuiltError (`require_built` asks before a command
+writes anything), a record file that cannot be read UnreadableRecordError; both name the
+data_dir or file and the build command that remedies it (errors.InputError: one line, exit 2).
 """
 
 import dataclasses
 import functools
+import pathlib
 
 import numpy as np
 
-from pyramid_fas_jax import protocols
+from pyramid_fas_jax import errors, protocols
+
+
+class DatasetNotBuiltError(errors.InputError, FileNotFoundError):
+  """The dataset a config names is not built in the data_dir it is looked for in."""
+
+
+class UnreadableRecordError(errors.InputError):
+  """A stored record file is truncated or corrupt."""
 
 
 def _text(x) -> str:
@@ -40,6 +53,20 @@ def _tfds_name(name: str, builder_config: str | None) -> str:
   return f"{name}/{builder_config}" if builder_config else name
 
 
+def _build_command(name: str, builder_config, data_dir, overwrite: bool = False) -> str:
+  """README's build command of dataset `name`/`builder_config` into `data_dir`."""
+  where = f" --data_dir={data_dir}" if data_dir else ""
+  config = f" --config={builder_config}" if builder_config else ""
+  again = " --overwrite" if overwrite else ""
+  command = f"`python -m pyramid_fas_jax.data.builders {name}{config}{where}{again}"
+  if name == "synth_fas":
+    # The notebooks call the Python form.
+    return (f"{command}` (in Python: pyramid_fas_jax.data.builders.build('synth_fas', "
+            f"{data_dir!r}, config={builder_config!r}{', overwrite=True' if overwrite else ''}))")
+  return (f"{command} --manual_dir=<the official archive, extracted>` (see "
+          f"datasets/{name}/README.md)")
+
+
 def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
   # Imported here: questions a process has already asked (the cached metadata) need no TFDS.
   import tensorflow_datasets as tfds
@@ -47,16 +74,46 @@ def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
     return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir,
                             decoders=decoders)
   except Exception as e:  # TFDS raises several types for a dataset that is not there
-    if name == "synth_fas":
-      hint = (f"build it with `tfds build datasets/synth_fas --config={builder_config}"
-              f" --file_format=array_record` or pyramid_fas_jax.data.builders.build("
-              f"'synth_fas', {data_dir!r}, config={builder_config!r})")
-    else:
-      hint = (f"build it with `python -m pyramid_fas_jax.data.builders {name} "
-              f"--config={builder_config} --manual_dir=ARCHIVE` (see datasets/{name}/README.md)")
     # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
-    raise FileNotFoundError(f"dataset {_tfds_name(name, builder_config)} not found in "
-                            f"data_dir={data_dir!r} ({type(e).__name__}); {hint}") from e
+    looked_in = data_dir or tfds.core.constants.DATA_DIR
+    raise DatasetNotBuiltError(
+        f"dataset {_tfds_name(name, builder_config)} is not built in data_dir={str(looked_in)!r} "
+        f"({type(e).__name__}); build it with {_build_command(name, builder_config, data_dir)}, "
+        "or point --config.data.data_dir at its build") from e
+
+
+def require_built(data) -> None:
+  """Raise DatasetNotBuiltError unless every stored dataset `data` (a config's data) reads is
+  built; reads their metadata, which the splits then share."""
+  _stored(data.name, data.builder_config, data.data_dir)
+
+
+def _record_file(source, index: int) -> str:
+  """The file holding example `index` of a TFDS data source (its split's files if unknown)."""
+  try:
+    instructions = source.dataset_info.splits[source.split].file_instructions
+  except Exception:  # an unexpected TFDS layout: name the split's folder instead
+    return f"the {source.split} files in {source.dataset_info.data_dir}"
+  for instruction in instructions:
+    if index < instruction.take:
+      return str(instruction.filename)
+    index -= instruction.take
+  return ", ".join(str(i.filename) for i in instructions)
+
+
+def read_example(source, index: int, dataset: str) -> dict:
+  """source[index], or UnreadableRecordError naming the file and the rebuild command."""
+  try:
+    return source[index]
+  except (RuntimeError, OSError, ValueError) as e:  # riegeli, a vanished file, a bad proto
+    info = source.dataset_info
+    # TFDS keeps a build in <data_dir>/<name>[/<config>]/<version>.
+    data_dir = str(pathlib.Path(info.data_dir).parents[1 + bool(info.config_name)])
+    raise UnreadableRecordError(
+        f"record file {_record_file(source, index)} cannot be read (example {index}: "
+        f"{(str(e).splitlines() or [type(e).__name__])[0][:100]}); it is truncated or corrupt: "
+        f"rebuild the dataset with {_build_command(dataset, info.config_name, data_dir, True)}"
+    ) from e
 
 
 def _load_sources(name: str, builder_config, data_dir, decoders=None) -> dict:
@@ -127,7 +184,7 @@ class Records:
 
   def __getitem__(self, i: int) -> dict:
     key, index = self._records[i]
-    example = self._sources[key][index]
+    example = read_example(self._sources[key], index, key[0])
     if key in self._remap:
       example = dict(example, species=self._remap[key][int(example["species"])])
     if self._qualify:

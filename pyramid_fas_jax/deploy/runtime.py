@@ -9,6 +9,11 @@ checks), so a deployment installs the `runtime` extra and not the training stack
 
   model = runtime.Model("exported/")
   outputs = model.score("face.jpg")   # what `predict` writes: score, maps, source, video_score...
+
+An export is checked once, when it is loaded: a model.json that is not JSON, lacks a field or
+holds one of the wrong type or value (a NaN threshold, a std of 0), and a model.onnx that
+onnxruntime cannot load (truncated, not ONNX) or whose input is not the one model.json names,
+are ModelFileError, naming the file and field and saying to export again.
 """
 
 import json
@@ -18,7 +23,9 @@ import types
 
 import numpy as np
 
+from pyramid_fas_jax import errors
 from pyramid_fas_jax.deploy import media as media_lib
+from pyramid_fas_jax.evaluation import scorefile
 from pyramid_fas_jax.faces import preprocess
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
@@ -28,6 +35,71 @@ def pixels(params, images: np.ndarray) -> np.ndarray:
   """Normalised network inputs back to uint8 RGB (what the network saw, for display)."""
   unit = images * np.asarray(params.std, np.float32) + np.asarray(params.mean, np.float32)
   return np.clip(np.round(unit * 255.0), 0, 255).astype(np.uint8)
+
+
+class ModelFileError(errors.InputError, ValueError):
+  """An export's model.json or model file that cannot be used as it is."""
+
+
+def _number(value, low=-math.inf, above=None) -> bool:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    return False
+  return value >= low and (above is None or value > above)
+
+
+# model.json field -> (what it must be, the check); a dotted path into the JSON.
+_FIELDS = {
+    "format": ("'onnx' (the runtime runs ONNX exports)", lambda v: v == "onnx"),
+    "file": ("the model file's name", lambda v: isinstance(v, str) and v and "/" not in v),
+    "input.name": ("a string", lambda v: isinstance(v, str) and v),
+    "input.shape": ("['batch', size, size, 3] with size >= 1",
+                    lambda v: isinstance(v, list) and len(v) == 4 and _number(v[1], 1)
+                    and isinstance(v[1], int) and v[2] == v[1] and v[3] == 3),
+    "input.mean": ("3 finite numbers", lambda v: isinstance(v, list) and len(v) == 3
+                   and all(map(_number, v))),
+    "input.std": ("3 finite numbers > 0", lambda v: isinstance(v, list) and len(v) == 3
+                  and all(_number(x, above=0) for x in v)),
+    "face_crop.eval_scale": ("a finite number > 0", lambda v: _number(v, above=0)),
+    "outputs.score": ("the score output's entry", lambda v: isinstance(v, dict)),
+    "threshold.value": ("a finite number", _number),
+    "threshold.source": ("a string", lambda v: isinstance(v, str)),
+    "video_aggregation": (f"one of {', '.join(scorefile.VIDEO_AGGREGATIONS)}",
+                          lambda v: v in scorefile.VIDEO_AGGREGATIONS),
+}
+_MISSING = object()
+
+
+def _again(directory, meta) -> str:
+  checkpoint = meta.get("checkpoint") if isinstance(meta, dict) else None
+  return (f"export it again: pyramid-fas export --checkpoint={checkpoint or 'CHECKPOINT'} "
+          f"--format=onnx --output={directory}")
+
+
+def read_meta(directory: pathlib.Path) -> dict:
+  """The model.json of export `directory`, every field the runtime reads checked."""
+  path = directory / MODEL_JSON
+  if not path.is_file():
+    raise FileNotFoundError(f"--model={directory}: no {MODEL_JSON}; write one with "
+                            "`pyramid-fas export --format=onnx --output=DIR`")
+  try:
+    meta = json.loads(path.read_text())
+  except (UnicodeDecodeError, ValueError) as e:
+    raise ModelFileError(f"{path}: not valid JSON ({e}); {_again(directory, None)}") from e
+  if not isinstance(meta, dict):
+    raise ModelFileError(f"{path}: not a JSON object; {_again(directory, None)}")
+  for field, (what, ok) in _FIELDS.items():
+    value = meta
+    for key in field.split("."):
+      value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+    if value is _MISSING:
+      raise ModelFileError(f"{path}: no field {field} ({what}); {_again(directory, meta)}")
+    if not ok(value):
+      if field == "format":  # another kind of export, not a broken one
+        raise ModelFileError(f"--model={directory}: a {value!r} export; the runtime runs ONNX "
+                             "exports (pyramid-fas export --format=onnx)")
+      raise ModelFileError(f"{path}: {field} is {json.dumps(value)}, not {what}; "
+                           f"{_again(directory, meta)}")
+  return meta
 
 
 class Model:
@@ -41,26 +113,26 @@ class Model:
                                 "'pyramid-fas-jax[runtime]'") from e
 
     directory = pathlib.Path(directory)
-    path = directory / MODEL_JSON
-    if not path.is_file():
-      raise FileNotFoundError(f"--model={directory}: no {MODEL_JSON}; write one with "
-                              "`pyramid-fas export --format=onnx --output=DIR`")
-    self.meta = json.loads(path.read_text())
-    if self.meta.get("format") != "onnx":
-      raise ValueError(f"--model={directory}: a {self.meta.get('format')!r} export; the runtime "
-                       "runs ONNX exports (pyramid-fas export --format=onnx)")
-    try:
-      self._read_meta()
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-      raise ValueError(f"--model={directory}: {MODEL_JSON} has a missing or invalid field "
-                       f"({type(e).__name__}: {e}); export it again (pyramid-fas export)") from e
+    self.meta = read_meta(directory)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    self.session = ort.InferenceSession(str(directory / self.meta["file"]), options,
-                                        providers=["CPUExecutionProvider"])
+    file = directory / self.meta["file"]
+    if not file.is_file():
+      raise ModelFileError(f"{file}: missing (model.json's file); {_again(directory, self.meta)}")
+    try:
+      self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+      raise ModelFileError(f"{file}: onnxruntime cannot load it ({str(e).splitlines()[0][:100]}"
+                           f"): truncated or not ONNX; {_again(directory, self.meta)}") from e
+    inputs = [i.name for i in self.session.get_inputs()]
+    if inputs != [self.meta["input"]["name"]]:
+      raise ModelFileError(f"{file}: its inputs are {inputs} but {MODEL_JSON} says "
+                           f"{self.meta['input']['name']!r}: not the model of that "
+                           f"{MODEL_JSON}; {_again(directory, self.meta)}")
     self.output_names = [o.name for o in self.session.get_outputs()]
-
-  def _read_meta(self) -> None:
+    if "score" not in self.output_names:
+      raise ModelFileError(f"{file}: has no output 'score' (its outputs: {self.output_names}); "
+                           f"{_again(directory, self.meta)}")
     meta_in = self.meta["input"]
     self.input_name = meta_in["name"]
     self.input_params = types.SimpleNamespace(
@@ -69,15 +141,6 @@ class Model:
     self.threshold = float(self.meta["threshold"]["value"])
     self.threshold_source = self.meta["threshold"]["source"]
     self.video_aggregation = self.meta["video_aggregation"]
-    # json reads NaN and Infinity; a NaN threshold would call every face an attack.
-    numbers = [self.threshold, self.input_params.eval_scale, *self.input_params.mean,
-               *self.input_params.std]
-    if not all(math.isfinite(v) for v in numbers):
-      raise ValueError(f"threshold.value, input.mean, input.std and face_crop.eval_scale must "
-                       f"be finite numbers, got {numbers}")
-    if len(self.input_params.mean) != 3 or len(self.input_params.std) != 3 or min(
-        self.input_params.std) <= 0 or self.input_params.size < 1:
-      raise ValueError("input.mean and input.std need 3 values each, std > 0, a size >= 1")
 
   def __call__(self, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Every named output on float32 NHWC normalised `images`, `batch_size` at a time."""

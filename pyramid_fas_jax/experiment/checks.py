@@ -296,13 +296,17 @@ def workdir_problem(workdir, *, must_exist: bool = False) -> str | None:
   return None
 
 
-def check(config, workdir=None, *, training: bool = True, must_exist: bool = False) -> None:
+def check(config, workdir=None, *, training: bool = True, must_exist: bool = False,
+          data: bool = False) -> None:
   """Raise ConfigError listing every problem of `config` (and of `workdir`, if given) for this
-  JAX process set-up."""
+  JAX process set-up; then, with `data`, splits.DatasetNotBuiltError if its dataset is not
+  built."""
   lines = problems(config, device_count=jax.device_count(), process_count=jax.process_count(),
                    training=training)
   if workdir is not None:
     lines = [line for line in [workdir_problem(workdir, must_exist=must_exist)] if line] + lines
   if lines:
     raise ConfigError("\n".join(lines))
+  if data:
+    splits.require_built(config.data)
 

@@ -10,6 +10,12 @@ import os
 import jax
 from absl import logging
 
+from pyramid_fas_jax import errors
+
+
+class ProcessFlagsError(errors.InputError, ValueError):
+  """--coordinator_address, --num_processes and --process_id given in part."""
+
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None) -> None:
@@ -17,12 +23,16 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   explicit = [coordinator_address, num_processes, process_id]
   if any(v is not None for v in explicit):
     if any(v is None for v in explicit):
-      raise ValueError("--coordinator_address, --num_processes and --process_id go together "
+      raise ProcessFlagsError("--coordinator_address, --num_processes and --process_id go together "
                        f"(got {coordinator_address!r}, {num_processes!r}, {process_id!r})")
     if num_processes > 1:
       jax.distributed.initialize(coordinator_address, num_processes, process_id)
   elif _multi_process_cluster():
     jax.distributed.initialize(local_device_ids=slurm_local_device_ids(os.environ))
+
+
+def log_devices() -> None:
+  """Log this process's place among the processes, and the devices."""
   logging.info("JAX process %d/%d, %d local / %d global devices (%s)", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].device_kind)

@@ -3,12 +3,16 @@
 One jitted step over a mesh of every device of every process: the batch is sharded on the 'data'
 axis, the model and optimizer state are replicated and donated. Checkpoints (model, optimizer,
 grain iterator, the config) are written every `checkpoint_every_steps`, at the end and on
-SIGTERM; a restart with the same workdir resumes exactly where the newest readable checkpoint
-left off, after checking that its config is the run's (changes.py). On SIGTERM the run
-saves and raises `Preempted` (`pyramid-fas train` exits 75: resumable).
+SIGTERM or SIGINT; a restart with the same workdir resumes exactly where the newest readable
+checkpoint left off, after checking that its config is the run's (changes.py). On SIGTERM or
+SIGINT (Ctrl-C) the run finishes its step, saves and raises `Preempted` (`pyramid-fas train`
+exits 75: resumable). A second signal while it saves changes nothing (a note says so): the save
+completes; even a kill leaves the steps saved before readable (Orbax writes a step into a
+temporary directory and renames it when complete, and an unreadable step is skipped on resume).
 """
 
 import contextlib
+import os
 import pathlib
 import signal
 import time
@@ -20,6 +24,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from pyramid_fas_jax import errors
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax.files import lock
@@ -37,37 +42,53 @@ class NonFiniteLossError(RuntimeError):
   pass
 
 
-class Preempted(Exception):
-  """SIGTERM stopped the run after it saved step `step`: not finished, resumable by training
-  again in the same workdir (`pyramid-fas train` exits with exit_codes.PREEMPTED)."""
+class Preempted(errors.Stopped):
+  """SIGTERM or SIGINT stopped the run after it saved step `step`: not finished, resumable by
+  training again in the same workdir (`pyramid-fas train` exits with exit_codes.PREEMPTED)."""
 
-  def __init__(self, step: int, workdir):
-    super().__init__(f"preempted at step {step}; the checkpoint is saved in {workdir}; rerun the "
+  def __init__(self, step: int, workdir, signum: int = signal.SIGTERM):
+    why = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "preempted"
+    super().__init__(f"{why} at step {step}; the checkpoint is saved in {workdir}; rerun the "
                      "same command to resume")
-    self.step = step
+    self.step, self.signum = step, signum
+
+
+# Ctrl-C is SIGINT: it stops a run as a scheduler's SIGTERM does, with a checkpoint.
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks, so the run can checkpoint and exit cleanly."""
+  """Turns SIGTERM and SIGINT into a flag the loop checks, so the run can checkpoint and exit
+  cleanly; `signum` is the first signal received."""
 
   def __init__(self):
-    self.requested = False
-    self._previous = None
+    self.signum = None
+    self._previous = {}
+
+  @property
+  def requested(self) -> bool:
+    return self.signum is not None
 
   def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread: leave signals alone
-      self._previous = None
+    for signum in _SIGNALS:
+      try:
+        self._previous[signum] = signal.signal(signum, self._handle)
+      except ValueError:  # not the main thread: leave signals alone
+        pass
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
+    del frame
+    if self.signum is None:
+      self.signum = signum
+      return
+    # os.write, not print or logging: a handler may run in the middle of either.
+    os.write(2, b"already stopping: the checkpoint of this step is being saved, then the run "
+                b"exits 75 (resumable); a second signal does not cut the save short\n")
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
 
 
 class _Progress:
@@ -118,11 +139,12 @@ def train_and_evaluate(config, workdir, *, allow_config_change=(),
   the workdir's run lock (`command` names this one to others), changes.ConfigChangedError
   before touching the workdir if it holds checkpoints of a config that differs in fields
   neither harmless nor matched by `allow_config_change` (fnmatch patterns),
-  checkpoint.CheckpointError if none of its checkpoints is readable, and Preempted once it has
-  saved on SIGTERM. Holding the lock, it first removes what saves of a killed run left.
+  checkpoint.CheckpointError if none of its checkpoints is readable, Preempted once it has
+  saved on SIGTERM or SIGINT, and splits.DatasetNotBuiltError before writing anything where the
+  dataset is not built. Holding the lock, it first removes what saves of a killed run left.
   """
-  # From the start: a SIGTERM during start-up (restores and compiles take minutes at scale)
-  # still ends in a save and Preempted rather than in a kill.
+  # From the start: a SIGTERM or Ctrl-C during start-up (restores and compiles take minutes at
+  # scale) still ends in a save and Preempted rather than in a kill.
   workdir = pathlib.Path(workdir).absolute()
   with _Preemption() as preemption, run_lock(workdir, command):
     if jax.process_index() == 0:
@@ -135,6 +157,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   # a resume (its saved iterator state needs its worker count), else this machine's.
   config = pipeline.resolve_auto(config, changes.stored_config(workdir))
   changes.check_resume(config, workdir, allow_config_change)
+  splits.require_built(config.data)  # before the workdir exists: a typo'd data_dir writes nothing
   changes.write_config(config, workdir)
   mesh = distributed.make_mesh()
   replicated = NamedSharding(mesh, P())
@@ -207,7 +230,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     ckpt.close()
     writer.close()
   if preempted_at is not None:
-    raise Preempted(preempted_at, workdir)
+    raise Preempted(preempted_at, workdir, preemption.signum)
   if not results and start_step >= total_steps:
     # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
