@@ -6,6 +6,11 @@ grain iterator, the config) are written every `checkpoint_every_steps`, at the e
 SIGTERM; a restart with the same workdir resumes exactly where the newest readable checkpoint
 left off, after checking that its config is the run's (changes.py). On SIGTERM the run
 saves and raises `Preempted` (`pyramid-fas train` exits 75: resumable).
+
+The run's wall time (`WALL_TIME_KEY` of the results and of every checkpoint's meta) is the time
+its sessions spent up to their last checkpoint (start-up, a first-use data build, compiles,
+evaluations; at the end, up to the final evaluation), summed over resumes: rerunning a finished
+run reports the stored total, not the rerun's seconds.
 """
 
 import pathlib
@@ -29,6 +34,8 @@ from pyramid_fas_jax.training import (
   train_checkpoint,
   train_step,
 )
+
+WALL_TIME_KEY = "wall_time_s"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -116,6 +123,7 @@ def train_and_evaluate(config, workdir, *, allow_config_change=()) -> dict:
 
 
 def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:
+  started = time.perf_counter()
   # data.num_workers / prefetch -1 become numbers once, stored in config.json: the run's own on
   # a resume (its saved iterator state needs its worker count), else this machine's.
   config = pipeline.resolve_auto(config, changes.stored_config(workdir))
@@ -136,11 +144,18 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   # A resumed run takes everything from its checkpoint: init_from is neither fetched nor loaded.
   model, optimizer = train_step.create_model_and_optimizer(
       config, steps_per_epoch, initialise=ckpt.latest_step() is None)
-  start_step, best = 0, None
+  start_step, best, before = 0, None, 0.0
   if ckpt.latest_step() is not None:
     start_step, meta = ckpt.restore_latest(model, optimizer, train_iter, replicated)
     best = meta.get("best_dev_metric")
+    before = meta.get(WALL_TIME_KEY)  # None: a checkpoint older than the stored wall time
     logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
+
+  def wall_time() -> dict:
+    """{WALL_TIME_KEY: the run's seconds so far}, or {} where earlier sessions' are unknown."""
+    if before is None:
+      return {}
+    return {WALL_TIME_KEY: round(before + time.perf_counter() - started, 1)}
 
   graphdef, state = nnx.split((model, optimizer))
   state = jax.device_put(state, replicated)
@@ -154,10 +169,10 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   finite, checked = jnp.bool_(True), start_step
   results, preempted_at = {}, None
 
-  def save(step, force=False):
+  def save(step, timed, force=False):
     model, optimizer = nnx.merge(graphdef, state)
-    ckpt.save(step, model, optimizer, train_iter, {"step": step, "best_dev_metric": best},
-              force=force)
+    ckpt.save(step, model, optimizer, train_iter,
+              {"step": step, "best_dev_metric": best, **timed}, force=force)
 
   try:
     for step in range(start_step + 1, total_steps + 1):
@@ -165,6 +180,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
       state, metrics = step_fn(state, batch)
       finite = finite & jnp.isfinite(metrics["loss"])
       last = step == total_steps
+      # The final results and the final checkpoint carry the same time: a rerun reports it.
+      final = wall_time() if last else None
       if step % config.log_every_steps == 0 or last or preemption.requested:
         checked = _stop_if_non_finite(finite, checked, step, ckpt)
         scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
@@ -173,7 +190,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
         writer.write_scalars(step, scalars)
       if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
         model, _ = nnx.merge(graphdef, state)
-        results = evaluator.evaluate_model(config, model, workdir, step, mesh)
+        results = evaluator.evaluate_model(config, model, workdir, step, mesh,
+                                           extra=final if last else wall_time())
         writer.write_scalars(step, evaluator.scalars(results))
         dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
@@ -181,7 +199,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
           ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
       if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
         checked = _stop_if_non_finite(finite, checked, step, ckpt)
-        save(step, force=True)
+        save(step, final if last else wall_time(), force=True)
       if preemption.requested and not last:
         preempted_at = step
         break
@@ -197,5 +215,6 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
     model, _ = nnx.merge(graphdef, state)
-    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh)
+    stored = {} if before is None else {WALL_TIME_KEY: before}
+    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored)
   return results
