@@ -87,11 +87,45 @@ def test_run_writes_every_output(reference_run, synth_tiny):
   assert test["AUC"] == pytest.approx(float(naive_fas.auc(test_rows)), abs=1e-9)
 
 
+def _meta(workdir, step) -> dict:
+  return json.loads((pathlib.Path(workdir) / "checkpoints" / str(step) / "meta" / "metadata")
+                    .read_text())
+
+
 def test_rerunning_a_finished_run_reports_it_again(reference_run, synth_tiny):
   workdir, results = reference_run
+  # The run's wall time is stored with its last checkpoint and is the one its results report.
+  seconds = results[train.WALL_TIME_KEY]
+  assert seconds > 0 and _meta(workdir, 8)[train.WALL_TIME_KEY] == seconds
   again = train.train_and_evaluate(load_config(TINY, synth_tiny), workdir)
   assert again["step"] == 8 and again["test"]["ACER"] == results["test"]["ACER"]
   assert sorted(_losses(workdir)) == [2, 4, 6, 8]  # nothing was trained again
+  # ... so it reports the first run's time, not the rerun's seconds.
+  assert again[train.WALL_TIME_KEY] == seconds
+  assert json.loads((workdir / "results.json").read_text())[train.WALL_TIME_KEY] == seconds
+
+
+def test_a_resumed_run_adds_to_its_stored_wall_time(reference_run, synth_tiny, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(reference_run[0], workdir)
+  meta = workdir / "checkpoints" / "8" / "meta" / "metadata"
+  meta.write_text(json.dumps(dict(_meta(workdir, 8), **{train.WALL_TIME_KEY: 1000.0})))
+  config = load_config(TINY, synth_tiny)
+  config.num_steps = 10  # a harmless change: the run goes on from step 8
+  results = train.train_and_evaluate(config, workdir)
+  # 1000 s before, plus this session's (any real session is far below 1000 s).
+  assert 1000.0 < results[train.WALL_TIME_KEY] < 2000.0
+  assert _meta(workdir, 10)[train.WALL_TIME_KEY] == results[train.WALL_TIME_KEY]
+
+
+def test_loading_a_best_checkpoint_logs_no_orbax_metadata_warning(reference_run, caplog):
+  workdir, _ = reference_run
+  caplog.set_level("INFO")
+  model, config = checkpoint.load_model(workdir / "best" / "8")
+  assert config.num_steps == 8
+  said = [r.getMessage() for r in caplog.records]
+  assert any("Restoring checkpoint from" in m for m in said), said  # Orbax's logs are caught
+  assert not [m for m in said if "Metadata file does not exist" in m]
 
 
 def test_evaluate_command_reproduces_the_run(reference_run):

@@ -37,5 +37,6 @@ def main(argv):
   except lock.LockedError as e:
     exit_codes.usage_error("pyramid-fas demo", e)
   print(evaluation.format_report(results))
-  print(f"\nreport: {_WORKDIR.value}/report.md  ({results['wall_time_s'] / 60:.1f} min)",
-        file=sys.stderr)
+  seconds = results.get("wall_time_s")
+  took = "" if seconds is None else f"  (trained in {seconds / 60:.1f} min)"
+  print(f"\nreport: {_WORKDIR.value}/report.md{took}", file=sys.stderr)

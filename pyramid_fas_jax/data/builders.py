@@ -3,11 +3,33 @@
 datasets/ is not an installed package (TFDS convention: `tfds build datasets/<name>`), so its
 builders are imported by path, as the tfds CLI does: with datasets/ on sys.path, the module
 is `<name>.<name>_dataset_builder`.
+
+Every build of a dataset config into a data_dir holds a lock (`<data_dir>/<name>/.<config>.lock`),
+so two processes never build it at once: the second waits and reuses the first's build. TFDS
+writes a build into `<config>/incomplete.XXXXXX_<version>/` and renames it to `<version>/` when
+it is complete, so a killed build never looks built; the next build removes what it left.
+`build_on_first_use` builds SynthFAS, which needs no download, wherever a command needs it and
+it is missing.
 """
 
+import contextlib
+import os
 import pathlib
+import time
 
+import filelock
 import tensorflow_datasets as tfds
+from absl import logging
+
+from pyramid_fas_jax.data.synth import generate
+
+# Datasets a command builds by itself where they are missing: generated, nothing to download.
+# The real datasets are built from the user's licensed archive, by the user.
+BUILT_ON_FIRST_USE = ("synth_fas",)
+# For the first-use estimate, from SynthFAS `small` (2,592 frames of 128x128) on the 2-core
+# development machine: about 1 minute with 2 workers on the idle machine, 19 MB on disk.
+_PIXELS_PER_S_PER_WORKER = 330_000
+_BYTES_PER_PIXEL = 0.45
 
 
 def datasets_dir() -> pathlib.Path:
@@ -50,16 +72,93 @@ def build(name: str, data_dir: str | None = None, config=None, *, num_workers: i
       builder.require_complete = not partial
     return builder
 
-  builder = make()
-  mode = (tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS if not overwrite
-          else tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
-  if overwrite and builder.is_prepared():
-    # TFDS would refuse to regenerate an existing version in place.
-    tfds.core.Path(builder.data_dir).rmtree()
+  with _build_lock(make()) as waited:
+    # Made again under the lock: another process may have finished the build meanwhile.
     builder = make()
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      download_mode=mode, manual_dir=manual_dir))
+    if waited and _is_built(builder) and not overwrite:
+      logging.info("%s was built meanwhile by the process waited for: reusing %s",
+                   builder.info.full_name, builder.data_dir)
+      return builder
+    _remove_incomplete(builder)
+    mode = (tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS if not overwrite
+            else tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
+    if overwrite and builder.is_prepared():
+      # TFDS would refuse to regenerate an existing version in place.
+      tfds.core.Path(builder.data_dir).rmtree()
+      builder = make()
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        download_mode=mode, manual_dir=manual_dir))
   return builder
+
+
+@contextlib.contextmanager
+def _build_lock(builder):
+  """Holds the lock of `builder`'s dataset config in its data_dir; yields whether it had to
+  wait for another process, and says so when it does. The OS releases the lock when its holder
+  dies: a killed build leaves no stale lock."""
+  config_dir = builder.data_path.parent
+  if "://" in os.fspath(config_dir):  # an object store (gs://) has no file locks
+    yield False
+    return
+  config_dir.mkdir(parents=True, exist_ok=True)
+  lock = filelock.FileLock(os.fspath(config_dir.parent / f".{config_dir.name}.lock"))
+  waited = False
+  try:
+    lock.acquire(timeout=0)
+  except filelock.Timeout:
+    logging.info("waiting for another process building %s in %s (lock %s)",
+                 builder.info.full_name, builder.data_dir_root, lock.lock_file)
+    lock.acquire()
+    waited = True
+  try:
+    yield waited
+  finally:
+    lock.release()
+
+
+def _is_built(builder) -> bool:
+  # TFDS's own test (download_and_prepare reuses an existing version folder): the folder only
+  # appears by renaming a finished build. is_prepared() would also warn about a missing one.
+  return builder.data_path.exists()
+
+
+def _remove_incomplete(builder) -> None:
+  """Removes what killed builds of this version left (TFDS's incomplete.*_<version>/ folders):
+  with the lock held, no build is writing them."""
+  suffix = f"_{builder.version}"
+  for path in builder.data_path.parent.glob(f"{tfds.core.constants.INCOMPLETE_PREFIX}*"):
+    if path.name.endswith(suffix) and path.is_dir():
+      logging.warning("removing %s, left by a build that did not finish", path)
+      path.rmtree()
+
+
+def build_on_first_use(name: str, builder_config: str | None, data_dir: str | None) -> None:
+  """Builds dataset `name`/`builder_config` into `data_dir` where it is one of
+  BUILT_ON_FIRST_USE, a config its builder knows, and not built there yet, saying what it
+  builds, where, and about how long and how big it is. Anything else is left to the caller's
+  not-found error."""
+  if name not in BUILT_ON_FIRST_USE:
+    return
+  builder_cls = load_builder(name)
+  if builder_config not in builder_cls.builder_configs:
+    return
+  builder = builder_cls(config=builder_config, data_dir=data_dir)
+  if _is_built(builder):
+    return
+  synth = builder.builder_config.synth()
+  frames = len(generate.videos(synth)) * synth.frames_per_video
+  pixels = frames * synth.crop_size ** 2
+  workers = min(os.cpu_count() or 1, 8)
+  minutes = pixels / (_PIXELS_PER_S_PER_WORKER * workers) / 60
+  logging.info("%s is not built in %s: building it now, once (the embedded dataset, %d frames "
+               "of %dx%d, about %d MB; %s with %d worker processes)",
+               builder.info.full_name, builder.data_dir_root, frames, synth.crop_size,
+               synth.crop_size, max(1, round(pixels * _BYTES_PER_PIXEL / 1e6)),
+               "under a minute" if minutes < 1 else f"about {minutes:.0f} minute(s)", workers)
+  start = time.perf_counter()
+  builder = build(name, data_dir, builder_config, num_workers=workers)
+  logging.info("%s ready after %.0f s in %s", builder.info.full_name,
+               time.perf_counter() - start, builder.data_dir)
 
 
 def main(argv=None) -> None:

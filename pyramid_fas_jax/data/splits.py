@@ -70,6 +70,9 @@ def _build_command(name: str, builder_config, data_dir, overwrite: bool = False)
 def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
   # Imported here: questions a process has already asked (the cached metadata) need no TFDS.
   import tensorflow_datasets as tfds
+
+  from pyramid_fas_jax.data import builders
+  builders.build_on_first_use(name, builder_config, data_dir)  # SynthFAS only: no archive
   try:
     return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir,
                             decoders=decoders)

@@ -83,9 +83,10 @@ def results_dir(config, workdir) -> pathlib.Path:
   return workdir / "eval" / name / data.protocol
 
 
-def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False) -> dict:
+def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False,
+                   extra: dict | None = None) -> dict:
   """Score dev/test, write the score files and results into `results_dir(config, workdir)`,
-  return the results dict."""
+  return the results dict; `extra` adds fields to it (training: the run's wall time)."""
   home = pathlib.Path(workdir)
   workdir = results_dir(config, home)
   # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
@@ -112,6 +113,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
       unacquired=unacquired,
       failure_to_acquire=config.eval.failure_to_acquire)
   results["step"] = step
+  results.update(extra or {})
   if jax.process_index() == 0:
     out = workdir / "scores"
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ results.json, report.md, ROC/DET/histogram plots and a figure like the paper's F
 
 import importlib.util
 import pathlib
-import time
 
 import jax
 import numpy as np
@@ -14,7 +13,7 @@ from absl import logging
 from matplotlib.figure import Figure
 
 from pyramid_fas_jax import evaluation
-from pyramid_fas_jax.data import builders, pipeline
+from pyramid_fas_jax.data import pipeline
 from pyramid_fas_jax.evaluation import evaluator
 from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.models import inference
@@ -91,7 +90,9 @@ def _metric_table(results) -> str:
 
 def write_report(workdir, config, results, seconds, figure) -> str:
   test = results["test"]
-  size, minutes = config.input.size, seconds / 60
+  size = config.input.size
+  # Unknown for a run resumed from checkpoints older than the stored training time.
+  took = "" if seconds is None else f", in {seconds / 60:.1f} minutes"
   species = ", ".join(f"{k} {100 * v:.2f}%" for k, v in test["APCER_per_species"].items())
   boot = test.get("bootstrap", {})
   ci = (f" (95% bootstrap interval over videos: {100 * boot['ACER'][0]:.2f}-"
@@ -100,7 +101,7 @@ def write_report(workdir, config, results, seconds, figure) -> str:
 
 {config.model.backbone} with the {config.model.head} head (scales {tuple(config.model.scales)}),
 trained on SynthFAS `{config.data.builder_config}` ({config.data.protocol} protocol),
-{size}x{size} input, {results['step']} steps, in {minutes:.1f} minutes
+{size}x{size} input, {results['step']} steps{took}
 on {jax.device_count()} {jax.devices()[0].platform.upper()} device(s).
 
 Threshold: {test['threshold_source']} = {test['threshold']:.4f}; scores are per {test['unit']}.
@@ -131,30 +132,30 @@ Files: `results.json` (every metric, fractions), `scores/` (frame and video scor
 
 def run_demo(workdir="runs/demo", config=None) -> dict:
   """Build data, train, evaluate, report, holding the workdir's run lock throughout (the data
-  is built into it too). Returns results.json's content."""
+  is built into it too). Returns results.json's content.
+
+  SynthFAS is built into <workdir>/tfds (unless config.data.data_dir says where) on its first
+  use by training, as every command builds it. `wall_time_s` is the run's training time
+  (train.py: summed over resumes, the build included), so running the demo again reports the
+  first run's time, not the rerun's."""
   with train.run_lock(workdir, "pyramid-fas demo"):
     return _run_demo(pathlib.Path(workdir).absolute(), config)
 
 
 def _run_demo(workdir: pathlib.Path, config) -> dict:
-  start = time.time()
   if config is None:
     config = load_config(REPO / "configs" / "demo.py")
   with config.unlocked():
     config.data.data_dir = config.data.data_dir or str(workdir / "tfds")
-  logging.info("building SynthFAS %s in %s", config.data.builder_config, config.data.data_dir)
-  builders.build("synth_fas", config.data.data_dir, config=config.data.builder_config,
-                 num_workers=2)
-  logging.info("data ready after %.0f s; training", time.time() - start)
-  train.train_and_evaluate(config, workdir)
+  trained = train.train_and_evaluate(config, workdir)
   best = (workdir / "best").exists()
   model, step = checkpoint.restore_checkpoint(config, workdir, best=best)
   results = evaluator.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
                                     plots=True)
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])
-  seconds = time.time() - start
-  results["wall_time_s"] = round(seconds, 1)
+  seconds = trained.get(train.WALL_TIME_KEY)
+  results[train.WALL_TIME_KEY] = seconds
   report = write_report(workdir, config, results, seconds, figure)
   evaluation.write_json(results, workdir / "results.json")
-  logging.info("demo done in %.1f min: %s", seconds / 60, report)
+  logging.info("demo done: %s", report)
   return results

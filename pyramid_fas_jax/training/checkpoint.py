@@ -218,10 +218,16 @@ def restore_into(model, directory) -> None:
   if jax.process_count() > 1:
     sharding = jax.sharding.NamedSharding(distributed.make_mesh(), jax.sharding.PartitionSpec())
   target = jax.tree.map(lambda x: restore_target(x, sharding), nnx.to_pure_dict(state))
-  checkpointer = ocp.StandardCheckpointer()
-  saved = checkpointer.metadata(path)
-  saved_tree = getattr(saved, "item_metadata", saved)
+  # The handler's tree metadata, not the checkpointer's: that one also reads the step metadata
+  # file, which a training step keeps beside its items (<step>/_CHECKPOINT_METADATA), not in
+  # model/, and warns "Metadata file does not exist" on every load of checkpoints/ and best/.
+  handler = ocp.StandardCheckpointHandler()
+  try:
+    saved_tree = handler.metadata(path)
+  finally:
+    handler.close()
   _check_same_structure(target, saved_tree, path)
+  checkpointer = ocp.StandardCheckpointer()
   distributed.barrier("restore_into")  # the restore's first cross-process transfer comes next
   restored = checkpointer.restore(path, target)
   nnx.replace_by_pure_dict(state, restored)

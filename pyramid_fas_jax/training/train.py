@@ -9,6 +9,11 @@ SIGINT (Ctrl-C) the run finishes its step, saves and raises `Preempted` (`pyrami
 exits 75: resumable). A second signal while it saves changes nothing (a note says so): the save
 completes; even a kill leaves the steps saved before readable (Orbax writes a step into a
 temporary directory and renames it when complete, and an unreadable step is skipped on resume).
+
+The run's wall time (`WALL_TIME_KEY` of the results and of every checkpoint's meta) is the time
+its sessions spent up to their last checkpoint (start-up, a first-use data build, compiles,
+evaluations; at the end, up to the final evaluation), summed over resumes: rerunning a finished
+run reports the stored total, not the rerun's seconds.
 """
 
 import contextlib
@@ -36,6 +41,8 @@ from pyramid_fas_jax.training import (
   train_checkpoint,
   train_step,
 )
+
+WALL_TIME_KEY = "wall_time_s"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -153,6 +160,7 @@ def train_and_evaluate(config, workdir, *, allow_config_change=(),
 
 
 def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, preemption) -> dict:
+  started = time.perf_counter()
   # data.num_workers / prefetch -1 become numbers once, stored in config.json: the run's own on
   # a resume (its saved iterator state needs its worker count), else this machine's.
   config = pipeline.resolve_auto(config, changes.stored_config(workdir))
@@ -174,11 +182,18 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   # A resumed run takes everything from its checkpoint: init_from is neither fetched nor loaded.
   model, optimizer = train_step.create_model_and_optimizer(
       config, steps_per_epoch, initialise=ckpt.latest_step() is None)
-  start_step, best = 0, None
+  start_step, best, before = 0, None, 0.0
   if ckpt.latest_step() is not None:
     start_step, meta = ckpt.restore_latest(model, optimizer, train_iter, replicated)
     best = meta.get("best_dev_metric")
+    before = meta.get(WALL_TIME_KEY)  # None: a checkpoint older than the stored wall time
     logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
+
+  def wall_time() -> dict:
+    """{WALL_TIME_KEY: the run's seconds so far}, or {} where earlier sessions' are unknown."""
+    if before is None:
+      return {}
+    return {WALL_TIME_KEY: round(before + time.perf_counter() - started, 1)}
 
   graphdef, state = nnx.split((model, optimizer))
   state = jax.device_put(state, replicated)
@@ -192,10 +207,10 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   finite, checked = jnp.bool_(True), start_step
   results, preempted_at = {}, None
 
-  def save(step, force=False):
+  def save(step, timed, force=False):
     model, optimizer = nnx.merge(graphdef, state)
-    ckpt.save(step, model, optimizer, train_iter, {"step": step, "best_dev_metric": best},
-              force=force)
+    ckpt.save(step, model, optimizer, train_iter,
+              {"step": step, "best_dev_metric": best, **timed}, force=force)
 
   try:
     for step in range(start_step + 1, total_steps + 1):
@@ -203,6 +218,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
       state, metrics = step_fn(state, batch)
       finite = finite & jnp.isfinite(metrics["loss"])
       last = step == total_steps
+      # The final results and the final checkpoint carry the same time: a rerun reports it.
+      final = wall_time() if last else None
       if step % config.log_every_steps == 0 or last or preemption.requested:
         checked = _stop_if_non_finite(finite, checked, step, ckpt)
         scalars = {f"train/{k}": v for k, v in jax.device_get(metrics).items()}
@@ -211,7 +228,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
         writer.write_scalars(step, scalars)
       if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
         model, _ = nnx.merge(graphdef, state)
-        results = evaluator.evaluate_model(config, model, workdir, step, mesh)
+        results = evaluator.evaluate_model(config, model, workdir, step, mesh,
+                                           extra=final if last else wall_time())
         writer.write_scalars(step, evaluator.scalars(results))
         dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
@@ -219,7 +237,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
           ckpt.save_best(step, model, dev_metric, {"step": step, "results": results})
       if step % config.checkpoint_every_steps == 0 or last or preemption.requested:
         checked = _stop_if_non_finite(finite, checked, step, ckpt)
-        save(step, force=True)
+        save(step, final if last else wall_time(), force=True)
       if preemption.requested and not last:
         preempted_at = step
         break
@@ -235,5 +253,6 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
     model, _ = nnx.merge(graphdef, state)
-    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh)
+    stored = {} if before is None else {WALL_TIME_KEY: before}
+    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored)
   return results
