@@ -150,14 +150,16 @@ def build_on_first_use(name: str, builder_config: str | None, data_dir: str | No
   pixels = frames * synth.crop_size ** 2
   workers = min(os.cpu_count() or 1, 8)
   minutes = pixels / (_PIXELS_PER_S_PER_WORKER * workers) / 60
-  logging.info("%s is not built in %s: building it now, once (the embedded dataset, %d frames "
+  # Warnings: the commands log INFO only once their checks pass (commands/common.log_start),
+  # and this build runs within those checks (splits.require_built).
+  logging.warning("%s is not built in %s: building it now, once (the embedded dataset, %d frames "
                "of %dx%d, about %d MB; %s with %d worker processes)",
                builder.info.full_name, builder.data_dir_root, frames, synth.crop_size,
                synth.crop_size, max(1, round(pixels * _BYTES_PER_PIXEL / 1e6)),
                "under a minute" if minutes < 1 else f"about {minutes:.0f} minute(s)", workers)
   start = time.perf_counter()
   builder = build(name, data_dir, builder_config, num_workers=workers)
-  logging.info("%s ready after %.0f s in %s", builder.info.full_name,
+  logging.warning("%s ready after %.0f s in %s", builder.info.full_name,
                time.perf_counter() - start, builder.data_dir)
 
 
