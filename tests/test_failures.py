@@ -105,8 +105,12 @@ def test_a_usage_error_is_the_only_line_on_stderr(tmp_path, command, flag):
 @pytest.mark.parametrize("command", ["train", "evaluate --workdir", "evaluate --checkpoint"])
 def test_a_dataset_that_is_not_built_is_named_with_its_build_command(capsys, tmp_path,
                                                                     model_dir, command):
+  # A real dataset: SynthFAS would be built on first use (tests/test_first_use.py).
   missing, out = tmp_path / "no_data", tmp_path / "out"
-  args = [f"--config={TINY}:{missing}", f"--workdir={out}"]
+  args = [f"--config={TINY}:{missing}", "--config.data.name=casia_mfsd",
+          "--config.data.protocol=official", "--config.data.builder_config=default",
+          "--config.eval.threshold=test_eer",
+          f"--workdir={out}"]
   if command == "evaluate --workdir":
     out.mkdir()  # a run's directory, empty: nothing may be added to it
   elif command == "evaluate --checkpoint":
@@ -114,8 +118,8 @@ def test_a_dataset_that_is_not_built_is_named_with_its_build_command(capsys, tmp
   code, err = run(capsys, command.split()[0], *args)
   line = one_line(code, err, exit_codes.USAGE, f"pyramid-fas {command.split()[0]}",
                   f"data_dir='{missing}'",
-                  f"python -m pyramid_fas_jax.data.builders synth_fas --config=tiny "
-                  f"--data_dir={missing}`")
+                  f"python -m pyramid_fas_jax.data.builders casia_mfsd --config=default "
+                  f"--data_dir={missing} --manual_dir=<the official archive, extracted>`")
   assert "tfds build" not in line
   assert listing(out) == [] and not missing.exists()  # no workdir files, no config.json
 
@@ -273,8 +277,11 @@ def test_a_full_disk_is_one_line_and_74(synth_tiny, tmp_path, command):
   done = fresh(*args, limit_bytes=256)
   assert done.returncode == exit_codes.NO_SPACE and "Traceback" not in done.stderr, done.stderr
   ours = [line for line in done.stderr.splitlines() if line.startswith("pyramid-fas")]
-  assert ours == [f"pyramid-fas {command}: a write failed: File too large; free disk space (or "
-                  "raise the quota or `ulimit -f`) and rerun the same command"], done.stderr
+  # The package writes through files/atomic.py, which names the file and keeps its old content.
+  written = tmp_path / ("run/config.json" if command == "train" else "out.json")
+  assert ours == [f"pyramid-fas {command}: cannot write {written}: the file-size limit was "
+                  "reached (its previous content, if any, is unchanged); free space there or "
+                  "choose another output"], done.stderr
   assert done.stderr.splitlines()[-1] == ours[0]
 
 

@@ -53,7 +53,7 @@ def test_synth_fas_is_built_on_first_use(tmp_path, caplog):
 
 
 def test_a_real_dataset_is_never_built(tmp_path):
-  with pytest.raises(FileNotFoundError, match="casia_mfsd/tiny not found"):
+  with pytest.raises(FileNotFoundError, match="casia_mfsd/tiny is not built"):
     len(splits.of(_data("casia_mfsd", tmp_path), "train").examples)
   assert list(tmp_path.iterdir()) == []  # not even a lock file
 

@@ -21,6 +21,7 @@ import sys
 import typing
 
 from pyramid_fas_jax import errors
+from pyramid_fas_jax.files import atomic
 from pyramid_fas_jax.files import outputs as outputs_lib
 
 OK = 0
@@ -49,6 +50,8 @@ def failure(e: BaseException, outputs: typing.Sequence[str] = ()) -> tuple[int, 
     return PREEMPTED, str(e)
   if isinstance(e, errors.InputError):
     return USAGE, str(e).strip().splitlines()[0]
+  if isinstance(e, atomic.WriteError):  # the package's own writes: the file and the remedy
+    return NO_SPACE, str(e)
   if no_space(e):
     # A failed write() carries no file name; the package's own writes add it.
     where = f"writing {e.filename}" if e.filename else "a write failed"
