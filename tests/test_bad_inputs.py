@@ -115,12 +115,12 @@ def test_a_typo_in_a_fresh_process_gives_no_traceback(tmp_path):
 
 def test_data_dir_can_be_overridden(capsys, monkeypatch, tmp_path):
   """The flag launch/tpu_vm.sh --data_dir emits (a None field could not be overridden): it
-  reaches the dataset loader, which names it."""
+  reaches the dataset loader, which builds the embedded dataset there on first use."""
   monkeypatch.chdir(REPO)
   code, _, err = run(capsys, "train", f"--config={TINY}:{tmp_path / 'none'}",
                      f"--workdir={tmp_path / 'w'}", f"--config.data.data_dir={tmp_path / 'x'}")
-  assert code != 0 and "is not supported for overriding" not in err
-  assert f"data_dir='{tmp_path / 'x'}'" in err
+  assert code == 0 and "is not supported for overriding" not in err, err
+  assert (tmp_path / "x" / "synth_fas" / "tiny").is_dir() and not (tmp_path / "none").exists()
 
 
 # --- config values, checked before any work ----------------------------------------------------
@@ -294,9 +294,14 @@ def test_score_outputs_are_checked_before_reading(capsys, tmp_path):
   (line,) = refused(capsys, "pyramid-fas score", "score", f"--test={scores}",
                     "--threshold=test_eer", f"--json={tmp_path}")
   assert line == f"--json={tmp_path} is a directory; name the JSON file to write"
+  other = tmp_path / "other.txt"
+  other.write_text("not plots")
+  (line,) = refused(capsys, "pyramid-fas score", "score", f"--test={scores}",
+                    "--threshold=test_eer", f"--plots={other}")
+  assert line == f"--plots={other} is a file; name a directory for the plots"
   (line,) = refused(capsys, "pyramid-fas score", "score", f"--test={scores}",
                     "--threshold=test_eer", f"--plots={scores}")
-  assert line == f"--plots={scores} is a file; name a directory for the plots"
+  assert line.startswith(f"--plots={scores} is --test={scores}: a command never writes over")
   (line,) = refused(capsys, "pyramid-fas score", "score", f"--test={tmp_path}")
   assert line == f"--test={tmp_path}: is a directory, not a score file"
   code, out, _ = run(capsys, "score", f"--test={scores}", "--threshold=test_eer",
@@ -332,9 +337,9 @@ def test_unreadable_weights_are_one_line_and_run_nothing(capsys, tmp_path, monke
                                                          content, expected):
   monkeypatch.chdir(tmp_path)
   (tmp_path / name).write_bytes(content)
-  (line,) = refused(capsys, "import-weights", "import-weights", "--format=torchvision-resnet50",
-                    f"--input={name}", f"--config={REPO / 'configs' / 'demo.py'}",
-                    f"--output={tmp_path / 'out'}")
+  (line,) = refused(capsys, "pyramid-fas import-weights", "import-weights",
+                    "--format=torchvision-resnet50", f"--input={name}",
+                    f"--config={REPO / 'configs' / 'demo.py'}", f"--output={tmp_path / 'out'}")
   assert expected in line and line.startswith(name), line
   assert not (tmp_path / "PWNED").exists() and not (tmp_path / "out").exists()
 
@@ -376,7 +381,7 @@ def test_predict_refuses_npy_that_is_not_network_input(capsys, tiny_checkpoint, 
     array = bad
   np.save(tmp_path / "x.npy", array)
   out = tmp_path / "out.npz"
-  (line,) = refused(capsys, "predict", "predict", f"--checkpoint={tiny_checkpoint}",
+  (line,) = refused(capsys, "pyramid-fas predict", "predict", f"--checkpoint={tiny_checkpoint}",
                     f"--input={tmp_path / 'x.npy'}", f"--output={out}")
   assert line.startswith(f"input {tmp_path / 'x.npy'}: {expected}"), line
   assert not out.exists()
@@ -416,10 +421,10 @@ def _truncated_jpeg(astronaut, path):
 def test_a_truncated_jpeg_is_refused_by_predict_and_preprocess(capsys, tiny_checkpoint,
                                                                astronaut, tmp_path):
   jpeg = _truncated_jpeg(astronaut, tmp_path / "face.jpg")
-  (line,) = refused(capsys, "predict", "predict", f"--checkpoint={tiny_checkpoint}",
+  (line,) = refused(capsys, "pyramid-fas predict", "predict", f"--checkpoint={tiny_checkpoint}",
                     f"--input={jpeg}", f"--output={tmp_path / 'o.npz'}")
   assert line.startswith(f"image {jpeg} is a truncated or corrupt JPEG")
-  (line,) = refused(capsys, "preprocess", "preprocess", f"--input={jpeg}",
+  (line,) = refused(capsys, "pyramid-fas preprocess", "preprocess", f"--input={jpeg}",
                     f"--output={tmp_path / 'crops'}")
   assert line.startswith(f"image {jpeg} is a truncated or corrupt JPEG")
   assert not (tmp_path / "o.npz").exists() and not (tmp_path / "crops").exists()
@@ -490,11 +495,11 @@ def test_preprocess_of_a_directory_does_each_file(capsys, astronaut, tmp_path):
   assert f"wrote {tmp_path / 'out' / 'a.png'}: 1 of 1 frames cropped" in out
   empty = tmp_path / "empty"
   empty.mkdir()
-  (line,) = refused(capsys, "preprocess", "preprocess", f"--input={empty}",
+  (line,) = refused(capsys, "pyramid-fas preprocess", "preprocess", f"--input={empty}",
                     f"--output={tmp_path / 'none'}")
   assert line.startswith(f"input {empty}: the directory holds none of the images")
-  (line,) = refused(capsys, "preprocess", "preprocess", f"--input={tmp_path / 'missing.mp4'}",
-                    f"--output={tmp_path / 'none'}")
+  (line,) = refused(capsys, "pyramid-fas preprocess", "preprocess",
+                    f"--input={tmp_path / 'missing.mp4'}", f"--output={tmp_path / 'none'}")
   assert line == f"input {tmp_path / 'missing.mp4'} does not exist"
   assert not (tmp_path / "none").exists()
 

@@ -291,5 +291,5 @@ def test_a_failed_start_is_one_line_before_serving(case, model_dir, tmp_path):
   assert process.returncode == 2 and "serving" not in out, (out, err)
   assert len(err.splitlines()) == 1 and err.startswith("pyramid-fas serve: "), err
   words = {"port in use": "cannot listen there", "bad host": "no-such-host.invalid",
-           "NaN threshold": "nan", "no threshold": "model.json has a missing or invalid"}[case]
+           "NaN threshold": "nan", "no threshold": "threshold.value is null"}[case]
   assert words in err, err

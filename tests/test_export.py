@@ -125,8 +125,11 @@ def test_export_command_writes_both_and_refuses_a_non_checkpoint(tmp_path):
   assert "wrote" in r.stdout and "threshold 0.25" in r.stdout
   assert (tmp_path / "out" / "model.onnx").is_file()
   assert json.loads((tmp_path / "out" / "model.json").read_text())["threshold"]["value"] == 0.25
-  r = cli("export", f"--checkpoint={tmp_path}", f"--output={tmp_path / 'out2'}")
-  assert r.returncode == 2 and r.stderr.startswith("export: ") and len(r.stderr.splitlines()) == 1
+  (tmp_path / "empty").mkdir()
+  r = cli("export", f"--checkpoint={tmp_path / 'empty'}", f"--output={tmp_path / 'out2'}")
+  assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+  assert r.stderr.startswith(f"pyramid-fas export: --checkpoint={tmp_path / 'empty'}"), r.stderr
+  assert not (tmp_path / "out2").exists()
 
 
 def _config(name):

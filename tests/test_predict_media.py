@@ -181,7 +181,7 @@ def test_unsupported_input_is_a_one_line_error(tiny_checkpoint, tmp_path):
   notes.write_text("hello")
   r = cli("predict", f"--checkpoint={ckpt}", f"--input={notes}", f"--output={tmp_path / 'o.npz'}")
   assert r.returncode == 2 and "Traceback" not in r.stderr
-  lines = [line for line in r.stderr.splitlines() if line.startswith("predict:")]
+  lines = [line for line in r.stderr.splitlines() if line.startswith("pyramid-fas predict:")]
   assert len(lines) == 1 and str(notes) in lines[0] and "unsupported extension '.txt'" in lines[0]
   assert not (tmp_path / "o.npz").exists()
 

@@ -131,9 +131,10 @@ def test_import_weights_refuses_a_training_run(run_copy, tmp_path):
     r = _cli("import-weights", "--format=official-cdcn", f"--input={tmp_path / 'w.npz'}",
              "--config=configs/cdcn_ps.py", f"--output={output}", "--overwrite")
     assert r.returncode == 2, r.stderr[-3000:]
-    message = _message(r.stderr, "import-weights")
-    assert message[0].startswith(f"import-weights: --output={output} is {kind}; a model checkpoint "
-                                 "is never written into one, even with --overwrite")
+    message = _message(r.stderr, "pyramid-fas import-weights")
+    assert message[0].startswith(
+        f"pyramid-fas import-weights: --output={output} is {kind}; "
+        "a model checkpoint is never written into one, even with --overwrite")
     assert len(message) == 1 and "Traceback" not in r.stderr
   assert _tree(run_copy) == before
 
@@ -150,9 +151,10 @@ def test_import_weights_overwrites_only_when_asked(tmp_path):
   before = _tree(out)
   r = _cli(*args)
   assert r.returncode == 2
-  assert _message(r.stderr, "import-weights") == [
-      f"import-weights: --output={out} exists and is not empty (config.json, model, notes.txt); "
-      "choose a new directory, or pass --overwrite to replace its model/ and config.json"]
+  assert _message(r.stderr, "pyramid-fas import-weights") == [
+      f"pyramid-fas import-weights: --output={out} exists and is not empty (config.json, model, "
+      "notes.txt); choose a new directory, or pass --overwrite to replace its model/ and "
+      "config.json"]
   assert _tree(out) == before
   r = _cli(*args, "--overwrite")
   assert r.returncode == 0, r.stderr[-3000:]

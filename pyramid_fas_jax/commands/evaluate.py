@@ -78,13 +78,9 @@ def _locked(workdir):
   """The run lock of the workdir the results go into: evaluate writes results.json and
   eval/step_<N>.json there, which a `train` of it (or another evaluate) writes too, so it is
   refused while one runs, naming it."""
-  from pyramid_fas_jax.files import lock
   from pyramid_fas_jax.training import train
-  try:
-    with train.run_lock(workdir, _PROG):
-      yield
-  except lock.LockedError as e:
-    exit_codes.usage_error(_PROG, e)
+  with train.run_lock(workdir, _PROG):
+    yield
 
 
 def main(argv):

@@ -54,7 +54,7 @@ def main(argv):
     meta = export_lib.export(_CHECKPOINT.value, _FORMAT.value, _OUTPUT.value,
                              results=_RESULTS.value, threshold=_THRESHOLD.value)
   except (ValueError, OSError, checkpoint.CheckpointError) as e:
-    exit_codes.usage_error("export", e)
+    exit_codes.usage_error("pyramid-fas export", e)
   outputs = ", ".join(f"{k} {tuple(v['shape'])}" for k, v in meta["outputs"].items())
   print(f"wrote {_OUTPUT.value}/{meta['file']} and {export_lib.MODEL_JSON}: input "
         f"{tuple(meta['input']['shape'])}, outputs {outputs}; threshold "

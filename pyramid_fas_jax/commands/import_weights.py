@@ -52,7 +52,7 @@ def main(argv):
     model = models.build_model(config.model, nnx.Rngs(config.seed))
     report = convert.import_state_dict(model, state_dict, _FORMAT.value)
   except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
-    exit_codes.usage_error("import-weights", e)
+    exit_codes.usage_error("pyramid-fas import-weights", e)
   out = checkpoint.save_model(_OUTPUT.value, model, config)
   n = len(state_dict) - len(report["dropped"])
   replaced = " (replacing its model/ and config.json: --overwrite)" if replacing else ""

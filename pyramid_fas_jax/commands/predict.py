@@ -84,6 +84,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
   flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 
 
+_WARNING = "pyramid-fas predict: warning:"
 _AS_IMAGES = ("the .npy path feeds the network as given, so it holds normalised float32 images, "
               "(pixel / 255 - config.input.mean) / config.input.std; pass the images themselves "
               "(.png, .jpg, a video, or a directory of them) to have them face-cropped and "
@@ -120,8 +121,8 @@ def _load_npy(path: pathlib.Path, input_params) -> np.ndarray:
                      f"range of channel {i[-1]} ([{(0 - mean[i[-1]]) / std[i[-1]]:.3g}, "
                      f"{(1 - mean[i[-1]]) / std[i[-1]]:.3g}]; 0-255 pixels?); " + _AS_IMAGES)
   if images.min() >= 0 and images.max() <= 1 and (mean > 0).any():
-    print(f"predict: warning: {path} lies in [0, 1], as unnormalised pixels do; the network "
-          "sees it as given (normalised inputs have negative values)", file=sys.stderr)
+    print(f"{_WARNING} {path} lies in [0, 1], as unnormalised pixels do; the network sees it"
+          " as given (normalised inputs have negative values)", file=sys.stderr)
   return images.astype(np.float32)
 
 
@@ -132,11 +133,11 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
     score = f"{how} score {scores[file]:.4f}" if file in scores else "no score"
     print(f"{file}: {scored} frames scored, {len(media.missing(file))} without a face, {score}")
   for truncation in media.truncated:
-    print(f"predict: warning: {truncation}", file=sys.stderr)
+    print(f"{_WARNING} {truncation}", file=sys.stderr)
   if media.no_face:
     listed = "; ".join(f"{file} frames {media.missing(file)}" for file in media.files
                        if media.missing(file))
-    print(f"predict: warning: no face found in {len(media.no_face)} frames (no rows): {listed}",
+    print(f"{_WARNING} no face found in {len(media.no_face)} frames (no rows): {listed}",
           file=sys.stderr)
 
 
@@ -175,7 +176,7 @@ def main(argv):
   # OSError: missing files, unreadable images and videos; ModuleNotFoundError: --model without
   # onnxruntime.
   except (ValueError, OSError, ModuleNotFoundError) as e:
-    exit_codes.usage_error("predict", e)
+    exit_codes.usage_error("pyramid-fas predict", e)
   outputs = forward(images, _BATCH.value)
   if media is not None:
     outputs |= media_lib.outputs(media, outputs["score"], how)

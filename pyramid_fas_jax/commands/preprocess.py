@@ -126,7 +126,7 @@ def _report(source, out, summary) -> None:
 def main(argv):
   del argv
   source, out = pathlib.Path(_INPUT.value), pathlib.Path(_OUTPUT.value)
-  prog = "preprocess"
+  prog = "pyramid-fas preprocess"
   exit_codes.exit_if_outputs_clash("pyramid-fas preprocess", {"input": _INPUT.value},
                                    {"output": _OUTPUT.value})
   try:

@@ -41,7 +41,6 @@ def main(argv):
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas train", f"unexpected arguments {argv[1:]}")
   common.start_jax(_DISTRIBUTED)
-  from pyramid_fas_jax.files import lock
   from pyramid_fas_jax.training import changes, checkpoint, train
   from pyramid_fas_jax.weights import pretrained
   # Before any data, model or file: a config that cannot run is refused with every problem.
@@ -53,7 +52,7 @@ def main(argv):
   except errors.InputError:
     raise  # cli.py reports it (one line, exit 2)
   except (pretrained.WeightsUnavailableError, changes.ConfigChangedError,
-          checkpoint.CheckpointError, lock.LockedError) as e:
+          checkpoint.CheckpointError) as e:
     exit_codes.usage_error("pyramid-fas train", e)
   except (ValueError, FileNotFoundError, train.NonFiniteLossError) as e:
     logging.error("%s", e)

@@ -20,6 +20,7 @@ import sys
 
 import filelock
 
+from pyramid_fas_jax import errors
 from pyramid_fas_jax.files import atomic
 
 LOCK_FILE = ".pyramid-fas.lock"
@@ -31,8 +32,8 @@ HOLDER_FILE = ".pyramid-fas.lock.json"
 _HELD: dict[pathlib.Path, int] = {}
 
 
-class LockedError(Exception):
-  """The workdir's run lock is held by another process; the message names it."""
+class LockedError(errors.InputError):
+  """The workdir's run lock is held by another process; the message names it (exit code 2)."""
 
 
 def _describe(holder: dict) -> str:
