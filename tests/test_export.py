@@ -128,7 +128,7 @@ def test_export_command_writes_both_and_refuses_a_non_checkpoint(tmp_path):
   (tmp_path / "empty").mkdir()
   r = cli("export", f"--checkpoint={tmp_path / 'empty'}", f"--output={tmp_path / 'out2'}")
   assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
-  assert r.stderr.startswith(f"pyramid-fas export: --checkpoint={tmp_path / 'empty'}"), r.stderr
+  assert r.stderr.startswith(f"pyramid-fas export: {tmp_path / 'empty'} holds no config"), r.stderr
   assert not (tmp_path / "out2").exists()
 
 

@@ -254,7 +254,7 @@ def test_a_broken_export_is_one_line_naming_file_and_field(capsys, tmp_path, com
     (tmp_path / "o.npz").unlink()
   breaks(export)
   file = export / ("model.onnx" if case in ("truncated onnx", "another model") else "model.json")
-  prog = "predict" if command == "predict" else "pyramid-fas serve"
+  prog = f"pyramid-fas {command}"
   line = one_line(*run(capsys, *args), exit_codes.USAGE, prog, file, named)
   assert "pyramid-fas export --checkpoint=runs/r/best/8 --format=onnx" in line or (
       case == "not json" and "pyramid-fas export" in line)

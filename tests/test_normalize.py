@@ -234,7 +234,7 @@ def test_a_run_started_with_auto_resumes_with_its_worker_count(synth_tiny, tmp_p
   import tiny_train_config
   workdir = tmp_path / "run"
   monkeypatch.setattr(train.evaluator, "evaluate_model",
-                      lambda config, model, workdir, step, mesh: {"step": step})
+                      lambda config, model, workdir, step, mesh, **kw: {"step": step})
 
   def config(steps):
     c = tiny_train_config.get_config(synth_tiny)
