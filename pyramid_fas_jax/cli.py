@@ -77,8 +77,25 @@ _OUTPUT_FLAGS = ("output", "workdir")
 def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
   """run(); a failure exit_codes.failure knows ends in one line on stderr and its exit code,
   anything else in its traceback (exit code 1)."""
+  # Ctrl-C landing in a finaliser or GC callback (JAX's runs often) is "ignored" by Python,
+  # which prints a traceback and carries on: keep it instead, and report it once run() ends.
+  lost, default_hook = [], sys.unraisablehook
+
+  def unraisable(hook_args):
+    if hook_args.exc_type is not None and issubclass(hook_args.exc_type, KeyboardInterrupt):
+      lost.append(hook_args.exc_value or KeyboardInterrupt())
+    else:
+      default_hook(hook_args)
+
+  sys.unraisablehook = unraisable
   try:
-    run()
+    try:
+      run()
+    except SystemExit as e:  # app.run ends every command so, done or not
+      if not lost or e.code not in (None, 0):
+        raise
+    if lost:
+      raise lost[0]
   except (KeyboardInterrupt, Exception) as e:
     outputs = [f"--{name}={flag_values[name].value}" for name in _OUTPUT_FLAGS
                if name in flag_values and flag_values[name].value is not None]
@@ -88,6 +105,8 @@ def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
     code, line = known
     print(f"{prog}: {line}", file=sys.stderr)
     sys.exit(code)
+  finally:
+    sys.unraisablehook = default_hook
 
 
 def _module(name: str):

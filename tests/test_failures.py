@@ -379,6 +379,27 @@ def test_every_command_reports_ctrl_c_and_a_full_disk_in_one_line(capsys, monkey
                          if output else "finished; rerun the command"), line
 
 
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_ctrl_c_in_a_finaliser_is_not_lost(capsys, monkeypatch, command):
+  """Ctrl-C arriving while Python runs a finaliser (JAX's GC callback: the race that once let
+  `evaluate` print 'Exception ignored ... KeyboardInterrupt' and exit 0) still ends the command
+  as an interruption, in its one line."""
+  class Finaliser:
+    def __del__(self):
+      raise KeyboardInterrupt
+
+  def main(argv):
+    Finaliser()  # dropped at once: its __del__ raises where Python cannot propagate it
+    return 0
+
+  monkeypatch.setattr(cli._module(command), "main", main)
+  monkeypatch.chdir(REPO)
+  code, err = run(capsys, command, *REQUIRED[command])
+  line = one_line(code, err, exit_codes.INTERRUPTED, f"pyramid-fas {command}", "interrupted")
+  assert "Exception ignored" not in err and "Traceback" not in err, err
+  assert line.endswith("rerun the command"), line
+
+
 @pytest.mark.parametrize("error", [OSError(13, "Permission denied", "/x"), RuntimeError("bug")])
 def test_an_unforeseen_failure_keeps_its_traceback(capsys, monkeypatch, error):
   def main(argv):
