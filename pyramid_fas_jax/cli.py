@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import functools
 import importlib
+import signal
 import sys
 
 from absl import app, flags
@@ -77,25 +78,36 @@ _OUTPUT_FLAGS = ("output", "workdir")
 def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
   """run(); a failure exit_codes.failure knows ends in one line on stderr and its exit code,
   anything else in its traceback (exit code 1)."""
-  # Ctrl-C landing in a finaliser or GC callback (JAX's runs often) is "ignored" by Python,
-  # which prints a traceback and carries on: keep it instead, and report it once run() ends.
-  lost, default_hook = [], sys.unraisablehook
+  # Ctrl-C must end the command, however deep it lands. Python ignores (printing a traceback)
+  # one raised in a finaliser or GC callback, JAX's run often; asyncio.run, Orbax's, installs
+  # its own handler over the default one; and library code may swallow it. So SIGINT is
+  # handled here (train and demo put their checkpointing handler over it while they run), and
+  # an interrupt that did not propagate is raised once run() returns.
+  interrupted, default_hook = [], sys.unraisablehook
+
+  def on_sigint(signum, frame):
+    interrupted.append(signum)
+    raise KeyboardInterrupt
 
   def unraisable(hook_args):
     if hook_args.exc_type is not None and issubclass(hook_args.exc_type, KeyboardInterrupt):
-      lost.append(hook_args.exc_value or KeyboardInterrupt())
+      interrupted.append(hook_args.exc_type)
     else:
       default_hook(hook_args)
 
+  try:
+    previous = signal.signal(signal.SIGINT, on_sigint)
+  except ValueError:  # not the main thread (a notebook's worker): Python's default stays
+    previous = None
   sys.unraisablehook = unraisable
   try:
     try:
       run()
     except SystemExit as e:  # app.run ends every command so, done or not
-      if not lost or e.code not in (None, 0):
+      if not interrupted or e.code not in (None, 0):
         raise
-    if lost:
-      raise lost[0]
+    if interrupted:
+      raise KeyboardInterrupt
   except (KeyboardInterrupt, Exception) as e:
     outputs = [f"--{name}={flag_values[name].value}" for name in _OUTPUT_FLAGS
                if name in flag_values and flag_values[name].value is not None]
@@ -107,6 +119,8 @@ def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
     sys.exit(code)
   finally:
     sys.unraisablehook = default_hook
+    if previous is not None:
+      signal.signal(signal.SIGINT, previous)
 
 
 def _module(name: str):

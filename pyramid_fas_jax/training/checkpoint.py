@@ -17,8 +17,10 @@ A run's step is chosen by `restore_newest` wherever one is restored without a st
 skip an unreadable step with the same warning and try the next older one.
 """
 
+import contextlib
 import copy
 import json
+import logging as std_logging
 import os
 import pathlib
 import shutil
@@ -229,7 +231,8 @@ def restore_into(model, directory) -> None:
   _check_same_structure(target, saved_tree, path)
   checkpointer = ocp.StandardCheckpointer()
   distributed.barrier("restore_into")  # the restore's first cross-process transfer comes next
-  restored = checkpointer.restore(path, target)
+  with _no_asyncio_shutdown_log():
+    restored = checkpointer.restore(path, target)
   nnx.replace_by_pure_dict(state, restored)
   nnx.update(model, state)
 
@@ -304,6 +307,21 @@ def checkpoint_dir(workdir, step: int | None = None, best: bool = False) -> path
   return root / str(step)
 
 
+@contextlib.contextmanager
+def _no_asyncio_shutdown_log():
+  """Orbax reads arrays in asyncio tasks. When one fails, asyncio.run's shutdown logs every
+  sibling task's failure with its traceback ("unhandled exception during asyncio.run()
+  shutdown"), depending on timing; the failure itself reaches the caller, which reports it in
+  one line (describe_failure), so that log is noise on stderr."""
+  log = std_logging.getLogger("asyncio")
+  level = log.level
+  log.setLevel(std_logging.CRITICAL)
+  try:
+    yield
+  finally:
+    log.setLevel(level)
+
+
 def restore_newest(root, restore, candidates=None, *, remedy: str = ""):
   """(step, restore(step), the newer steps skipped) for the newest step of `root` (or of
   `candidates`) that `restore` reads on every process; None where there is no step.
@@ -319,7 +337,8 @@ def restore_newest(root, restore, candidates=None, *, remedy: str = ""):
   skipped = []
   for step in sorted(steps(root) if candidates is None else candidates, reverse=True):
     try:
-      value, reason = restore(step), None
+      with _no_asyncio_shutdown_log():
+        value, reason = restore(step), None
     except MismatchError:
       raise
     except Exception as e:
