@@ -157,7 +157,8 @@ def test_evaluation_counts_failures_to_acquire(fta_build, tmp_path, rule):
   acquired. The rates are worked from the written video scores and the rule."""
   data_dir, _ = fta_build
   config = _config(data_dir, rule)
-  results = evaluator.evaluate_model(config, _Brightness(), tmp_path, 0, distributed.make_mesh())
+  results = evaluator.evaluate_model(config, _Brightness(), tmp_path, 0, distributed.make_mesh(),
+                                     checkpoint_path=None)
   saved = json.loads((tmp_path / "results.json").read_text())
   for name in ("dev", "test"):
     assert saved[name]["failure_to_acquire"] == results[name]["failure_to_acquire"]

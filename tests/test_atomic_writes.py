@@ -159,7 +159,7 @@ def test_score_under_a_file_size_limit_keeps_its_previous_json(tmp_path):
   out.write_bytes(OLD)
   r = subprocess.run(
       [sys.executable, "-m", "pyramid_fas_jax.cli", "score", f"--dev={tmp_path / 'dev.txt'}",
-       f"--test={tmp_path / 'test.txt'}", f"--json={out}", "--bootstrap=0"],
+       f"--test={tmp_path / 'test.txt'}", f"--json={out}", "--bootstrap=0", "--overwrite"],
       capture_output=True, text=True, timeout=120, preexec_fn=_limit_file_size(1024), cwd=REPO,
       env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1", JAX_PLATFORMS="cpu"))
   assert r.returncode != 0

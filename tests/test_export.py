@@ -16,6 +16,7 @@ import tiny_train_config
 from flax import nnx
 
 from pyramid_fas_jax import models
+from pyramid_fas_jax.files import provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 
@@ -102,19 +103,23 @@ def test_threshold_comes_from_the_runs_evaluation(tmp_path):
   step = tmp_path / "run" / "best" / "40"
   step.mkdir(parents=True)
   (tmp_path / "run" / "eval").mkdir()
+  prov = provenance.record(fingerprint="aaaa", config=tiny_train_config.get_config(None))
   results = {"mode": "iso", "threshold_strategy": "dev_eer",
              "dev": {"source": "synth_fas/intra/dev", "threshold": 0.3125},
              "test": {"threshold": 0.3125, "threshold_source": "dev_eer (EER threshold of the "
-                      "dev set)"}}
+                      "dev set)"}, provenance.KEY: prov}
   (tmp_path / "run" / "eval" / "step_40.json").write_text(json.dumps(results))
-  value, source = export_lib.choose_threshold(step)
+  value, source = export_lib.choose_threshold(step, prov)
   assert value == 0.3125
   assert "dev_eer" in source and "synth_fas/intra/dev" in source and "step_40.json" in source
-  assert export_lib.choose_threshold(step, threshold=0.7) == (
+  assert export_lib.choose_threshold(step, prov, threshold=0.7) == (
       0.7, "fixed value given to `pyramid-fas export --threshold`")
-  (tmp_path / "bad.json").write_text("{}")
+  (tmp_path / "bad.json").write_text(json.dumps({provenance.KEY: prov}))
   with pytest.raises(ValueError, match="holds no test.threshold"):
-    export_lib.choose_threshold(step, results=tmp_path / "bad.json")
+    export_lib.choose_threshold(step, prov, results=tmp_path / "bad.json")
+  # The run's own evaluation of step 40, but of other weights (a rewritten step): refused.
+  with pytest.raises(provenance.ProvenanceError, match="fingerprint aaaa, not"):
+    export_lib.choose_threshold(step, dict(prov, model={"fingerprint": "bbbb"}))
 
 
 def test_export_command_writes_both_and_refuses_a_non_checkpoint(tmp_path):
@@ -244,7 +249,12 @@ def test_runtime_equals_predict_on_an_image_and_a_video(exported, astronaut_png,
   assert sorted(jax_out.files) == sorted(onnx_out.files)
   assert len(jax_out["score"]) == 5   # the image and the video's four frames
   assert len(set(np.round(jax_out["score"], 6).tolist())) > 1
-  for k in jax_out.files:
+  # The same model, so the same fingerprint; the ONNX run adds its export's path.
+  prov = {how: json.loads(str(out["provenance"])) for how, out in (("jax", jax_out),
+                                                                    ("onnx", onnx_out))}
+  assert prov["jax"]["model"]["fingerprint"] == prov["onnx"]["model"]["fingerprint"]
+  assert prov["onnx"]["export"] == str(model_dir.absolute())
+  for k in set(jax_out.files) - {"provenance"}:
     if jax_out[k].dtype.kind in "US" or not jax_out[k].size:
       assert jax_out[k].tolist() == onnx_out[k].tolist(), k
     else:

@@ -185,24 +185,36 @@ def test_a_garbled_metadata_index_falls_back_to_the_records(synth_tiny, tmp_path
 
 # --- a broken export ---------------------------------------------------------------------------
 
-def _export(directory: pathlib.Path, size=8) -> pathlib.Path:
-  """A minimal valid ONNX export: `score` is the mean of the input, with its model.json."""
+def _export(directory: pathlib.Path, size=8, op="ReduceMean") -> pathlib.Path:
+  """A minimal valid ONNX export: `score` is the mean of the input, with its model.json sealed
+  into it as `pyramid-fas export` seals it (deploy/export.py)."""
   import onnx
   from onnx import TensorProto, helper
+
+  from pyramid_fas_jax.deploy import runtime
+  from pyramid_fas_jax.files import provenance
   graph = helper.make_graph(
-      [helper.make_node("ReduceMean", ["images"], ["score"], axes=[1, 2, 3], keepdims=0)], "g",
+      [helper.make_node(op, ["images"], ["score"], axes=[1, 2, 3], keepdims=0)], "g",
       [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", size, size, 3])],
       [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])])
-  directory.mkdir(parents=True)
-  onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
-            directory / "model.onnx")
   meta = {"format": "onnx", "file": "model.onnx", "checkpoint": "runs/r/best/8",
           "input": {"name": "images", "shape": ["batch", size, size, 3], "mean": [0.5] * 3,
                     "std": [0.25] * 3},
           "face_crop": {"eval_scale": 1.0}, "outputs": {"score": {"shape": ["batch"]}},
-          "threshold": {"value": 0.5, "source": "test"}, "video_aggregation": "mean"}
+          "threshold": {"value": 0.5, "source": "test"}, "video_aggregation": "mean",
+          "provenance": provenance.record(fingerprint=op.lower())}
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+  helper.set_model_props(model, {runtime.SEALED_KEY: json.dumps(meta)})
+  directory.mkdir(parents=True)
+  onnx.save(model, directory / "model.onnx")
+  meta["file_digest"] = provenance.file_digest(directory / "model.onnx")
   (directory / "model.json").write_text(json.dumps(meta))
   return directory
+
+
+def _swap_onnx(directory):
+  other = _export(directory.parent / "other", op="ReduceMax")
+  (directory / "model.onnx").write_bytes((other / "model.onnx").read_bytes())
 
 
 def _edit(field, value):
@@ -235,7 +247,8 @@ BROKEN = [
     ("bad aggregation", _edit("video_aggregation", "max"), "video_aggregation"),
     ("not json", lambda d: (d / "model.json").write_text('{"format": "onnx",'), "not valid JSON"),
     ("truncated onnx", _truncate_onnx, "onnxruntime cannot load it"),
-    ("another model", _edit("input.name", "pixels"), "its inputs are ['images']"),
+    ("another model", _swap_onnx, "not the file model.json was exported with"),
+    ("edited", _edit("input.name", "pixels"), "input.name differ from what the export wrote"),
 ]
 
 
@@ -254,6 +267,9 @@ def test_a_broken_export_is_one_line_naming_file_and_field(capsys, tmp_path, com
     (tmp_path / "o.npz").unlink()
   breaks(export)
   file = export / ("model.onnx" if case in ("truncated onnx", "another model") else "model.json")
+  if case == "another model":
+    import shutil
+    shutil.rmtree(export.parent / "other")
   prog = f"pyramid-fas {command}"
   line = one_line(*run(capsys, *args), exit_codes.USAGE, prog, file, named)
   assert "pyramid-fas export --checkpoint=runs/r/best/8 --format=onnx" in line or (

@@ -80,7 +80,7 @@ def test_cdcn_mode_prints_and_writes_its_nine_values(files, tmp_path):
   result = json.loads(out.read_text())
   assert list(result) == [
       "mode", "video_agg", "dev_threshold", "test_threshold", "dev_acc", "dev_acer", "test_acc",
-      "test_apcer", "test_bpcer", "test_acer", "test_acer_at_test_threshold"]
+      "test_apcer", "test_bpcer", "test_acer", "test_acer_at_test_threshold", "provenance"]
   assert result["video_agg"] is None  # CDCN's performances() reads the rows as given
   assert "test_acer_at_test_threshold" in done.stdout
 

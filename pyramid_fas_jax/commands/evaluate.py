@@ -12,6 +12,11 @@ never replaced (evaluator.results_dir). The last line printed says where the res
 --checkpoint takes any model checkpoint: a run's checkpoints/<N> or best/<N>, or an
 import-weights output, with the config stored in it. Its results go to OUT, by default the run
 holding the step; an OUT without a config.json gets the evaluated config as its own.
+
+Results belong to their model (evaluator.claim): a training run's workdir takes only the
+results of its own checkpoints, and a directory holding the results of another model is refused
+unless --overwrite, which first removes them (results.json, step_<N>.json, scores/, plots/,
+eval/, config.json), so two models' numbers are never mixed.
 """
 
 import contextlib
@@ -23,11 +28,11 @@ from pyramid_fas_jax.commands import common, exit_codes
 from pyramid_fas_jax.files import atomic
 
 # This run's flags: define_flags binds them.
-_CONFIG = _WORKDIR = _CHECKPOINT = _STEP = _BEST = _DISTRIBUTED = None
+_CONFIG = _WORKDIR = _CHECKPOINT = _STEP = _BEST = _DISTRIBUTED = _OVERWRITE = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
-  global _CONFIG, _WORKDIR, _CHECKPOINT, _STEP, _BEST, _DISTRIBUTED
+  global _CONFIG, _WORKDIR, _CHECKPOINT, _STEP, _BEST, _DISTRIBUTED, _OVERWRITE
   _CONFIG = common.define_config_flag(flag_values)
   _WORKDIR = flags.DEFINE_string("workdir", None, "training directory (with --checkpoint: where "
                                  "the results go)", flag_values=flag_values)
@@ -38,6 +43,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                flag_values=flag_values)
   _BEST = flags.DEFINE_bool("best", False, "use the checkpoint with the best dev metric",
                             flag_values=flag_values)
+  _OVERWRITE = flags.DEFINE_bool("overwrite", False, "with --checkpoint: replace the results "
+                                 "of another model in --workdir (never a training run's)",
+                                 flag_values=flag_values)
   _DISTRIBUTED = common.define_distributed_flags(flag_values)
 
 
@@ -62,14 +70,17 @@ def _evaluate_checkpoint(config):
   model, config = checkpoint.load_model(path, config)
   exit_codes.exit_if_bad_config(_PROG, config, training=False, data=True)
   common.log_start()
+  step = int(path.name) if path.name.isdigit() else 0
   with _locked(out):
+    if jax.process_index() == 0:
+      evaluator.claim(out, path, evaluator.provenance_of(config, model, path, step),
+                      _OVERWRITE.value)
     if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
       # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
       atomic.write_text(out / checkpoint.CONFIG_FILE,
                         config.to_json_best_effort(indent=2) + "\n")
-    step = int(path.name) if path.name.isdigit() else 0
     results = evaluator.evaluate_model(config, model, out, step, distributed.make_mesh(),
-                                      plots=True)
+                                      plots=True, checkpoint_path=path)
   return results, evaluator.results_dir(config, out)
 
 

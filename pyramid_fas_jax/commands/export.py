@@ -8,8 +8,11 @@ factor, crop size), every output's name and shape, score semantics (higher = liv
 decision threshold with its source. The threshold is --threshold if given, else the test
 threshold of --results (an evaluate results.json or eval/step_<N>.json: dev EER by default),
 else that of the run's own eval/step_<N>.json of this checkpoint, else 0.5, model.json saying
-which. `pyramid-fas predict --model=OUTPUT` and `pyramid-fas serve --model=OUTPUT` run the ONNX
-export without JAX.
+which. A threshold is taken only from results of this checkpoint's model and scoring config
+(their provenance says so); results of another model, step or setting are refused. An OUTPUT
+holding an export of another model is refused unless --overwrite. `pyramid-fas predict
+--model=OUTPUT` and `pyramid-fas serve --model=OUTPUT` run the ONNX export without JAX, and
+refuse a model.json edited after the export or a model.onnx swapped for another.
 """
 
 import os
@@ -21,11 +24,11 @@ from pyramid_fas_jax.deploy import export as export_lib
 from pyramid_fas_jax.training import checkpoint
 
 # This run's flags: define_flags binds them.
-_CHECKPOINT = _FORMAT = _OUTPUT = _RESULTS = _THRESHOLD = None
+_CHECKPOINT = _FORMAT = _OUTPUT = _RESULTS = _THRESHOLD = _OVERWRITE = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
-  global _CHECKPOINT, _FORMAT, _OUTPUT, _RESULTS, _THRESHOLD
+  global _CHECKPOINT, _FORMAT, _OUTPUT, _RESULTS, _THRESHOLD, _OVERWRITE
   _CHECKPOINT = flags.DEFINE_string(
       "checkpoint", None, "model checkpoint directory: an import-weights output, or a run's "
       "checkpoints/<step> or best/<step>", flag_values=flag_values)
@@ -38,6 +41,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       "threshold from", flag_values=flag_values)
   _THRESHOLD = flags.DEFINE_float("threshold", None, "a fixed decision threshold (overrides "
                                   "--results)", flag_values=flag_values)
+  _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an export of another model in "
+                                 "--output", flag_values=flag_values)
   flags.mark_flags_as_required(["checkpoint", "output"], flag_values=flag_values)
 
 
@@ -52,7 +57,8 @@ def main(argv):
                                                 else _OUTPUT.value})
   try:
     meta = export_lib.export(_CHECKPOINT.value, _FORMAT.value, _OUTPUT.value,
-                             results=_RESULTS.value, threshold=_THRESHOLD.value)
+                             results=_RESULTS.value, threshold=_THRESHOLD.value,
+                             overwrite=_OVERWRITE.value)
   except (ValueError, OSError, checkpoint.CheckpointError) as e:
     exit_codes.usage_error("pyramid-fas export", e)
   outputs = ", ".join(f"{k} {tuple(v['shape'])}" for k, v in meta["outputs"].items())

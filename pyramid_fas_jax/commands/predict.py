@@ -24,6 +24,13 @@ frames without a face in a warning, as is a video that ends before its header's 
 truncated or corrupt image is refused, naming it. So is, before it is decoded, a file over the
 limits of faces/limits.py (--max_pixels per image or frame, --max_decoded_mb for the whole
 input; frames per video by $PYRAMID_FAS_MAX_VIDEO_FRAMES).
+
+The .npz's `provenance` entry (JSON, files/provenance.py) names the model (fingerprint,
+checkpoint or export), its scoring config and the input. --config with fields that change what
+the model computes (model.*, input.*, eval.video_agg) other than the checkpoint's stored config
+is refused, naming them, unless --allow_config_change (the provenance then lists them). An
+--output holding another model's or input's predictions, or a file predict did not write, is
+refused unless --overwrite.
 """
 
 import pathlib
@@ -39,16 +46,16 @@ from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import limits as limits_lib
 from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.files import atomic
+from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
 _CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
-_MAX_PIXELS = _MAX_DECODED = None
+_MAX_PIXELS = _MAX_DECODED = _ALLOW = _OVERWRITE = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _CONFIG, _CHECKPOINT, _MODEL, _INPUT, _OUTPUT, _BATCH, _STEP, _MAX
-  global _MAX_PIXELS, _MAX_DECODED
+  global _MAX_PIXELS, _MAX_DECODED, _ALLOW, _OVERWRITE
   fv = flag_values
   _CONFIG = config_flags.DEFINE_config_file(
       "config", None, "model config; defaults to the one stored in the checkpoint",
@@ -80,6 +87,12 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       "max_decoded_mb", None, "images and videos: refuse an input whose decoded frames come to "
       f"more MiB (default ${limits_lib.ENV['max_decoded_bytes']}, else "
       f"{limits_lib.MAX_DECODED_MB})", lower_bound=1, flag_values=fv)
+  _ALLOW = flags.DEFINE_bool(
+      "allow_config_change", False, "--checkpoint: run with a --config whose model, input or "
+      "video aggregation differs from the checkpoint's stored config (recorded in the output)",
+      flag_values=fv)
+  _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an --output that holds another "
+                                 "model's or input's predictions", flag_values=fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
   flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 
@@ -141,6 +154,48 @@ def _summarise(media: media_lib.Media, outputs: dict, how: str) -> None:
           file=sys.stderr)
 
 
+# Fields that change what predict computes from the same weights and input.
+_PREDICT_FIELDS = ("model.", "input.", "eval.video_agg")
+
+
+def _config_change(checkpoint_dir, config) -> list[str]:
+  """The fields of `config` that change predictions and differ from the checkpoint's stored
+  config (none where the checkpoint stores none)."""
+  from pyramid_fas_jax.training import checkpoint
+  try:
+    stored = checkpoint.load_config(checkpoint_dir)
+  except checkpoint.CheckpointError:
+    return []
+  changed = provenance.differing(provenance.scoring_fields(stored),
+                                 provenance.scoring_fields(config))
+  return [k for k in changed if k.startswith(_PREDICT_FIELDS)]
+
+
+def _checkpoint_forward(path: pathlib.Path):
+  """(forward, input params, video aggregation, provenance) of --checkpoint (JAX)."""
+  from pyramid_fas_jax import models
+  from pyramid_fas_jax.models import inference
+  from pyramid_fas_jax.training import checkpoint, compile_cache
+  compile_cache.enable()
+  changed = _config_change(_CHECKPOINT.value, _CONFIG.value) if _CONFIG.value else []
+  if changed and not _ALLOW.value:
+    raise provenance.ProvenanceError(
+        f"--config differs from the config stored in --checkpoint={_CHECKPOINT.value} in "
+        f"{', '.join(changed)}, so the model would score differently from how it was trained "
+        "and evaluated; drop those overrides, or pass --allow_config_change (the output then "
+        "records them)")
+  model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
+  ckpt = pathlib.Path(_CHECKPOINT.value).absolute()
+  fingerprint = models.fingerprint(model)
+  prov = provenance.record(
+      fingerprint=fingerprint, checkpoint=ckpt, config=config,
+      step=int(ckpt.name) if ckpt.name.isdigit() else None,
+      owner=f"predict of model {fingerprint} on {path.absolute()}",
+      **({"config_changed_from_checkpoint": changed} if changed else {}))
+  forward = lambda images, batch_size: inference.predict(model, images, batch_size)
+  return forward, config.input, media_lib.video_aggregation(config), prov
+
+
 def main(argv):
   del argv
   exit_codes.exit_if_outputs_clash(
@@ -156,13 +211,14 @@ def main(argv):
       from pyramid_fas_jax.deploy import runtime
       forward = runtime.Model(_MODEL.value)
       input_params, how = forward.input_params, forward.video_aggregation
+      of_model = forward.meta[provenance.KEY]
+      prov = dict(of_model, export=str(pathlib.Path(_MODEL.value).absolute()),
+                  owner=f"predict of model {provenance.fingerprint_of(of_model)} on "
+                        f"{path.absolute()}")
     else:
-      from pyramid_fas_jax.models import inference
-      from pyramid_fas_jax.training import checkpoint, compile_cache
-      compile_cache.enable()
-      model, config = checkpoint.load_model(_CHECKPOINT.value, _CONFIG.value)
-      input_params, how = config.input, media_lib.video_aggregation(config)
-      forward = lambda images, batch_size: inference.predict(model, images, batch_size)
+      forward, input_params, how, prov = _checkpoint_forward(path)
+    prov["input"] = str(path.absolute())
+    provenance.check_replace(_OUTPUT.value, prov, "output", _OVERWRITE.value)
     if not path.exists():
       raise FileNotFoundError(f"input {path} does not exist")
     if path.is_file() and path.suffix.lower() == ".npy":
@@ -182,5 +238,5 @@ def main(argv):
     outputs |= media_lib.outputs(media, outputs["score"], how)
     _summarise(media, outputs, how)
   out = pathlib.Path(_OUTPUT.value)
-  atomic.save_npz(out, **outputs)
+  atomic.save_npz(out, **outputs, **{provenance.KEY: provenance.as_npz_entry(prov)})
   print(f"wrote {out}: " + ", ".join(f"{k} {v.shape}" for k, v in outputs.items()))

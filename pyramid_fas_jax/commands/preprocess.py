@@ -11,10 +11,15 @@ also holds the orientation findings a build reports (`orientation`, `low_face_ra
 preprocess.Preprocessor.orientation_checks), and a face in fewer than half the frames is
 printed with the quarter turn that finds more. A video that ends before its header's frame
 count is reported (`truncated` in frames.json: the frames promised and decoded, and a warning).
+
+frames.json's `provenance` names the input and the settings. An output folder holding another
+input's crops (or files preprocess did not write) is refused unless --overwrite; one that is
+rewritten has its old crops and depth maps removed first, so two runs' frames never mix.
 """
 
 import dataclasses
 import pathlib
+import shutil
 
 import cv2
 from absl import flags
@@ -23,14 +28,14 @@ from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
-from pyramid_fas_jax.files import atomic
+from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
-_INPUT = _OUTPUT = _DEPTH = _STEP = _MAX = _SIZE = _CONTEXT = _SMOOTH = _FIX = None
+_INPUT = _OUTPUT = _DEPTH = _STEP = _MAX = _SIZE = _CONTEXT = _SMOOTH = _FIX = _OVERWRITE = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
-  global _INPUT, _OUTPUT, _DEPTH, _STEP, _MAX, _SIZE, _CONTEXT, _SMOOTH, _FIX
+  global _INPUT, _OUTPUT, _DEPTH, _STEP, _MAX, _SIZE, _CONTEXT, _SMOOTH, _FIX, _OVERWRITE
   fv = flag_values
   _INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them",
                                flag_values=fv)
@@ -49,6 +54,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                  "1 = off)", lower_bound=1, flag_values=fv)
   _FIX = flags.DEFINE_enum("fix", None, sorted(video_lib.FIXES), "undo a stored rotation or "
                            "mirroring (a video without a rotation tag)", flag_values=fv)
+  _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an output folder holding another "
+                                 "input's crops", flag_values=fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
@@ -63,6 +70,29 @@ def _write_image(path: pathlib.Path, image) -> None:
 
 def _round(values) -> list[float]:
   return [round(float(v), 2) for v in values]
+
+
+def provenance_of(source: pathlib.Path) -> dict:
+  return provenance.record(fingerprint=None, owner=f"preprocess of {source.absolute()}")
+
+
+def claim(out: pathlib.Path, prov: dict, overwrite: bool, clear: bool = True) -> None:
+  """Make `out` ready for the crops of `prov`'s input: refused (ProvenanceError) where it holds
+  another input's or files preprocess did not write, unless `overwrite`; a folder being
+  rewritten loses its old crops/, depth/ and frames.json first."""
+  if not out.is_dir() or not any(out.iterdir()):
+    return
+  frames = out / "frames.json"
+  if not frames.is_file() and not overwrite:
+    raise provenance.ProvenanceError(
+        f"--output={out} is not empty and holds no frames.json: not a preprocess output; "
+        "choose another --output, or pass --overwrite to write into it")
+  provenance.check_replace(frames, prov, "output", overwrite)
+  if not clear:
+    return
+  for name in ("crops", "depth"):
+    shutil.rmtree(out / name, ignore_errors=True)
+  frames.unlink(missing_ok=True)
 
 
 def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, depth: bool,
@@ -95,6 +125,7 @@ def run(source: pathlib.Path, out: pathlib.Path, settings: preprocess.Settings, 
     frames.append(entry)
   missing = [f["index"] for f in frames if f["box"] is None]
   summary = {
+      provenance.KEY: provenance_of(source),
       "source": str(source),
       "settings": dataclasses.asdict(settings) | {"depth": depth, "fix": fix},
       "frames": frames,
@@ -138,12 +169,15 @@ def main(argv):
   settings = preprocess.Settings(crop_size=_SIZE.value, context=_CONTEXT.value,
                                  frame_step=_STEP.value, max_frames=_MAX.value,
                                  smooth=_SMOOTH.value)
+  # A directory's files each get their own folder, named for the whole file name (a.mp4 and
+  # a.avi may both be there).
+  targets = {file: out / file.name if source.is_dir() else out for file in files}
   try:
+    for file, target in targets.items():  # every folder checked before any is written
+      claim(target, provenance_of(file), _OVERWRITE.value, clear=False)
     pre = preprocess.Preprocessor(settings, depth=_DEPTH.value)
-    for file in files:
-      # A directory's files each get their own folder, named for the whole file name (a.mp4 and
-      # a.avi may both be there).
-      target = out / file.name if source.is_dir() else out
+    for file, target in targets.items():
+      claim(target, provenance_of(file), _OVERWRITE.value)
       _report(file, target, run(file, target, settings, _DEPTH.value, _FIX.value, pre))
   except (ValueError, OSError) as e:
     exit_codes.usage_error(prog, e)

@@ -5,6 +5,11 @@
 
 Score files hold `score label [species [video_id]]` a line, label 1 = bona fide. The command
 prints a table (rates in %) and, with --json, writes every value (rates as fractions).
+
+Score files that `evaluate` wrote carry their provenance (files/provenance.py): dev and test
+scores of two models, or scored with other settings, are refused; the JSON records both files'
+provenance. A --json file holding other results (or not written by `score`) is refused unless
+--overwrite.
 """
 
 import math
@@ -16,6 +21,7 @@ from absl import flags
 from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.evaluation.scorefile import ScoreError, read_scores
+from pyramid_fas_jax.files import provenance
 
 # This run's flag values: define_flags binds them.
 FLAGS = None
@@ -44,6 +50,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                       flag_values=fv)
   flags.DEFINE_string("plots", None, "write ROC, DET and score-histogram PNGs into this "
                       "directory", flag_values=fv)
+  flags.DEFINE_bool("overwrite", False, "replace a --json file holding other results",
+                    flag_values=fv)
   flags.register_validator("threshold", _is_threshold,
                            "--threshold must be dev_eer, test_eer or a finite number",
                            flag_values=fv)
@@ -83,6 +91,22 @@ def _output_problem(flag: str, path: str | None, kind: str) -> str | None:
   return None
 
 
+def _provenance() -> dict:
+  """The record of this command's output: its score files' records, which must be of one
+  model and one scoring config (ProvenanceError otherwise)."""
+  files = {flag: FLAGS[flag].value for flag in ("dev", "test") if FLAGS[flag].value}
+  of = {flag: provenance.read(path) for flag, path in files.items()}
+  if of.get("dev") is not None and of.get("test") is not None:
+    provenance.require_same_model(
+        of["dev"], of["test"], f"--dev={files['dev']}",
+        f"dev and test scores must come from one model (the threshold is chosen on dev and "
+        f"applied to test): pass the score files of one evaluation (--test={files['test']})")
+  owner = "score of " + " and ".join(str(pathlib.Path(p).absolute()) for p in files.values())
+  return {"package": provenance.record(fingerprint=None)["package"], "owner": owner,
+          "score_files": {flag: {"path": str(pathlib.Path(files[flag]).absolute()),
+                                 provenance.KEY: of[flag]} for flag in files}}
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     exit_codes.usage_error("pyramid-fas score", f"unexpected arguments: {' '.join(argv[1:])}")
@@ -98,6 +122,9 @@ def main(argv) -> None:
     if problem:
       exit_codes.usage_error("pyramid-fas score", problem)
   try:
+    prov = _provenance()
+    if FLAGS.json:
+      provenance.check_replace(FLAGS.json, prov, "json", FLAGS.overwrite)
     dev = read_scores(FLAGS.dev) if FLAGS.dev else None
     test = read_scores(FLAGS.test)
     result = report.evaluate_scores(
@@ -107,6 +134,7 @@ def main(argv) -> None:
   except (ScoreError, OSError) as e:
     exit_codes.usage_error("pyramid-fas score", e)
   print(report.format_report(result))
+  result[provenance.KEY] = prov
   if FLAGS.json:
     report.write_json(result, FLAGS.json)
     print(f"\nwrote {FLAGS.json}")

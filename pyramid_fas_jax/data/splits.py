@@ -134,22 +134,23 @@ def _is_virtual(name: str) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _stored(name: str, builder_config: str, data_dir: str | None) -> tuple:
-  """(per-example records, videos without a stored frame, species list) of every stored split
-  of every source, from the metadata indexes (no image decoded). The species list is the union
-  over sources, 'live' first, for virtual datasets.
+  """(per-example records, videos without a stored frame, species list, ((dataset, build
+  version), ...)) of every stored split of every source, from the metadata indexes (no image
+  decoded). The species list is the union over sources, 'live' first, for virtual datasets.
 
   Each record: dataset, split (stored), index (position in the split), video_id (official),
   subject, domain, device, species (name), frame, label, depth_valid."""
   from pyramid_fas_jax.data import metadata_index  # imports TFDS: see _load_dataset
   sources = _load_sources(name, builder_config, data_dir, decoders=metadata_index.SKIP_IMAGES)
-  records, unacquired, species = [], [], []
+  records, unacquired, species, versions = [], [], [], {}
   for (dataset, split), source in sources.items():
+    versions[dataset] = str(source.dataset_info.version)
     names = source.dataset_info.features["species"].names
     species += [n for n in names if n not in species]
     stored, missing = metadata_index.load(source, dataset, split)
     records += stored
     unacquired += missing
-  return tuple(records), tuple(unacquired), tuple(species)
+  return tuple(records), tuple(unacquired), tuple(species), tuple(sorted(versions.items()))
 
 
 def _video_key(record: dict, virtual: bool) -> str:
@@ -221,6 +222,14 @@ class Split:
   def species(self) -> tuple[str, ...]:
     return self._metadata()[2]
 
+  @property
+  def provenance(self) -> dict:
+    """What the provenance of a score of this split records of its data: the dataset, builder
+    config, protocol and split, and the build version of every stored dataset it reads."""
+    return {"dataset": self.name, "builder_config": self.builder_config,
+            "protocol": self.protocol, "split": self.split,
+            "version": dict(self._metadata()[3])}
+
   @functools.cached_property
   def _chosen(self) -> list[str]:
     return _split_videos(self.name, self.protocol, self.split, self._metadata()[0])
@@ -267,7 +276,7 @@ class Split:
     eval.failure_to_acquire rule. Each dict has video_id (qualified for virtual datasets),
     species, label, subject, domain, device, dataset and split (stored). Empty for builds
     without a metadata index."""
-    records, unacquired, _ = self._metadata()
+    records, unacquired, *_ = self._metadata()
     if not unacquired:
       return []
     # Chosen together with the stored videos, as one archive: the protocol sees every video.

@@ -10,7 +10,13 @@ lax convolutions; the CPU 1x1-as-einsum path only changes how XLA:CPU runs the s
 model.json, beside the model, is what a runtime needs to feed it and read it (MODEL_JSON):
 input size and layout, colour order and normalisation, the face crop the dataset builders make
 (MTCNN, context factor, crop size) and evaluation's crop of it, every output's name and shape,
-the score's meaning and the decision threshold with where it came from.
+the score's meaning and the decision threshold with where it came from, and the provenance of
+the model (files/provenance.py: its fingerprint, checkpoint and step, the scoring config). The
+threshold is taken only from results of the same model and scoring config
+(`threshold_from_results`). An ONNX export seals model.json into the model: every field but
+`file_digest` is stored in the ONNX's metadata (SEALED_KEY), and model.json's `file_digest` is
+the sha256 of model.onnx, so the runtime refuses a model.json edited after the export or an
+ONNX file swapped for another (deploy/runtime.py).
 """
 
 import json
@@ -21,9 +27,10 @@ import pathlib
 import jax
 import numpy as np
 
+from pyramid_fas_jax import models
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.files import atomic
+from pyramid_fas_jax.files import atomic, provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 
@@ -36,6 +43,8 @@ INPUT_NAME = "images"
 # Without an evaluation to take it from, the threshold is the middle of the score range of every
 # head (sigmoid scores, and depth means in [0, 1]); model.json says so.
 DEFAULT_THRESHOLD = 0.5
+# The ONNX metadata_props key holding the sealed model.json (runtime.SEALED_KEY: no JAX there).
+SEALED_KEY = "pyramid_fas.model_json"
 
 
 def forward_fn(model):
@@ -53,7 +62,7 @@ def output_shapes(fn, size: int) -> dict[str, tuple]:
   return {k: tuple(shapes[k].shape[1:]) for k in sorted(shapes)}
 
 
-def to_onnx(fn, size: int, names: list[str], path) -> None:
+def to_onnx(fn, size: int, names: list[str], path, sealed: dict | None = None) -> None:
   # jax2onnx imports a deep-learning stack (equinox, optax, orbax-export): only when exporting.
   from jax2onnx import to_onnx as convert
 
@@ -61,6 +70,9 @@ def to_onnx(fn, size: int, names: list[str], path) -> None:
   logging.getLogger("onnx_ir").setLevel(logging.ERROR)
   model = convert(fn, [("batch", size, size, 3)], opset=OPSET, input_names=[INPUT_NAME],
                   output_names=names, model_name="pyramid_fas")
+  if sealed is not None:
+    entry = model.metadata_props.add()
+    entry.key, entry.value = SEALED_KEY, json.dumps(sealed, sort_keys=True)
   atomic.write_bytes(path, model.SerializeToString())
 
 
@@ -76,13 +88,21 @@ def load_stablehlo(path):
   return jax.export.deserialize(bytearray(pathlib.Path(path).read_bytes()))
 
 
-def threshold_from_results(path) -> tuple[float, str]:
-  """(threshold, its source) from an evaluate results.json or eval/step_<N>.json."""
+def threshold_from_results(path, prov: dict) -> tuple[float, str]:
+  """(threshold, its source) from an evaluate results.json or eval/step_<N>.json of the model
+  and scoring config of `prov` (the export's provenance); results of another model, of another
+  step, or scored with other settings are refused (provenance.ProvenanceError)."""
   path = pathlib.Path(path)
   try:
     results = json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError) as e:
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
     raise ValueError(f"--results={path}: not a readable results JSON ({e})") from e
+  if not isinstance(results, dict):
+    raise ValueError(f"--results={path}: not a results JSON object")
+  provenance.require_same_model(
+      results.get(provenance.KEY), prov, f"--results={path}",
+      "a threshold is taken only from results of the exported checkpoint: evaluate it "
+      "(pyramid-fas evaluate --checkpoint=...) and pass that results.json, or give --threshold")
   if results.get("mode") == "cdcn" and "dev_threshold" in results:
     return float(results["dev_threshold"]), f"dev_threshold (CDCN rules) of {path}"
   test = results.get("test")
@@ -103,24 +123,26 @@ def run_results(checkpoint_dir) -> pathlib.Path | None:
   return path if path.is_file() else None
 
 
-def choose_threshold(checkpoint_dir, results=None, threshold=None) -> tuple[float, str]:
+def choose_threshold(checkpoint_dir, prov: dict, results=None,
+                     threshold=None) -> tuple[float, str]:
   """A fixed --threshold, else --results, else the run's own evaluation of this step, else
-  DEFAULT_THRESHOLD, each with a source saying which."""
+  DEFAULT_THRESHOLD, each with a source saying which; results must be of the model and config of
+  `prov` (threshold_from_results)."""
   if threshold is not None:
     if not math.isfinite(threshold):
       raise ValueError(f"--threshold={threshold}: must be a finite number")
     return float(threshold), "fixed value given to `pyramid-fas export --threshold`"
   if results is not None:
-    return threshold_from_results(results)
+    return threshold_from_results(results, prov)
   found = run_results(checkpoint_dir)
   if found is not None:
-    return threshold_from_results(found)
+    return threshold_from_results(found, prov)
   return DEFAULT_THRESHOLD, (f"default {DEFAULT_THRESHOLD}: no evaluation of this checkpoint was "
                              "found (pass --results=<evaluate's results.json> or --threshold)")
 
 
 def describe(config, shapes: dict, fmt: str, threshold: tuple[float, str],
-             checkpoint_dir) -> dict:
+             checkpoint_dir, prov: dict) -> dict:
   """The model.json of an export."""
   crop = preprocess.Settings()
   return {
@@ -148,24 +170,50 @@ def describe(config, shapes: dict, fmt: str, threshold: tuple[float, str],
                 "decision": "live iff score > threshold"},
       "threshold": {"value": threshold[0], "source": threshold[1]},
       "video_aggregation": media_lib.video_aggregation(config),
+      provenance.KEY: prov,
   }
 
 
-def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None) -> dict:
+def check_output(out: pathlib.Path, fmt: str, prov: dict, overwrite: bool) -> None:
+  """Refuse (ProvenanceError) an --output holding an export of another model unless
+  `overwrite`: its model.json is of another owner, or a model file is there without one."""
+  replaced = provenance.check_replace(out / MODEL_JSON, prov, "output", overwrite)
+  loose = [name for name in FILES.values() if (out / name).exists()]
+  if loose and not replaced and not overwrite:
+    raise provenance.ProvenanceError(
+        f"--output={out} holds {', '.join(loose)} without its {MODEL_JSON}: not an export of "
+        "this model; choose another --output, or pass --overwrite to replace it")
+
+
+def provenance_of(checkpoint_dir, model, config) -> dict:
+  """The provenance of the export of `model` loaded from `checkpoint_dir`."""
+  checkpoint_dir = pathlib.Path(checkpoint_dir).absolute()
+  fingerprint = models.fingerprint(model)
+  return provenance.record(
+      fingerprint=fingerprint, checkpoint=checkpoint_dir, config=config,
+      step=int(checkpoint_dir.name) if checkpoint_dir.name.isdigit() else None,
+      owner=f"export of model {fingerprint}")
+
+
+def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None,
+           overwrite: bool = False) -> dict:
   """Writes output/<FILES[fmt]> and output/model.json; returns the model.json."""
   if fmt not in FORMATS:
     raise ValueError(f"--format={fmt}: choose one of {', '.join(FORMATS)}")
-  chosen = choose_threshold(checkpoint_dir, results, threshold)
   model, config = checkpoint.load_model(checkpoint_dir)
+  prov = provenance_of(checkpoint_dir, model, config)
+  out = pathlib.Path(output)
+  check_output(out, fmt, prov, overwrite)
+  chosen = choose_threshold(checkpoint_dir, prov, results, threshold)
   fn = forward_fn(model)
   size = int(config.input.size)
   shapes = output_shapes(fn, size)
-  out = pathlib.Path(output)
+  meta = describe(config, shapes, fmt, chosen, checkpoint_dir, prov)
   out.mkdir(parents=True, exist_ok=True)
   if fmt == "onnx":
-    to_onnx(fn, size, list(shapes), out / FILES[fmt])
+    to_onnx(fn, size, list(shapes), out / FILES[fmt], sealed=meta)
   else:
     to_stablehlo(fn, size, out / FILES[fmt])
-  meta = describe(config, shapes, fmt, chosen, checkpoint_dir)
+  meta["file_digest"] = provenance.file_digest(out / FILES[fmt])
   atomic.write_json(out / MODEL_JSON, meta, indent=2)
   return meta

@@ -13,7 +13,10 @@ checks), so a deployment installs the `runtime` extra and not the training stack
 An export is checked once, when it is loaded: a model.json that is not JSON, lacks a field or
 holds one of the wrong type or value (a NaN threshold, a std of 0), and a model.onnx that
 onnxruntime cannot load (truncated, not ONNX) or whose input is not the one model.json names,
-are ModelFileError, naming the file and field and saying to export again.
+are ModelFileError, naming the file and field and saying to export again. So is a model.json
+that is not the one the export sealed into its model.onnx (`_check_sealed`): its `file_digest`
+is not model.onnx's sha256 (the ONNX file was swapped), or a field differs from the copy in the
+ONNX's metadata (model.json was edited: a mean, a threshold), named.
 """
 
 import json
@@ -27,8 +30,10 @@ from pyramid_fas_jax import errors
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.evaluation import scorefile
 from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.files import provenance
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
+SEALED_KEY = "pyramid_fas.model_json"  # export.SEALED_KEY
 
 
 def pixels(params, images: np.ndarray) -> np.ndarray:
@@ -63,6 +68,8 @@ _FIELDS = {
     "outputs.score": ("the score output's entry", lambda v: isinstance(v, dict)),
     "threshold.value": ("a finite number", _number),
     "threshold.source": ("a string", lambda v: isinstance(v, str)),
+    "provenance.model.fingerprint": ("the exported model's fingerprint",
+                                     lambda v: isinstance(v, str) and v),
     "video_aggregation": (f"one of {', '.join(scorefile.VIDEO_AGGREGATIONS)}",
                           lambda v: v in scorefile.VIDEO_AGGREGATIONS),
 }
@@ -102,6 +109,42 @@ def read_meta(directory: pathlib.Path) -> dict:
   return meta
 
 
+def _differences(a, b, prefix="") -> list[str]:
+  """Dotted paths at which two JSON trees differ."""
+  if isinstance(a, dict) and isinstance(b, dict):
+    return [d for k in sorted(set(a) | set(b))
+            for d in _differences(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{prefix}{k}.")]
+  return [] if a == b else [prefix[:-1]]
+
+
+def _check_sealed(directory: pathlib.Path, meta: dict, file: pathlib.Path, sealed) -> None:
+  """Raise ModelFileError unless model.json is the one sealed into `file` (see the module
+  docstring); `sealed` is the ONNX metadata's copy (a JSON string) or None."""
+  path = directory / MODEL_JSON
+  digest = meta.get("file_digest")
+  if not isinstance(digest, str):
+    raise ModelFileError(f"{path}: no field file_digest, so it cannot be tied to {file.name} "
+                         f"(an export of an older version, or written by hand); "
+                         f"{_again(directory, meta)}")
+  if provenance.file_digest(file) != digest:
+    raise ModelFileError(f"{file}: not the file {MODEL_JSON} was exported with (its sha256 "
+                         f"differs from file_digest): the model was replaced; "
+                         f"{_again(directory, meta)}")
+  try:
+    original = json.loads(sealed) if sealed is not None else None
+  except ValueError:
+    original = None
+  if not isinstance(original, dict):
+    raise ModelFileError(f"{file}: holds no sealed {MODEL_JSON} in its metadata ({SEALED_KEY}); "
+                         f"{_again(directory, meta)}")
+  edited = _differences({k: v for k, v in meta.items() if k != "file_digest"}, original)
+  if edited:
+    more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
+    raise ModelFileError(f"{path}: {', '.join(edited[:5])}{more} differ from what the export "
+                         f"wrote (sealed in {file.name}): edited after the export; "
+                         f"{_again(directory, meta)}")
+
+
 class Model:
   """An exported ONNX model and its model.json."""
 
@@ -124,6 +167,8 @@ class Model:
     except Exception as e:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
       raise ModelFileError(f"{file}: onnxruntime cannot load it ({str(e).splitlines()[0][:100]}"
                            f"): truncated or not ONNX; {_again(directory, self.meta)}") from e
+    _check_sealed(directory, self.meta, file,
+                  self.session.get_modelmeta().custom_metadata_map.get(SEALED_KEY))
     inputs = [i.name for i in self.session.get_inputs()]
     if inputs != [self.meta["input"]["name"]]:
       raise ModelFileError(f"{file}: its inputs are {inputs} but {MODEL_JSON} says "

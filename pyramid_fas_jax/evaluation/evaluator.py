@@ -14,19 +14,27 @@ on another protocol or dataset) writes results.json, step_<N>.json, scores/ and 
 workdir/eval/<dataset>/<protocol>/ (eval/<dataset>@<builder_config>/<protocol>/ when the build
 differs), so a run's own results are never replaced. A directory without a config.json belongs
 to no run: results go straight into it.
+
+Every file written carries the provenance of its numbers (files/provenance.py: the model's
+fingerprint, checkpoint and step, the scoring config fields, the dataset build and protocol).
+A workdir's results belong to their model (`claim`): a training run's only to checkpoints of
+that run, any other directory's to the model whose results it holds, unless overwrite clears
+them first.
 """
 
 import json
 import pathlib
+import shutil
 
 import jax
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from pyramid_fas_jax import evaluation
+from pyramid_fas_jax import evaluation, models
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import report
+from pyramid_fas_jax.files import provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint, distributed
 
@@ -83,11 +91,76 @@ def results_dir(config, workdir) -> pathlib.Path:
   return workdir / "eval" / name / data.protocol
 
 
-def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = False,
-                   extra: dict | None = None) -> dict:
+def provenance_of(config, model, checkpoint_path, step) -> dict:
+  """The provenance record of `model`'s scores of `config`'s data (files/provenance.py)."""
+  return provenance.record(
+      fingerprint=models.fingerprint(model), step=step, config=config,
+      checkpoint=None if checkpoint_path is None else pathlib.Path(checkpoint_path).absolute(),
+      data={k: v for k, v in splits.of(config.data, "test").provenance.items() if k != "split"})
+
+
+# What an evaluation writes into a directory: what `claim` clears with overwrite.
+WRITTEN = ("results.json", "scores", "plots", "eval", checkpoint.CONFIG_FILE)
+
+
+def _results_files(home: pathlib.Path) -> list[pathlib.Path]:
+  return [p for p in [home / "results.json", *sorted((home / "eval").glob("**/results.json"))]
+          if p.is_file()]
+
+
+def claim(workdir, checkpoint_path, prov: dict, overwrite: bool = False) -> None:
+  """Raise ProvenanceError unless the model of `prov` (loaded from `checkpoint_path`) may write
+  its results into `workdir`: a training run's workdir takes only results of its own
+  checkpoints (never overridden: choose another directory); any other directory holding
+  results of another model is refused unless `overwrite`, which first removes what an
+  evaluation wrote there (WRITTEN), so the results of two models are never mixed."""
+  home = pathlib.Path(workdir).absolute()
+  if checkpoint.run_part(home) == checkpoint.RUN_WORKDIR:
+    ckpt = pathlib.Path(checkpoint_path or "").absolute()
+    if not (ckpt.parent.name in checkpoint.STEP_ROOTS
+            and ckpt.parent.parent.resolve() == home.resolve()):
+      raise provenance.ProvenanceError(
+          f"--workdir={home} is a training run: its results belong to its own checkpoints, "
+          f"and {checkpoint_path} is not one of them; pass another --workdir for this "
+          "evaluation")
+    return
+  for path in _results_files(home):
+    theirs = provenance.read(path)
+    if provenance.fingerprint_of(theirs) == provenance.fingerprint_of(prov):
+      continue
+    if not overwrite:
+      raise provenance.ProvenanceError(
+          f"--workdir={home} holds the results of {provenance.describe(theirs)} ({path}), "
+          f"not of {provenance.describe(prov)}; pass another --workdir, or --overwrite to "
+          "replace them")
+    clear_results(home)
+    return
+
+
+def clear_results(home) -> None:
+  """Remove what an evaluation writes into `home` (WRITTEN, and the step_<N>.json files)."""
+  home = pathlib.Path(home)
+  for name in WRITTEN:
+    path = home / name
+    if path.is_dir():
+      shutil.rmtree(path)
+    elif path.exists():
+      path.unlink()
+  for path in home.glob("step_*.json"):
+    path.unlink()
+
+
+def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
+                   plots: bool = False, extra: dict | None = None,
+                   overwrite: bool = False) -> dict:
   """Score dev/test, write the score files and results into `results_dir(config, workdir)`,
-  return the results dict; `extra` adds fields to it (training: the run's wall time)."""
+  return the results dict; `extra` adds fields to it (training: the run's wall time).
+  `checkpoint_path` is where `model` was loaded from (or will be saved), for its provenance;
+  the results must belong in `workdir` (`claim`)."""
   home = pathlib.Path(workdir)
+  prov = provenance_of(config, model, checkpoint_path, step)
+  if jax.process_index() == 0:
+    claim(home, checkpoint_path, prov, overwrite)
   workdir = results_dir(config, home)
   # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
   per_step = home / "eval" if workdir == home else workdir
@@ -114,16 +187,19 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, plots: bool = Fal
       failure_to_acquire=config.eval.failure_to_acquire)
   results["step"] = step
   results.update(extra or {})
+  results[provenance.KEY] = prov
   if jax.process_index() == 0:
     out = workdir / "scores"
     out.mkdir(parents=True, exist_ok=True)
     # Score files hold scored presentations only: a failure to acquire has no score, so it is
     # no row; results.json lists those videos under each set's "failure_to_acquire".
     for split, frames in sets.items():
-      evaluation.write_scores(out / f"{split}_frames_step{step}.txt", frames)
+      of_split = dict(prov, data=dict(prov["data"], split=split))
+      evaluation.write_scores(out / f"{split}_frames_step{step}.txt", frames, of_split)
       if frames.video_ids is not None:
         evaluation.write_scores(out / f"{split}_videos_step{step}.txt",
-                                evaluation.aggregate_videos(frames, video_agg or "mean"))
+                                evaluation.aggregate_videos(frames, video_agg or "mean"),
+                                dict(of_split, video_agg=video_agg or "mean"))
     evaluation.write_json(results, workdir / "results.json")
     per_step.mkdir(exist_ok=True)
     evaluation.write_json(results, per_step / f"step_{step}.json")
@@ -156,4 +232,5 @@ def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = F
   """Evaluate a training checkpoint of `workdir` with plots (results: see `results_dir`): step
   `step`, or the newest readable one (checkpoint.restore_checkpoint)."""
   model, step = checkpoint.restore_checkpoint(config, workdir, step, best)
-  return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True)
+  return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True,
+                        checkpoint_path=checkpoint.checkpoint_dir(workdir, step, best))

@@ -5,7 +5,8 @@ Label 1 = bona fide, 0 = attack; a higher score means more live. Blank lines and
 with `#` are skipped. Attacks without a species are of species "attack", bona fide samples of
 species "live"; a species column, where given, must agree with the label (a bona fide row is
 "live", an attack row anything else), so a swapped column cannot pass as a result. A video id
-is on every line of a file or on none.
+is on every line of a file or on none. The files `evaluate` writes begin with a
+`# provenance {json}` line (files/provenance.py) saying which model and data the scores are of.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ import re
 
 import numpy as np
 
-from pyramid_fas_jax.files import atomic
+from pyramid_fas_jax.files import atomic, provenance
 
 LIVE = "live"
 ATTACK = "attack"
@@ -192,9 +193,11 @@ def read_scores(path: str | os.PathLike) -> ScoreSet:
   return ScoreSet.from_arrays(scores, labels, species, video_ids or None, source=path)
 
 
-def write_scores(path: str | os.PathLike, scores: ScoreSet) -> None:
-  """Writes a score file that `read_scores` reads back to the same set (scores to 17 digits)."""
-  lines = []
+def write_scores(path: str | os.PathLike, scores: ScoreSet, prov: dict | None = None) -> None:
+  """Writes a score file that `read_scores` reads back to the same set (scores to 17 digits);
+  `prov`, the provenance of the scores, goes on its first line (a comment to readers of the
+  format, provenance.read to this package)."""
+  lines = [provenance.header_line(prov) + "\n"] if prov is not None else []
   for i in range(len(scores)):
     fields = [repr(float(scores.scores[i])), str(scores.labels[i]), str(scores.species[i])]
     if scores.video_ids is not None:

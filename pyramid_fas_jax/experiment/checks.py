@@ -25,8 +25,9 @@ import jax
 from pyramid_fas_jax import models, protocols
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import acquisition, metrics, report, scorefile
+from pyramid_fas_jax.files import provenance
 from pyramid_fas_jax.models import conv_ops, heads
-from pyramid_fas_jax.training import losses, optim, train_step
+from pyramid_fas_jax.training import checkpoint, losses, optim, train_step
 
 
 class ConfigError(ValueError):
@@ -296,6 +297,19 @@ def workdir_problem(workdir, *, must_exist: bool = False) -> str | None:
   return None
 
 
+def foreign_results_problem(workdir) -> str | None:
+  """Why `train` may not run in `workdir`: it holds the results of an evaluation of another
+  model (a results.json that no run of its own wrote: `evaluate --checkpoint=X --workdir=DIR`
+  of a checkpoint from elsewhere), which training would replace. None otherwise."""
+  path = pathlib.Path(workdir)
+  results = path / "results.json"
+  if not results.is_file() or checkpoint.run_part(path) == checkpoint.RUN_WORKDIR:
+    return None
+  theirs = provenance.read(results)
+  return (f"--workdir={workdir}: holds the evaluation of {provenance.describe(theirs)} "
+          f"({results}), not a training run; train into another --workdir")
+
+
 def check(config, workdir=None, *, training: bool = True, must_exist: bool = False,
           data: bool = False) -> None:
   """Raise ConfigError listing every problem of `config` (and of `workdir`, if given) for this
@@ -304,7 +318,9 @@ def check(config, workdir=None, *, training: bool = True, must_exist: bool = Fal
   lines = problems(config, device_count=jax.device_count(), process_count=jax.process_count(),
                    training=training)
   if workdir is not None:
-    lines = [line for line in [workdir_problem(workdir, must_exist=must_exist)] if line] + lines
+    found = [workdir_problem(workdir, must_exist=must_exist)]
+    found += [foreign_results_problem(workdir)] if training else []
+    lines = [line for line in found if line] + lines
   if lines:
     raise ConfigError("\n".join(lines))
   if data:

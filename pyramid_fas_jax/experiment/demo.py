@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from pyramid_fas_jax import evaluation
 from pyramid_fas_jax.data import pipeline
 from pyramid_fas_jax.evaluation import evaluator
-from pyramid_fas_jax.files import atomic
+from pyramid_fas_jax.files import atomic, provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint, distributed, train
 
@@ -110,6 +110,12 @@ Threshold: {test['threshold_source']} = {test['threshold']:.4f}; scores are per 
 
 Test ACER {100 * test['ACER']:.2f}%{ci}. APCER per species: {species}.
 
+Provenance: {provenance.summary(results[provenance.KEY])}.
+
+```text
+{provenance.header_line(results[provenance.KEY])}
+```
+
 ## ROC and DET
 
 ![ROC](plots/roc.png) ![DET](plots/det.png)
@@ -151,7 +157,8 @@ def _run_demo(workdir: pathlib.Path, config) -> dict:
   best = (workdir / "best").exists()
   model, step = checkpoint.restore_checkpoint(config, workdir, best=best)
   results = evaluator.evaluate_model(config, model, workdir, step, distributed.make_mesh(),
-                                    plots=True)
+                                    plots=True,
+                                    checkpoint_path=checkpoint.checkpoint_dir(workdir, step, best))
   figure = mask_figure(config, model, workdir / "fig6_masks.png", results["test"]["threshold"])
   seconds = trained.get(train.WALL_TIME_KEY)
   results[train.WALL_TIME_KEY] = seconds

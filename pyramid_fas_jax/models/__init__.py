@@ -5,10 +5,12 @@ head's named outputs plus `features`, the backbone's last feature map.
 """
 
 import functools
+import hashlib
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from flax import nnx
 
 from pyramid_fas_jax.models import (
@@ -104,3 +106,24 @@ def feature_map_size(backbone: str, input_size: int) -> int:
 def flat_state(model) -> dict[str, nnx.Variable]:
   """{'backbone/layer1/0/conv1/kernel': variable, ...} of every variable in the model."""
   return {"/".join(map(str, path)): var for path, var in nnx.to_flat_state(nnx.state(model))}
+
+
+def _host(x) -> np.ndarray:
+  # A replicated array of a multi-process run is not fully addressable; every copy is the same.
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    x = x.addressable_data(0)
+  return np.ascontiguousarray(np.asarray(x))
+
+
+def fingerprint(model) -> str:
+  """16 hex digits identifying `model`'s weights: the sha256 of every parameter's and batch
+  statistic's name, dtype, shape and bytes. Two copies of one checkpoint give the same value,
+  two steps of a run (or two runs) different ones; the provenance of every artefact names it."""
+  h = hashlib.sha256()
+  for name, var in sorted(flat_state(model).items()):
+    if not isinstance(var, (nnx.Param, nnx.BatchStat)):
+      continue  # RNG counters and the like: not what the model computes
+    value = _host(var.get_value() if hasattr(var, "get_value") else var.value)
+    h.update(f"{name}|{value.dtype}|{value.shape}|".encode())
+    h.update(value.tobytes())
+  return h.hexdigest()[:16]

@@ -43,6 +43,7 @@ CONFIG_ITEM = "config"
 CONFIG_FILE = "config.json"
 # The step directories of a run's two Orbax managers, under its workdir.
 STEP_ROOTS = ("checkpoints", "best")
+RUN_WORKDIR = "a training run's workdir"  # run_part's answer for a run's workdir
 # Fields added to the config after runs and imports were stored, with the value that keeps such
 # a stored config's behaviour (what the code did before the field existed); `migrate` fills them.
 MIGRATED = (
@@ -78,7 +79,7 @@ def run_part(directory) -> str | None:
   """What of a training run `directory` is, if anything: the workdir or one of its steps."""
   directory = pathlib.Path(directory)
   if any((directory / d).is_dir() for d in STEP_ROOTS) or (directory / "metrics.jsonl").exists():
-    return "a training run's workdir"
+    return RUN_WORKDIR
   if ((directory.parent.name in STEP_ROOTS and directory.name.isdigit())
       or (directory / "_CHECKPOINT_METADATA").exists()
       or any((directory / item).exists() for item in ("optimizer", "meta", "data"))):

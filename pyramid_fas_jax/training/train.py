@@ -189,6 +189,10 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     before = meta.get(WALL_TIME_KEY)  # None: a checkpoint older than the stored wall time
     logging.info("resumed from step %d of %s", start_step, workdir / "checkpoints")
 
+  def step_dir(step) -> pathlib.Path:
+    # Where step `step` is saved (the provenance of its evaluation names it).
+    return ckpt.workdir / "checkpoints" / str(step)
+
   def wall_time() -> dict:
     """{WALL_TIME_KEY: the run's seconds so far}, or {} where earlier sessions' are unknown."""
     if before is None:
@@ -229,7 +233,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
       if (config.eval_every_steps and step % config.eval_every_steps == 0) or last:
         model, _ = nnx.merge(graphdef, state)
         results = evaluator.evaluate_model(config, model, workdir, step, mesh,
-                                           extra=final if last else wall_time())
+                                           extra=final if last else wall_time(),
+                                           checkpoint_path=step_dir(step))
         writer.write_scalars(step, evaluator.scalars(results))
         dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
@@ -254,5 +259,6 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
     model, _ = nnx.merge(graphdef, state)
     stored = {} if before is None else {WALL_TIME_KEY: before}
-    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored)
+    results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored,
+                                       checkpoint_path=step_dir(start_step))
   return results
