@@ -16,6 +16,7 @@ import signal
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from pyramid_fas_jax.commands import exit_codes, flag_errors
 
@@ -68,7 +69,17 @@ def main(argv=None) -> None:
       print(f"{(module.__doc__ or prog).strip()}\n\n{flag_values.get_help()}")
       sys.exit(exit_codes.OK)
     _run(prog, flag_values, lambda: app.run(
-        module.main, argv=args, flags_parser=functools.partial(_parse, flag_values)))
+        functools.partial(_quiet, module.main), argv=args,
+        flags_parser=functools.partial(_parse, flag_values)))
+
+
+def _quiet(main, argv):
+  # Libraries narrate at INFO through absl (Orbax's loads, the compilation cache, JAX's backend
+  # probing): a command prints its own lines, and a refusal is its one line alone on stderr.
+  # The commands that log progress (train, evaluate, demo) turn INFO on once their checks pass
+  # (commands/common.log_start).
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  return main(argv)
 
 
 # The flags naming what a command writes, for the line of an interrupted one.

@@ -296,6 +296,14 @@ def test_score_refuses_dev_and_test_of_two_models(capsys, scores, tmp_path):
   assert code == exit_codes.USAGE and len(err.splitlines()) == 1, err
   assert err.startswith(f"pyramid-fas score: --dev={scores['a', 'dev']} comes from a model, "
                         "fingerprint aaaa, not a model, fingerprint bbbb; dev and test"), err
+  # One model, but dev of one protocol and test of another.
+  other = tmp_path / "other_protocol.txt"
+  labels = np.arange(20) % 2
+  scorefile.write_scores(other, scorefile.ScoreSet.from_arrays(labels * 0.5 + 0.2, labels),
+                         _prov("aaaa") | {"data": {"protocol": "2", "split": "test"}})
+  code, _, err = _run(capsys, "score", f"--dev={scores['a', 'dev']}", f"--test={other}",
+                      "--bootstrap=0")
+  assert code == exit_codes.USAGE and "must be the two splits of one protocol" in err, err
   out = tmp_path / "r.json"
   code, _, err = _run(capsys, "score", f"--dev={scores['a', 'dev']}",
                       f"--test={scores['a', 'test']}", "--bootstrap=0", f"--json={out}")

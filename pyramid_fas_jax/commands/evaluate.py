@@ -69,12 +69,12 @@ def _evaluate_checkpoint(config):
   out = pathlib.Path(_WORKDIR.value).absolute() if _WORKDIR.value else path.parent.parent
   model, config = checkpoint.load_model(path, config)
   exit_codes.exit_if_bad_config(_PROG, config, training=False, data=True)
-  common.log_start()
   step = int(path.name) if path.name.isdigit() else 0
   with _locked(out):
     if jax.process_index() == 0:
       evaluator.claim(out, path, evaluator.provenance_of(config, model, path, step),
                       _OVERWRITE.value)
+    common.log_start()
     if jax.process_index() == 0 and not (out / checkpoint.CONFIG_FILE).exists():
       # OUT becomes the home of this evaluation's protocol: another one lands in eval/.
       atomic.write_text(out / checkpoint.CONFIG_FILE,

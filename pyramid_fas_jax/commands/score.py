@@ -101,6 +101,13 @@ def _provenance() -> dict:
         of["dev"], of["test"], f"--dev={files['dev']}",
         f"dev and test scores must come from one model (the threshold is chosen on dev and "
         f"applied to test): pass the score files of one evaluation (--test={files['test']})")
+    data = [{k: (p.get("data") or {}).get(k) for k in ("dataset", "builder_config", "protocol")}
+            for p in (of["dev"], of["test"])]
+    if data[0] != data[1]:
+      raise provenance.ProvenanceError(
+          f"--dev={files['dev']} scores {data[0]} but --test={files['test']} scores {data[1]}: "
+          "dev and test must be the two splits of one protocol; pass the score files of one "
+          "evaluation")
   owner = "score of " + " and ".join(str(pathlib.Path(p).absolute()) for p in files.values())
   return {"package": provenance.record(fingerprint=None)["package"], "owner": owner,
           "score_files": {flag: {"path": str(pathlib.Path(files[flag]).absolute()),
