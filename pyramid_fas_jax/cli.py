@@ -107,6 +107,8 @@ def _run(prog: str, flag_values: flags.FlagValues, run) -> None:
       default_hook(hook_args)
 
   try:
+    # Also where it was started with SIGINT ignored (`cmd &` in a script): `kill -INT` is then
+    # how a user or a scheduler stops it, and it must stop as promised, not run on.
     previous = signal.signal(signal.SIGINT, on_sigint)
   except ValueError:  # not the main thread (a notebook's worker): Python's default stays
     previous = None

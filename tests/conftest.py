@@ -16,7 +16,7 @@ def synth_tiny(tmp_path_factory):
   from pyramid_fas_jax.data import builders
 
   data_dir = str(tmp_path_factory.mktemp("tfds"))
-  builders.build("synth_fas", data_dir, config="tiny")
+  builders.build("synth_fas", data_dir, config="tiny", num_workers=1)
   return data_dir
 
 
@@ -32,7 +32,7 @@ def synth_frames(tmp_path_factory):
   config = dataclasses.replace(tiny, name="frames3", frames_per_video=3, crop_size=48,
                                description="tiny, 3 frames per video")
   data_dir = str(tmp_path_factory.mktemp("tfds_frames"))
-  builders.build("synth_fas", data_dir, config=config)
+  builders.build("synth_fas", data_dir, config=config, num_workers=1)
   return data_dir
 
 
@@ -51,7 +51,8 @@ def real_tiny(tmp_path_factory):
     if name not in roots:
       root = tmp_path_factory.mktemp(f"archive_{name}")
       fake_trees.TREES[name](root)
-      builders.build(name, data_dir, config="tiny", manual_dir=str(root), partial=True)
+      builders.build(name, data_dir, config="tiny", manual_dir=str(root), partial=True,
+                     num_workers=1)
       roots[name] = root
     return data_dir, roots[name]
 

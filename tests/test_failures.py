@@ -418,11 +418,35 @@ def test_ctrl_c_is_never_lost(capsys, monkeypatch, command, where):
 
   monkeypatch.setattr(cli._module(command), "main", main)
   monkeypatch.chdir(REPO)
-  code, err = run(capsys, command, *REQUIRED[command])
+  # As at a terminal (pytest started in the background, as CI may be, inherits it ignored).
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    code, err = run(capsys, command, *REQUIRED[command])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+  finally:
+    signal.signal(signal.SIGINT, previous)
   line = one_line(code, err, exit_codes.INTERRUPTED, f"pyramid-fas {command}", "interrupted")
   assert "Exception ignored" not in err and "Traceback" not in err, err
   assert line.endswith("rerun the command"), line
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_sigint_stops_a_command_started_with_it_ignored(capsys, monkeypatch):
+  """A background job of a script starts with SIGINT ignored; `kill -INT` still stops the
+  command as documented, and the ignored disposition is put back afterwards."""
+  def main(argv):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)  # the handler runs here
+    return 0
+
+  monkeypatch.setattr(cli._module("score"), "main", main)
+  monkeypatch.chdir(REPO)
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    code, err = run(capsys, "score", *REQUIRED["score"])
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  one_line(code, err, exit_codes.INTERRUPTED, "pyramid-fas score", "interrupted")
 
 
 @pytest.mark.parametrize("error", [OSError(13, "Permission denied", "/x"), RuntimeError("bug")])

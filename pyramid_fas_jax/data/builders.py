@@ -15,6 +15,7 @@ it is missing.
 import contextlib
 import os
 import pathlib
+import shutil
 import time
 
 import filelock
@@ -53,21 +54,35 @@ def load_builder(name: str) -> type[tfds.core.DatasetBuilder]:
     return tfds.core.community.builder_cls_from_module(f"{name}.{name}_dataset_builder")
 
 
-def build(name: str, data_dir: str | None = None, config=None, *, num_workers: int = 1,
+def worker_count(num_workers: int) -> int:
+  """Processes a build uses: `num_workers`, or one per core this process may run on for -1."""
+  if num_workers == -1:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+  if num_workers < 1:
+    raise ValueError(f"num_workers={num_workers}: give a count >= 1, or -1 for one per core")
+  return num_workers
+
+
+def build(name: str, data_dir: str | None = None, config=None, *, num_workers: int = -1,
           overwrite: bool = False, manual_dir: str | None = None,
           partial: bool = False) -> tfds.core.DatasetBuilder:
   """Builds (or reuses) dataset `name`/`config` as ArrayRecord under `data_dir`; returns it.
 
   `config` is a builder config name or a BuilderConfig (e.g. real_builder.RealFasConfig with
-  your own frame sampling). `num_workers` > 1 processes videos (or renders) in that many
-  processes; the output does not depend on it. The real datasets read their official archive
+  your own frame sampling). `num_workers` processes videos (or renders) in that many processes,
+  -1 (the default) in one per core; the output does not depend on it. A real dataset's build
+  killed part way resumes from the videos it finished (real_builder: its video cache). The
+  real datasets read their official archive
   from `manual_dir` (default: <data_dir>/downloads/manual, or its <name>/ subfolder);
   `partial` builds from the videos present instead of refusing an incomplete archive.
   """
+  workers = worker_count(num_workers)
+
   def make():
     builder = load_builder(name)(config=config, data_dir=data_dir, file_format="array_record")
     if hasattr(builder, "num_workers"):
-      builder.num_workers = num_workers
+      builder.num_workers = workers
     if hasattr(builder, "require_complete"):
       builder.require_complete = not partial
     return builder
@@ -80,6 +95,8 @@ def build(name: str, data_dir: str | None = None, config=None, *, num_workers: i
                    builder.info.full_name, builder.data_dir)
       return builder
     _remove_incomplete(builder)
+    if overwrite and hasattr(builder, "cache_dir"):
+      shutil.rmtree(builder.cache_dir, ignore_errors=True)   # a rebuild redoes every video
     mode = (tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS if not overwrite
             else tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
     if overwrite and builder.is_prepared():
@@ -177,8 +194,8 @@ def main(argv=None) -> None:
   parser.add_argument("name", help="dataset folder under datasets/, e.g. synth_fas, oulu_npu")
   parser.add_argument("--config", default=None, help="builder config, e.g. tiny, small, default")
   parser.add_argument("--data_dir", default=None, help="TFDS data dir (default: TFDS's)")
-  parser.add_argument("--num_workers", type=int, default=1,
-                      help="processes (videos or renders in parallel)")
+  parser.add_argument("--num_workers", type=int, default=-1,
+                      help="processes (videos or renders in parallel); -1: one per core")
   parser.add_argument("--overwrite", action="store_true", help="rebuild an existing version")
   parser.add_argument("--manual_dir", default=None,
                       help="the dataset's official archive, extracted (real datasets)")

@@ -19,13 +19,27 @@ fewer than half the sampled frames, with the quarter turn that finds more:
 `Preprocessor.orientation_checks`). The videos without a stored frame are listed with their
 metadata in the split's metadata index too (metadata_index.py), so that evaluation counts them
 as failures to acquire instead of losing them.
+
+Builds take CPU-hours, so they survive being killed: each video's examples are kept as it
+finishes, in a cache beside the build (`<config dir>/.video_cache_<version>/`, one file per
+video, written atomically), keyed by the video file (path, size, mtime), its metadata and the
+build settings. A build run again after a kill (SIGTERM, SIGKILL, an OOM kill, a preempted
+node) reuses every finished video and redoes at most those that were in flight, and writes the
+same examples, byte for byte, as an uninterrupted build. A finished build removes the cache;
+`--overwrite` clears it first, and a changed setting or file misses it by its key. The archive
+check and the videos run in `num_workers` processes (every core by default), with progress
+(videos/s, ETA) and a summary (frames kept, faces, depth maps, failures to acquire, CPU time).
 """
 
 import abc
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import pathlib
+import pickle
+import shutil
+import time
 
 import cv2
 import numpy as np
@@ -96,6 +110,13 @@ def _init_worker():
   cv2.setNumThreads(1)
 
 
+def _pool(workers: int):
+  """Worker processes started from a clean server process (forkserver), not forked from this
+  one: a build runs inside processes that hold JAX's and TensorFlow's threads (a notebook, a
+  first use, the tests), and a child forked from those can deadlock on a lock a thread held."""
+  return multiprocessing.get_context("forkserver").Pool(workers, _init_worker)
+
+
 def _preprocessor(settings: preprocess.Settings) -> preprocess.Preprocessor:
   """One detector + face-mesh model per process (worker or main), built on first use."""
   if _WORKER.get("settings") != settings:
@@ -104,9 +125,38 @@ def _preprocessor(settings: preprocess.Settings) -> preprocess.Preprocessor:
   return _WORKER["pre"]
 
 
+def cache_key(settings: preprocess.Settings, jpeg_quality: int, video: Video,
+              version: str) -> str:
+  """The cache file name of `video`'s examples: what they depend on, hashed."""
+  stat = video.path.stat()
+  what = {"file": str(video.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+          "video": {k: str(v) for k, v in dataclasses.asdict(video).items()},
+          "settings": repr(settings), "jpeg_quality": jpeg_quality, "version": version}
+  return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32] + ".pkl"
+
+
+def _process_cached(args) -> tuple[str, list, dict, bool]:
+  """_process_video's result for one video, from the cache where a killed build left it (then
+  True), else computed and kept there."""
+  cache, (settings, jpeg_quality, video), version = args
+  path = cache / cache_key(settings, jpeg_quality, video, version)
+  if path.is_file():
+    try:
+      with open(path, "rb") as f:
+        return (*pickle.load(f), True)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError):
+      logging.warning("cached examples %s are unreadable: preprocessing %s again", path,
+                      video.path)
+  result = _process_video((settings, jpeg_quality, video))
+  cache.mkdir(parents=True, exist_ok=True)
+  atomic.write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+  return (*result, False)
+
+
 def _process_video(args) -> tuple[str, list, dict]:
   """All stored examples of one video (bytes, to cross process boundaries) and its report."""
   settings, jpeg_quality, video = args
+  started = time.process_time()
   live = video.species == "live"
   examples, missing, no_depth, sampled = [], [], [], 0
   try:
@@ -142,7 +192,32 @@ def _process_video(args) -> tuple[str, list, dict]:
   for line in preprocess.orientation_warnings(video.video_id, checks):
     logging.warning("%s", line)
   return video.video_id, examples, dict(sampled=sampled, stored=len(examples),
-                                        no_face=missing, no_depth=no_depth, **checks)
+                                        no_face=missing, no_depth=no_depth, live=live,
+                                        cpu_s=round(time.process_time() - started, 3), **checks)
+
+
+class _Progress:
+  """Videos done of a split, at most every PERIOD seconds: rate and ETA."""
+  PERIOD = 30.0
+
+  def __init__(self, name: str, split: str, total: int):
+    self.name, self.split, self.total = name, split, total
+    self.start = self.last = time.perf_counter()
+    self.done = self.reused = 0
+
+  def update(self, reused: bool) -> None:
+    self.done += 1
+    self.reused += reused
+    now = time.perf_counter()
+    if now - self.last < self.PERIOD and self.done < self.total:
+      return
+    self.last = now
+    made = self.done - self.reused
+    rate = made / max(now - self.start, 1e-9)
+    eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+    logging.info("%s %s: %d/%d videos (%d from the cache of a killed build), %.2f videos/s, "
+                 "ETA %s", self.name, self.split, self.done, self.total, self.reused, rate,
+                 "-" if eta != eta else f"{eta / 60:.1f} min")
 
 
 class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -152,7 +227,7 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   SPECIES: tuple[str, ...] = ()
   SPLITS: tuple[str, ...] = ()
   HOMEPAGE = ""
-  # Set by pyramid_fas_jax.data.builders.build.
+  # Set by pyramid_fas_jax.data.builders.build (every core by default).
   num_workers = 1
   require_complete = True   # False: build from the videos present (partial download)
 
@@ -181,7 +256,13 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     ids = [v.video_id for v in videos]
     if len(set(ids)) != len(ids):
       raise ValueError(f"{self.name}: duplicate video ids in the listing of {root}")
-    problems = {v.path: video_lib.check_readable(v.path) for v in videos}
+    paths = [v.path for v in videos]
+    workers = min(self.num_workers, max(len(paths), 1))
+    if workers > 1:   # opening every video and decoding a frame: minutes on a full archive
+      with _pool(workers) as pool:
+        problems = dict(zip(paths, pool.map(video_lib.check_readable, paths, chunksize=8)))
+    else:
+      problems = {p: video_lib.check_readable(p) for p in paths}
     missing = [p for p, why in problems.items() if why == "missing"]
     # The readers' errors name the file themselves; "no decodable frame" does not.
     broken = [why if str(p) in why else f"{p}: {why}" for p, why in problems.items()
@@ -201,10 +282,17 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       raise ValueError(f"{self.name}: no video of the official layout under {root}")
     return present
 
+  @property
+  def cache_dir(self) -> pathlib.Path:
+    """Where finished videos are kept until the build finishes (see the module docstring)."""
+    return pathlib.Path(self.data_path).parent / f".video_cache_{self.version}"
+
   def _download_and_prepare(self, dl_manager, download_config):
     super()._download_and_prepare(dl_manager, download_config)
     # Record positions are known only now that the splits are written.
     metadata_index.write(self, self._unacquired)
+    # What a killed build kept is in the dataset now (TFDS renames it into place after this).
+    shutil.rmtree(self.cache_dir, ignore_errors=True)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     videos = self._checked_videos(self._root(dl_manager.manual_dir))
@@ -215,17 +303,21 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self, split: str, videos: list[Video]):
     cfg = self.builder_config
     videos = sorted(videos, key=lambda v: v.video_id)
-    tasks = [(cfg.settings(), cfg.jpeg_quality, v) for v in videos]
-    report = {}
-    if self.num_workers > 1 and len(tasks) > 1:
-      with multiprocessing.get_context("fork").Pool(self.num_workers, _init_worker) as pool:
-        for video_id, examples, stats in pool.imap(_process_video, tasks):
+    tasks = [(self.cache_dir, (cfg.settings(), cfg.jpeg_quality, v), str(self.version))
+             for v in videos]
+    report, progress = {}, _Progress(self.name, split, len(tasks))
+    workers = min(self.num_workers, len(tasks))
+    if workers > 1:
+      with _pool(workers) as pool:
+        for video_id, examples, stats, reused in pool.imap(_process_cached, tasks):
           report[video_id] = stats
+          progress.update(reused)
           yield from examples
     else:
       for task in tasks:
-        video_id, examples, stats = _process_video(task)
+        video_id, examples, stats, reused = _process_cached(task)
         report[video_id] = stats
+        progress.update(reused)
         yield from examples
     self._write_report(split, report)
     self._unacquired[split] = [
@@ -242,15 +334,20 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         frames_without_depth=sum(len(r["no_depth"]) for r in report.values()),
         videos_without_frames=sorted(v for v, r in report.items() if r["stored"] == 0),
         videos_with_low_face_rate=sorted(v for v, r in report.items() if "low_face_rate" in r),
+        cpu_s=round(sum(r.get("cpu_s", 0.0) for r in report.values()), 1),
         per_video=report)
     path = pathlib.Path(self.data_path) / "face_report.json"
     full = json.loads(path.read_text()) if path.exists() else {}
     full[split] = summary
     atomic.write_text(path, json.dumps(full, indent=1, sort_keys=True))
-    logging.info("%s %s: %d videos, %d of %d sampled frames stored; %d without a face (not "
-                 "stored), %d stored without depth", self.name, split, len(report),
-                 summary["frames_stored"], summary["frames_sampled"],
-                 summary["frames_without_face"], summary["frames_without_depth"])
+    logging.info("%s %s: %d videos, %d of %d sampled frames stored (with a face); %d without a "
+                 "face (not stored); %d depth maps, %d stored without depth; %d videos without "
+                 "any frame (failures to acquire); %.0f CPU-s of preprocessing", self.name,
+                 split, len(report), summary["frames_stored"], summary["frames_sampled"],
+                 summary["frames_without_face"],
+                 sum(r["stored"] - len(r["no_depth"]) for r in report.values() if r["live"]),
+                 summary["frames_without_depth"], len(summary["videos_without_frames"]),
+                 summary["cpu_s"])
     if summary["videos_without_frames"]:
       logging.warning("%s %s: no frame stored for %d video(s): %s", self.name, split,
                       len(summary["videos_without_frames"]), summary["videos_without_frames"])
