@@ -192,7 +192,7 @@ def _export(directory: pathlib.Path, size=8, op="ReduceMean") -> pathlib.Path:
   from onnx import TensorProto, helper
 
   from pyramid_fas_jax.deploy import runtime
-  from pyramid_fas_jax.files import provenance
+  from pyramid_fas_jax.files import cache, provenance
   graph = helper.make_graph(
       [helper.make_node(op, ["images"], ["score"], axes=[1, 2, 3], keepdims=0)], "g",
       [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", size, size, 3])],
@@ -207,7 +207,7 @@ def _export(directory: pathlib.Path, size=8, op="ReduceMean") -> pathlib.Path:
   helper.set_model_props(model, {runtime.SEALED_KEY: json.dumps(meta)})
   directory.mkdir(parents=True)
   onnx.save(model, directory / "model.onnx")
-  meta["file_digest"] = provenance.file_digest(directory / "model.onnx")
+  meta["file_digest"] = cache.sha256(directory / "model.onnx")
   (directory / "model.json").write_text(json.dumps(meta))
   return directory
 

@@ -109,9 +109,10 @@ def _provenance() -> dict:
           "dev and test must be the two splits of one protocol; pass the score files of one "
           "evaluation")
   owner = "score of " + " and ".join(str(pathlib.Path(p).absolute()) for p in files.values())
-  return {"package": provenance.record(fingerprint=None)["package"], "owner": owner,
-          "score_files": {flag: {"path": str(pathlib.Path(files[flag]).absolute()),
-                                 provenance.KEY: of[flag]} for flag in files}}
+  return provenance.record(
+      fingerprint=None, owner=owner,
+      score_files={flag: {"path": str(pathlib.Path(files[flag]).absolute()),
+                          provenance.KEY: of[flag]} for flag in files})
 
 
 def main(argv) -> None:

@@ -29,8 +29,9 @@ import numpy as np
 
 from pyramid_fas_jax import models
 from pyramid_fas_jax.deploy import media as media_lib
+from pyramid_fas_jax.deploy import runtime
 from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.files import atomic, provenance
+from pyramid_fas_jax.files import atomic, cache, provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 
@@ -43,8 +44,8 @@ INPUT_NAME = "images"
 # Without an evaluation to take it from, the threshold is the middle of the score range of every
 # head (sigmoid scores, and depth means in [0, 1]); model.json says so.
 DEFAULT_THRESHOLD = 0.5
-# The ONNX metadata_props key holding the sealed model.json (runtime.SEALED_KEY: no JAX there).
-SEALED_KEY = "pyramid_fas.model_json"
+# The ONNX metadata_props key holding the sealed model.json: the runtime's, which reads it.
+SEALED_KEY = runtime.SEALED_KEY
 
 
 def forward_fn(model):
@@ -214,6 +215,6 @@ def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None,
     to_onnx(fn, size, list(shapes), out / FILES[fmt], sealed=meta)
   else:
     to_stablehlo(fn, size, out / FILES[fmt])
-  meta["file_digest"] = provenance.file_digest(out / FILES[fmt])
+  meta["file_digest"] = cache.sha256(out / FILES[fmt])
   atomic.write_json(out / MODEL_JSON, meta, indent=2)
   return meta

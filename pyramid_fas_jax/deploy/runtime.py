@@ -30,10 +30,10 @@ from pyramid_fas_jax import errors
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.evaluation import scorefile
 from pyramid_fas_jax.faces import preprocess
-from pyramid_fas_jax.files import provenance
+from pyramid_fas_jax.files import cache
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
-SEALED_KEY = "pyramid_fas.model_json"  # export.SEALED_KEY
+SEALED_KEY = "pyramid_fas.model_json"  # the ONNX metadata key export seals model.json under
 
 
 def pixels(params, images: np.ndarray) -> np.ndarray:
@@ -126,7 +126,7 @@ def _check_sealed(directory: pathlib.Path, meta: dict, file: pathlib.Path, seale
     raise ModelFileError(f"{path}: no field file_digest, so it cannot be tied to {file.name} "
                          f"(an export of an older version, or written by hand); "
                          f"{_again(directory, meta)}")
-  if provenance.file_digest(file) != digest:
+  if cache.sha256(file) != digest:
     raise ModelFileError(f"{file}: not the file {MODEL_JSON} was exported with (its sha256 "
                          f"differs from file_digest): the model was replaced; "
                          f"{_again(directory, meta)}")

@@ -67,15 +67,6 @@ def digest(obj) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def file_digest(path) -> str:
-  """sha256 of a file's bytes (hex), read in chunks."""
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def record(*, fingerprint: str | None, checkpoint=None, step=None, config=None, data=None,
            **extra) -> dict:
   """The provenance of an artefact of the model `fingerprint` (see the module docstring); of
