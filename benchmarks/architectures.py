@@ -2,6 +2,7 @@
 
   python benchmarks/architectures.py [--batch_size=2] [--steps=3] [--configs=vgg16_ps,...]
                                     [--dtype=bfloat16] [--conv_impl=xla]
+                                    [--infer_batch_size=32] [--memory_only]
 
 Each row is a config's full-size model with pyramid supervision (backbone + head). GFLOPs are
 XLA's cost analysis of the jitted inference forward, per image (XLA counts a multiply-add as two
@@ -9,8 +10,14 @@ FLOPs). Train images/s: the jitted train step (forward, loss, backward, optimize
 statistics); inference images/s: the jitted eval-mode forward; both the median of `steps` timed
 calls after a compile and a warm-up call, on the default JAX backend. Train-step memory is XLA's
 compile-time account of the jitted step (arguments + outputs - donated aliases + temporaries), the
-device memory one step needs at this batch size. `--dtype` is the train step's compute dtype
-(config.dtype; the inference forward stays float32), `--conv_impl` model.conv_impl.
+device memory one step needs at this batch size. Inference memory is the same account of the
+eval forward `predict` runs (every output; models/memory.py) at `--infer_batch_size` (32, the
+paper's training batch of the classification backbones and `predict`'s old default), and "auto"
+the batch `predict --batch_size=auto` picks on this backend and machine with its account.
+`--memory_only` compiles without timing (images/s are left out). `--dtype` is the train step's
+compute dtype (config.dtype; the inference forward stays float32), `--conv_impl`
+model.conv_impl. XLA gives no memory account on some backends and jax versions: those cells read
+"n/a".
 """
 
 import argparse
@@ -23,6 +30,7 @@ import numpy as np
 from flax import nnx
 
 from pyramid_fas_jax.experiment.demo import load_config
+from pyramid_fas_jax.models import inference, memory
 from pyramid_fas_jax.training import train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -47,12 +55,9 @@ def flops(compiled):
   return float(analysis.get("flops", float("nan")))
 
 
-def memory_bytes(compiled):
-  m = compiled.memory_analysis()
-  if m is None:  # a backend without the analysis
-    return float("nan")
-  return (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
-          + m.temp_size_in_bytes)
+def memory_mib(compiled) -> str:
+  need = memory.program_bytes(compiled)  # None: a backend without the analysis
+  return "n/a" if need is None else f"{need / 2**20:.0f}"
 
 
 def median_seconds(f, *args, steps):
@@ -65,7 +70,8 @@ def median_seconds(f, *args, steps):
   return statistics.median(times)
 
 
-def bench(name, batch_size, steps, dtype="float32", conv_impl="auto"):
+def bench(name, batch_size, steps, dtype="float32", conv_impl="auto", infer_batch_size=32,
+          timed=True):
   config = load_config(REPO / "configs" / f"{name}.py")
   config.init_from = ""  # speed does not depend on the weights: no ImageNet download
   config.model.conv_impl = conv_impl
@@ -79,21 +85,31 @@ def bench(name, batch_size, steps, dtype="float32", conv_impl="auto"):
   forward = jax.jit(lambda s, x: nnx.merge(eval_graphdef, s)(x)["score"])
   compiled_forward = forward.lower(eval_state, batch["image"]).compile()
   gflops = flops(compiled_forward) / batch_size / 1e9
-  infer_s = median_seconds(compiled_forward, eval_state, batch["image"], steps=steps)
+  infer_s = median_seconds(compiled_forward, eval_state, batch["image"], steps=steps) if timed \
+      else None
+  images = np.zeros((infer_batch_size, config.input.size, config.input.size, 3), np.float32)
+  predict_graphdef, predict_state = inference.eval_state(model)
+  at = inference.fit_predict(predict_graphdef, predict_state, images, None, infer_batch_size,
+                             memory.Budget(None, "not checked"))
+  auto = inference.fit_predict(predict_graphdef, predict_state, images, None, None)
 
   step = train_step.jit_train_step(graphdef, config.model, dtype=dtype)
   compiled_step = step.lower(state, batch).compile()
-  step_mib = memory_bytes(compiled_step) / 2**20
-  state, _ = compiled_step(state, batch)  # warm-up; the state is donated, so keep the new one
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    state, metrics = compiled_step(state, batch)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - t0)
-  train_s = statistics.median(times)
+  step_mib = memory_mib(compiled_step)
+  train_s = None
+  if timed:
+    state, _ = compiled_step(state, batch)  # warm-up; the state is donated, so keep the new one
+    times = []
+    for _ in range(steps):
+      t0 = time.perf_counter()
+      state, metrics = compiled_step(state, batch)
+      jax.block_until_ready(metrics)
+      times.append(time.perf_counter() - t0)
+    train_s = statistics.median(times)
+  rate = lambda seconds: "-" if seconds is None else f"{batch_size / seconds:.1f}"
   return (f"| {name} | {config.model.backbone} | {n_params / 1e6:.2f} M | {gflops:.2f} | "
-          f"{batch_size / train_s:.1f} | {batch_size / infer_s:.1f} | {step_mib:.0f} |")
+          f"{rate(train_s)} | {rate(infer_s)} | {step_mib} | {memory_mib(at.compiled)} | "
+          f"{auto.batch}: {memory_mib(auto.compiled)} |")
 
 
 def main():
@@ -103,15 +119,18 @@ def main():
   p.add_argument("--configs", default=",".join(CONFIGS))
   p.add_argument("--dtype", default="float32", choices=train_step.DTYPES)
   p.add_argument("--conv_impl", default="auto")
+  p.add_argument("--infer_batch_size", type=int, default=32)
+  p.add_argument("--memory_only", action="store_true")
   args = p.parse_args()
   print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), batch "
         f"{args.batch_size}, 256x256, train step {args.dtype}, conv_impl {args.conv_impl}, "
-        f"median of {args.steps} steps")
+        + ("compiled only, not timed" if args.memory_only else f"median of {args.steps} steps"))
   print("| config | backbone | params | GFLOPs/image | train img/s | inference img/s | "
-        "train step MiB |")
-  print("|---|---|---:|---:|---:|---:|---:|")
+        f"train step MiB | inference MiB, batch {args.infer_batch_size} | auto batch: MiB |")
+  print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
   for name in args.configs.split(","):
-    print(bench(name, args.batch_size, args.steps, args.dtype, args.conv_impl), flush=True)
+    print(bench(name, args.batch_size, args.steps, args.dtype, args.conv_impl,
+                args.infer_batch_size, not args.memory_only), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Frames/s of the JAX-free runtime (ONNX on onnxruntime) against JAX `predict`, on CPU.
 
   python benchmarks/runtime_fps.py [--configs=cdcn_ps,resnet50_ps] [--size=0] [--frames=64]
-                                   [--batch_size=32] [--threads=0]
+                                   [--batch_size=32] [--threads=0] [--face_detector=mtcnn]
 
 For each config a model (random weights; `,runlocal` unless --size sets the input size of the
 full model) is saved, exported to ONNX, and timed two ways on the same inputs:
   network:    normalised face crops -> every output; runtime.Model vs inference.predict (the
               jitted forward `predict --checkpoint` runs, after its compile);
   end to end: a generated video of --frames frames (skimage's astronaut, moving) -> per-frame
-              and per-file scores: MTCNN face crop + network, runtime.Model.score vs
-              data.media.load + inference.predict (what the two `predict` paths do).
+              and per-file scores: face crop (--face_detector: mtcnn or blazeface) + network,
+              runtime.Model.score vs data.media.load + inference.predict (what the two
+              `predict` paths do).
 Both are the median of three timed runs after a warm-up run. onnxruntime and XLA use every core
 (--threads bounds onnxruntime's).
 """
@@ -28,7 +29,7 @@ from flax import nnx
 
 from pyramid_fas_jax import models
 from pyramid_fas_jax.deploy import export, media, runtime
-from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
 
@@ -72,13 +73,14 @@ def main():
   parser.add_argument("--frames", type=int, default=64)
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--threads", type=int, default=0)
+  parser.add_argument("--face_detector", default="mtcnn", choices=face.DETECTORS)
   args = parser.parse_args()
   print(f"JAX {jax.__version__} on {jax.devices()[0].platform}; {args.frames} frames, batch "
-        f"{args.batch_size}\n")
+        f"{args.batch_size}, faces by {args.face_detector}\n")
   print("| config | input | network, runtime (ONNX) | network, JAX | end to end, runtime | "
         "end to end, JAX |")
   print("|---|---|---|---|---|---|")
-  settings = preprocess.Settings(frame_step=1, max_frames=0)
+  settings = preprocess.Settings(frame_step=1, max_frames=0, face_detector=args.face_detector)
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     video = tmp / "clip.avi"
@@ -88,7 +90,8 @@ def main():
       model = models.build_model(config.model, nnx.Rngs(0))
       ckpt = checkpoint.save_model(tmp / name / "model", model, config)
       export.export(ckpt, "onnx", tmp / name / "onnx")
-      onnx_model = runtime.Model(tmp / name / "onnx", threads=args.threads)
+      onnx_model = runtime.Model(tmp / name / "onnx", threads=args.threads,
+                                 face_detector=args.face_detector)
       jax_model, _ = checkpoint.load_model(ckpt)
       loaded = media.load(video, config.input, settings)
       images = np.resize(loaded.images, (args.frames,) + loaded.images.shape[1:])

@@ -11,6 +11,23 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def astronaut():
+  """scikit-image's astronaut: a real photograph of a face, RGB uint8 (512x512)."""
+  from skimage import data
+  return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(astronaut, tmp_path_factory):
+  """The astronaut as a PNG file."""
+  import cv2
+
+  path = tmp_path_factory.mktemp("astronaut") / "astronaut.png"
+  cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+  return path
+
+
+@pytest.fixture(scope="session")
 def synth_tiny(tmp_path_factory):
   """SynthFAS 'tiny' (72 frames of 64x64), built once per test session; returns data_dir."""
   from pyramid_fas_jax.data import builders

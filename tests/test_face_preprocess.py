@@ -13,17 +13,9 @@ from pyramid_fas_jax.files import cache
 
 
 @pytest.fixture(scope="module")
-def astronaut():
-  from skimage import data
-  return data.astronaut()
-
-
-@pytest.fixture(scope="module")
-def processed(astronaut, tmp_path_factory):
-  path = tmp_path_factory.mktemp("astronaut") / "astronaut.png"
-  cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+def processed(astronaut_png):
   pre = preprocess.Preprocessor(preprocess.Settings(crop_size=192))
-  return pre(path, live=True).frames[0], pre
+  return pre(astronaut_png, live=True).frames[0], pre
 
 
 def test_mtcnn_finds_the_face(processed):

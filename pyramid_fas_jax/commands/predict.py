@@ -15,6 +15,9 @@ Writes every named output of the model (score, logit, mask_<s>, depth_<s>, featu
                    builders' face crop (MTCNN box smoothed over frames, 1.5 x context) and then
                    evaluation's crop and normalisation (data.augment.eval_image), so it is
                    scored as evaluation scores a stored example (deploy/media.py).
+                   --face_detector=blazeface finds faces ~10x faster, its boxes calibrated
+                   onto MTCNN's (faces/blazeface.py); with --model the default is the detector
+                   the export's model.json names (MTCNN unless it names another).
 For images and videos the .npz also holds, per row, `source` (the file) and `frame` (its frame
 index, 0 for an image); per file with at least one face, `video_source` and `video_score` (the
 mean of its frame scores, or the median where config.eval.video_agg is 'median'); and
@@ -24,6 +27,12 @@ frames without a face in a warning, as is a video that ends before its header's 
 truncated or corrupt image is refused, naming it. So is, before it is decoded, a file over the
 limits of faces/limits.py (--max_pixels per image or frame, --max_decoded_mb for the whole
 input; frames per video by $PYRAMID_FAS_MAX_VIDEO_FRAMES).
+
+--batch_size=auto (the default) runs the largest power of two up to 32 (8 on CPU, where a larger
+batch is no faster) whose memory, XLA's account of the compiled forward, fits what the device
+has free (models/memory.py); a given --batch_size that does not fit is refused before anything
+runs, naming both figures, unless --allow_batch_over_memory. The batch and its estimate are
+printed before it runs.
 
 The .npz's `provenance` entry (JSON, files/provenance.py) names the model (fingerprint,
 checkpoint or export), its scoring config and the input. --config with fields that change what
@@ -44,18 +53,41 @@ from ml_collections import config_flags
 # deployment's runtime extra, which has no JAX.
 from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
+from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.faces import limits as limits_lib
-from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
 _CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
-_MAX_PIXELS = _MAX_DECODED = _ALLOW = _OVERWRITE = None
+_MAX_PIXELS = _MAX_DECODED = _ALLOW = _OVERWRITE = _DETECTOR = None
+_ALLOW_MEMORY = None
+# --model with --batch_size=auto: onnxruntime gives no memory account, so the CPU cap of 'auto'
+# in models/memory.py (CPU_CAP, measured there; not imported: --model runs without JAX).
+_RUNTIME_BATCH = 8
+
+
+class _BatchParser(flags.ArgumentParser):
+  """--batch_size: 'auto' (None) or a positive integer."""
+  syntactic_help = "'auto' or a positive integer"
+
+  def parse(self, argument):
+    if argument is None or str(argument).strip().lower() == "auto":
+      return None
+    try:
+      value = int(argument)
+    except (TypeError, ValueError):
+      raise ValueError(f"{argument!r} is neither 'auto' nor an integer") from None
+    if value < 1:
+      raise ValueError("must be 'auto' or a positive integer")
+    return value
+
+  def flag_type(self):
+    return "'auto' or int"
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _CONFIG, _CHECKPOINT, _MODEL, _INPUT, _OUTPUT, _BATCH, _STEP, _MAX
-  global _MAX_PIXELS, _MAX_DECODED, _ALLOW, _OVERWRITE
+  global _MAX_PIXELS, _MAX_DECODED, _ALLOW, _OVERWRITE, _DETECTOR
   fv = flag_values
   _CONFIG = config_flags.DEFINE_config_file(
       "config", None, "model config; defaults to the one stored in the checkpoint",
@@ -70,8 +102,15 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
       "images and videos", flag_values=fv)
   _OUTPUT = flags.DEFINE_string("output", None, "output .npz", flag_values=fv)
-  _BATCH = flags.DEFINE_integer("batch_size", 32, "images per forward pass", lower_bound=1,
-                                flag_values=fv)
+  global _ALLOW_MEMORY
+  _BATCH = flags.DEFINE(
+      _BatchParser(), "batch_size", "auto", "images per forward pass; auto: --checkpoint, the "
+      f"largest power of two up to 32 (on CPU {_RUNTIME_BATCH}) whose estimated memory fits; "
+      f"--model, {_RUNTIME_BATCH}. A given batch whose estimate does not fit is refused",
+      flag_values=fv)
+  _ALLOW_MEMORY = flags.DEFINE_bool(
+      "allow_batch_over_memory", False, "--checkpoint: run a --batch_size whose estimated "
+      "memory exceeds what is available, rather than refusing it", flag_values=fv)
   # The defaults are the 'default' build's sampling: a video is scored on the frames a build of
   # it would store.
   _STEP = flags.DEFINE_integer("frame_step", 5, "videos: keep every k-th frame", lower_bound=1,
@@ -93,6 +132,10 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       flag_values=fv)
   _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an --output that holds another "
                                  "model's or input's predictions", flag_values=fv)
+  _DETECTOR = flags.DEFINE_enum(
+      "face_detector", None, list(face.DETECTORS), "images and videos: the face detector "
+      "(default: mtcnn, the builders'; with --model, the one its model.json names)",
+      flag_values=fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
   flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 
@@ -192,7 +235,9 @@ def _checkpoint_forward(path: pathlib.Path):
       step=int(ckpt.name) if ckpt.name.isdigit() else None,
       owner=f"predict of model {fingerprint} on {path.absolute()}",
       **({"config_changed_from_checkpoint": changed} if changed else {}))
-  forward = lambda images, batch_size: inference.predict(model, images, batch_size)
+  # The batch's line (its estimate against the memory available) is printed before it runs.
+  forward = lambda images, batch_size: inference.predict(
+      model, images, batch_size, allow_over_memory=_ALLOW_MEMORY.value, report=print)
   return forward, config.input, media_lib.video_aggregation(config), prov
 
 
@@ -209,7 +254,8 @@ def main(argv):
         raise ValueError("--config applies to --checkpoint; an export's model.json fixes its "
                          "preprocessing (export again to change it)")
       from pyramid_fas_jax.deploy import runtime
-      forward = runtime.Model(_MODEL.value)
+      forward = runtime.Model(_MODEL.value, face_detector=_DETECTOR.value)
+      detector = forward.face_detector
       input_params, how = forward.input_params, forward.video_aggregation
       of_model = forward.meta[provenance.KEY]
       prov = dict(of_model, export=str(pathlib.Path(_MODEL.value).absolute()),
@@ -217,6 +263,7 @@ def main(argv):
                         f"{path.absolute()}")
     else:
       forward, input_params, how, prov = _checkpoint_forward(path)
+      detector = _DETECTOR.value or "mtcnn"
     prov["input"] = str(path.absolute())
     provenance.check_replace(_OUTPUT.value, prov, "output", _OVERWRITE.value)
     if not path.exists():
@@ -224,8 +271,9 @@ def main(argv):
     if path.is_file() and path.suffix.lower() == ".npy":
       images = _load_npy(path, input_params)
     else:
+      prov["face_detector"] = detector
       settings = preprocess.Settings(
-          frame_step=_STEP.value, max_frames=_MAX.value,
+          frame_step=_STEP.value, max_frames=_MAX.value, face_detector=detector,
           limits=limits_lib.Limits.from_env(_MAX_PIXELS.value, _MAX_DECODED.value))
       media = media_lib.load(path, input_params, settings)
       images = media.images
@@ -233,7 +281,7 @@ def main(argv):
   # onnxruntime.
   except (ValueError, OSError, ModuleNotFoundError) as e:
     exit_codes.usage_error("pyramid-fas predict", e)
-  outputs = forward(images, _BATCH.value)
+  outputs = forward(images, _BATCH.value or (_RUNTIME_BATCH if _MODEL.value else None))
   if media is not None:
     outputs |= media_lib.outputs(media, outputs["score"], how)
     _summarise(media, outputs, how)

@@ -2,7 +2,8 @@
 
 Runs the dataset builders' face preprocessing on one file (or on every image and video directly
 inside a directory, each into DIR/<its file name>/) and writes what training would see:
-  DIR/crops/NNNNNN.jpg   the context crop of frame NNNNNN (MTCNN box, smoothed over frames)
+  DIR/crops/NNNNNN.jpg   the context crop of frame NNNNNN (MTCNN box, smoothed over frames;
+                         --face_detector=blazeface: BlazeFace's, calibrated onto MTCNN's)
   DIR/depth/NNNNNN.png   with --depth: its face-mesh pseudo depth (the face treated as live)
   DIR/frames.json        {"frames": [{"index": i, "box": [x0, y0, x1, y1] or null, ...}, ...]}
 Boxes are in the pixels of the upright frame (the container's rotation tag applied, then
@@ -26,16 +27,18 @@ from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
-from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.faces import video as video_lib
 from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
 _INPUT = _OUTPUT = _DEPTH = _STEP = _MAX = _SIZE = _CONTEXT = _SMOOTH = _FIX = _OVERWRITE = None
+_DETECTOR = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _INPUT, _OUTPUT, _DEPTH, _STEP, _MAX, _SIZE, _CONTEXT, _SMOOTH, _FIX, _OVERWRITE
+  global _DETECTOR
   fv = flag_values
   _INPUT = flags.DEFINE_string("input", None, "a video, an image, or a directory of them",
                                flag_values=fv)
@@ -56,6 +59,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                            "mirroring (a video without a rotation tag)", flag_values=fv)
   _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an output folder holding another "
                                  "input's crops", flag_values=fv)
+  _DETECTOR = flags.DEFINE_enum("face_detector", "mtcnn", list(face.DETECTORS), "the face "
+                                "detector (mtcnn: the paper's and the builders' default)",
+                                flag_values=fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
@@ -168,7 +174,7 @@ def main(argv):
     exit_codes.usage_error(prog, f"--output={out} is a file; name a directory")
   settings = preprocess.Settings(crop_size=_SIZE.value, context=_CONTEXT.value,
                                  frame_step=_STEP.value, max_frames=_MAX.value,
-                                 smooth=_SMOOTH.value)
+                                 smooth=_SMOOTH.value, face_detector=_DETECTOR.value)
   # A directory's files each get their own folder, named for the whole file name (a.mp4 and
   # a.avi may both be there).
   targets = {file: out / file.name if source.is_dir() else out for file in files}

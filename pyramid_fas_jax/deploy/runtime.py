@@ -2,10 +2,12 @@
 
 `pyramid-fas export --format=onnx` writes model.onnx and model.json; this module reads both and
 runs the model on onnxruntime. What it feeds the network is what `predict` feeds it: the
-builders' face crop (deploy/media.py, faces/preprocess.py: MTCNN, median-smoothed boxes,
-context crop), then evaluation's crop of it (input.eval_scale x the box) and the normalisation
-model.json states. It imports neither jax, flax nor tensorflow-datasets (tests/test_export.py
-checks), so a deployment installs the `runtime` extra and not the training stack.
+builders' face crop (deploy/media.py, faces/preprocess.py: median-smoothed boxes, context crop)
+with the face detector model.json names (face_crop.face_detector; MTCNN where it names none, as
+exports before the field did; `Model(face_detector=...)` overrides it), then evaluation's crop
+of it (input.eval_scale x the box) and the normalisation model.json states. It imports neither
+jax, flax nor tensorflow-datasets (tests/test_export.py checks), so a deployment installs the
+`runtime` extra and not the training stack.
 
   model = runtime.Model("exported/")
   outputs = model.score("face.jpg")   # what `predict` writes: score, maps, source, video_score...
@@ -19,6 +21,7 @@ is not model.onnx's sha256 (the ONNX file was swapped), or a field differs from 
 ONNX's metadata (model.json was edited: a mean, a threshold), named.
 """
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -29,7 +32,7 @@ import numpy as np
 from pyramid_fas_jax import errors
 from pyramid_fas_jax.deploy import media as media_lib
 from pyramid_fas_jax.evaluation import scorefile
-from pyramid_fas_jax.faces import preprocess
+from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.files import cache
 
 MODEL_JSON = "model.json"   # export.MODEL_JSON; export.py imports JAX, this module must not
@@ -106,7 +109,16 @@ def read_meta(directory: pathlib.Path) -> dict:
                              "exports (pyramid-fas export --format=onnx)")
       raise ModelFileError(f"{path}: {field} is {json.dumps(value)}, not {what}; "
                            f"{_again(directory, meta)}")
+  detector = recorded_detector(meta)
+  if detector not in face.DETECTORS:
+    raise ModelFileError(f"{path}: face_crop.face_detector is {json.dumps(detector)}, not one "
+                         f"of {', '.join(face.DETECTORS)}; {_again(directory, meta)}")
   return meta
+
+
+def recorded_detector(meta: dict):
+  """The face detector model.json names; exports made before it named one used MTCNN."""
+  return meta["face_crop"].get("face_detector", "mtcnn")
 
 
 def _differences(a, b, prefix="") -> list[str]:
@@ -146,9 +158,10 @@ def _check_sealed(directory: pathlib.Path, meta: dict, file: pathlib.Path, seale
 
 
 class Model:
-  """An exported ONNX model and its model.json."""
+  """An exported ONNX model and its model.json; faces are found with the detector model.json
+  names unless `face_detector` (face.DETECTORS) overrides it."""
 
-  def __init__(self, directory, threads: int = 0):
+  def __init__(self, directory, threads: int = 0, face_detector: str | None = None):
     try:
       import onnxruntime as ort
     except ModuleNotFoundError as e:
@@ -186,6 +199,7 @@ class Model:
     self.threshold = float(self.meta["threshold"]["value"])
     self.threshold_source = self.meta["threshold"]["source"]
     self.video_aggregation = self.meta["video_aggregation"]
+    self.face_detector = face.check_detector(face_detector or recorded_detector(self.meta))
 
   def __call__(self, images: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
     """Every named output on float32 NHWC normalised `images`, `batch_size` at a time."""
@@ -199,9 +213,15 @@ class Model:
     return {name: np.concatenate([c[k] for c in chunks])
             for k, name in enumerate(self.output_names)}
 
+  def settings(self, settings: preprocess.Settings = preprocess.Settings()
+               ) -> preprocess.Settings:
+    """`settings` with this model's face detector."""
+    return dataclasses.replace(settings, face_detector=self.face_detector)
+
   def load(self, path, settings: preprocess.Settings = preprocess.Settings()) -> media_lib.Media:
-    """The network inputs of every sampled frame with a face of the files `path` names."""
-    return media_lib.load(path, self.input_params, settings)
+    """The network inputs of every sampled frame with a face of the files `path` names (faces
+    found by this model's detector, whatever `settings` names)."""
+    return media_lib.load(path, self.input_params, self.settings(settings))
 
   def score(self, path, settings: preprocess.Settings = preprocess.Settings(),
             batch_size: int = 32) -> dict[str, np.ndarray]:

@@ -1,11 +1,14 @@
 """Scoring the protocol's dev and test splits with a model, and the metrics of those scores.
 
-Frame scores come from the one eval-mode forward (models/inference.py), jitted over the mesh;
-every process scores its share and the scores are gathered by their position in the split, so
-metadata never crosses processes. The metrics are pyramid_fas_jax.evaluation's: threshold from
-dev (never from test unless the config asks for `test_eer`), video-level scores where the
-protocol is video-based. Videos of a split without any stored frame (no face found) are counted
-as failures to acquire by the rule config.eval.failure_to_acquire (evaluation/acquisition.py).
+Frame scores come from the one eval-mode forward (models/inference.py), compiled over the mesh
+for config.eval_batch_size, or for the largest halving of it whose memory fits where that one
+does not (`fit_forward`, models/memory.py: a warning says so; the scores do not depend on the
+batch, tests/test_batch_memory.py); every process scores its share and the scores are gathered
+by their position in the split, so metadata never crosses processes. The metrics are
+pyramid_fas_jax.evaluation's: threshold from dev (never from test unless the config asks for
+`test_eer`), video-level scores where the protocol is video-based. Videos of a split without
+any stored frame (no face found) are counted as failures to acquire by the rule
+config.eval.failure_to_acquire (evaluation/acquisition.py).
 
 Where the results go (`results_dir`): a run's own data (data.name, data.protocol and
 data.builder_config of its stored config.json) writes results.json, eval/step_<N>.json, scores/
@@ -35,20 +38,56 @@ from pyramid_fas_jax import evaluation, models
 from pyramid_fas_jax.data import pipeline, splits
 from pyramid_fas_jax.evaluation import report
 from pyramid_fas_jax.files import provenance
-from pyramid_fas_jax.models import inference
+from pyramid_fas_jax.models import inference, memory
 from pyramid_fas_jax.training import checkpoint, distributed
 
 SPLITS = ("dev", "test")
 
 
-def score_split(config, model, split: str, mesh) -> evaluation.ScoreSet:
-  """Frame-level ScoreSet of protocol split `split` (every example exactly once)."""
+def fit_forward(config, model, mesh, room: memory.Budget | None = None):
+  """(the eval state on `mesh`, memory.Fitted): the score forward compiled for the global batch
+  config.eval_batch_size, or where its estimate does not fit `room` (default: memory.budget of
+  this process's devices) for the largest halving of it, still split evenly over the mesh, that
+  does (the smallest, with a warning, where none does). Every process takes the smallest batch
+  any process chose."""
   graphdef, state = inference.eval_state(model, mesh)
   norm = inference.norm_of(config.input)
+  size = config.input.size
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+
+  def compile_at(batch):
+    spec = jax.ShapeDtypeStruct((batch, size, size, 3), np.uint8, sharding=sharding)
+    return inference.forward.lower(graphdef, state, spec, norm, ("score",)).compile()
+
+  configured, shards = int(config.eval_batch_size), mesh.shape["data"]
+  batches = [configured >> k for k in range(configured.bit_length())
+             if (configured >> k) << k == configured and (configured >> k) % shards == 0]
+  if room is None:
+    room = memory.budget([d for d in mesh.devices.flat if d.process_index == jax.process_index()])
+  fitted = memory.fit(compile_at, batches or [configured], room,
+                      resident=memory.tree_bytes(state), refuse=False,
+                      what="config.eval_batch_size",
+                      how=f"config.eval_batch_size={configured} or the largest halving that fits")
+  if jax.process_count() > 1:
+    agreed = int(multihost_utils.process_allgather(np.int32(fitted.batch)).min())
+    if agreed != fitted.batch:
+      fitted = memory.fit(compile_at, [agreed], room, resident=fitted.resident, explicit=True,
+                          allow_over=True, how="the smallest batch of the processes")
+  if fitted.batch != configured:
+    logging.warning("config.eval_batch_size=%d does not fit the memory available: evaluating "
+                    "in batches of %d instead (the scores are the same); %s", configured,
+                    fitted.batch, fitted.line)
+  return state, fitted
+
+
+def score_split(config, model, split: str, mesh, forward=None) -> evaluation.ScoreSet:
+  """Frame-level ScoreSet of protocol split `split` (every example exactly once), with
+  `forward` (fit_forward's; by default fitted here)."""
+  state, fitted = forward or fit_forward(config, model, mesh)
   scores, index, valid = [], [], []
-  for batch in pipeline.make_eval_iterator(config, split):
+  for batch in pipeline.make_eval_iterator(config, split, batch_size=fitted.batch):
     images = pipeline.to_global_batch(batch, mesh, keys=("image",))["image"]
-    score = inference.forward(graphdef, state, images, norm, ("score",))["score"]
+    score = fitted.compiled(state, images)["score"]
     scores.append(multihost_utils.process_allgather(score, tiled=True))
     index.append(multihost_utils.process_allgather(batch["index"], tiled=True))
     valid.append(multihost_utils.process_allgather(batch["valid"], tiled=True))
@@ -164,8 +203,9 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
   workdir = results_dir(config, home)
   # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
   per_step = home / "eval" if workdir == home else workdir
-  sets = {s: score_split(config, model, s, mesh) for s in SPLITS
-          if splits.of(config.data, s).exists}
+  present = [s for s in SPLITS if splits.of(config.data, s).exists]
+  forward = fit_forward(config, model, mesh) if present else None
+  sets = {s: score_split(config, model, s, mesh, forward) for s in present}
   if "test" not in sets:
     raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
   dev = sets.get("dev")

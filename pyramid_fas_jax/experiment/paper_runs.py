@@ -122,11 +122,11 @@ def markdown_table() -> str:
 
 # Per stored dataset: its main protocol (the one the summary quotes steps for) and build command.
 _SUMMARY = {
-    "oulu_npu": ("Protocol_1", "--manual_dir=/data/Oulu_NPU --num_workers=8"),
+    "oulu_npu": ("Protocol_1", "--manual_dir=/data/Oulu_NPU"),
     "casia_mfsd": ("official", "--manual_dir=/data/CASIA_faceAntisp"),
     "replay_attack": ("grandtest", "--manual_dir=/data/replayattack"),
     "msu_mfsd": ("official", "--manual_dir=/data/MSU-MFSD"),
-    "siw_m": ("leave_out/print", "--manual_dir=/data/SiW-M --num_workers=8"),
+    "siw_m": ("leave_out/print", "--manual_dir=/data/SiW-M"),
 }
 
 

@@ -5,9 +5,11 @@ MediaPipe's face landmark model (`face_landmark.tflite`, Apache-2.0: 468 3-D lan
 192x192 face crop) run with `ai-edge-litert`, and MediaPipe's triangulation of those landmarks
 (FACEMESH_TESSELATION in `face_mesh_connections.py`). Both files ship inside the
 `mediapipe==0.10.21` wheel on PyPI; `fetch_assets` downloads that wheel with pip (nothing is
-installed: mediapipe pins protobuf<5, which breaks grain), extracts the two files into
-~/.cache/pyramid_fas_jax/mediapipe-0.10.21/ and checks their sha256. `make install` runs it;
-so does `python -m pyramid_fas_jax.faces.face_mesh --fetch`; otherwise the first use does.
+installed: mediapipe pins protobuf<5, which breaks grain), extracts the two files, and the
+BlazeFace face detector of faces/blazeface.py, into ~/.cache/pyramid_fas_jax/mediapipe-0.10.21/
+and checks their sha256 (a cache made before one was listed gets it on its first use).
+`make install` runs it; so does `python -m pyramid_fas_jax.faces.face_mesh --fetch`; otherwise
+the first use does.
 
 Depth: the landmarks' z (smaller = nearer the camera) becomes d = (z_max - z) / (z_max - z_min)
 over the face, 1 at the nose tip; the mesh's triangles are rasterised with barycentric
@@ -39,6 +41,10 @@ ASSETS = {
     "face_mesh_connections.py": (
         "mediapipe/python/solutions/face_mesh_connections.py",
         "cc7171e44d0612db38720cb2fd2516c395992cdd7457efe341543be6f3c22d87"),
+    # BlazeFace, the optional fast face detector (faces/blazeface.py).
+    "face_detection_short_range.tflite": (
+        "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+        "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
 }
 # Any one wheel of the release holds the same files; naming one makes the download the same
 # on every machine, whatever its own platform or Python.

@@ -1,5 +1,6 @@
-"""One video (or image) -> what training sees: sampled frames, smoothed MTCNN boxes, context
-crops and, for live faces, face-mesh pseudo depth aligned with each crop.
+"""One video (or image) -> what training sees: sampled frames, smoothed face boxes (MTCNN, or
+BlazeFace calibrated onto MTCNN's boxes: Settings.face_detector), context crops and, for live
+faces, face-mesh pseudo depth aligned with each crop.
 
 Shared by the dataset builders and `pyramid-fas preprocess`, so a user can look at exactly the
 crops and depth maps a build stores. Frames without a face, and live frames whose face the
@@ -34,9 +35,13 @@ class Settings:
   frame_step: int = 1         # keep every k-th frame
   max_frames: int = 0         # at most this many per video, spread evenly (0 = all)
   detect_size: int = 640      # MTCNN runs on frames downscaled to this longer side
+  face_detector: str = "mtcnn"   # one of face.DETECTORS; MTCNN is the paper's
   smooth: int = 5             # median window over detected frames (1 = off)
   min_presence: float = 0.5   # face-mesh presence probability a live frame needs for depth
   limits: limits_lib.Limits | None = None   # what a file may declare; None: Limits.from_env()
+
+  def __post_init__(self):
+    face_lib.check_detector(self.face_detector)
 
 
 @dataclasses.dataclass
@@ -56,7 +61,7 @@ class Result:
 
   @property
   def missing(self) -> list[int]:
-    """Indices of sampled frames in which MTCNN found no face."""
+    """Indices of sampled frames in which the detector found no face."""
     return [f.index for f in self.frames if f.box is None]
 
   @property
@@ -73,7 +78,7 @@ class Preprocessor:
     if settings.smooth < 1 or settings.smooth % 2 == 0:
       raise ValueError(f"smooth={settings.smooth} must be odd and >= 1")
     self.settings = settings
-    self.detector = face_lib.FaceDetector(detect_size=settings.detect_size)
+    self.detector = face_lib.make_detector(settings.face_detector, settings.detect_size)
     self.mesh = face_mesh.FaceMesh() if depth else None
 
   def __call__(self, path, *, live: bool, fix: str | None = None, on_truncated=None) -> Result:

@@ -8,6 +8,9 @@ measured on each platform. `model.conv_impl` chooses:
                     defaults (nothing has been measured there that says otherwise).
   'xla'             XLA's convolution and default compiler options everywhere (JAX's own path).
 
+'auto' asks JAX's default backend, or the platform `lowering_for` names while a program is
+traced for another one (tests/test_accelerator_lowering.py exports CUDA and TPU programs on CPU).
+
 Why (`python benchmarks/conv_grad.py`: every layer shape of CDCN at batch 2 and ResNet50 at
 batch 8, 256x256 input; process CPU seconds, 2-core AMD EPYC, JAX 0.10.2). XLA:CPU gives
 convolutions to YNNPACK by default, whose kernel gradient (a convolution with the batch as its
@@ -35,6 +38,8 @@ Gradients are XLA's own, or a matrix product's: tests/test_conv_ops.py checks fo
 and kernel gradients against `lax.conv_general_dilated` for every geometry the models use.
 """
 
+import contextlib
+import contextvars
 import functools
 
 import jax
@@ -48,6 +53,26 @@ IMPLS = ("auto", "xla")
 # convolutions out sends them to Eigen.
 _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
                 "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+# The platform 'auto' chooses for while `lowering_for` is active; None: JAX's default backend.
+_TARGET = contextvars.ContextVar("conv_ops_target", default=None)
+
+
+def platform() -> str:
+  """The platform whose formulation 'auto' picks: `lowering_for`'s, else jax.default_backend()."""
+  return _TARGET.get() or jax.default_backend()
+
+
+@contextlib.contextmanager
+def lowering_for(target: str):
+  """Within it, 'auto' (`conv` and `compiler_options`) chooses as on `target` ('cpu', 'cuda',
+  'rocm', 'tpu': jax.export's names), not as on this machine's backend: a program exported for
+  an accelerator on a CPU-only machine then holds what that accelerator would run. JAX caches a
+  function's trace whatever this says, so trace functions made inside the context."""
+  token = _TARGET.set(target)
+  try:
+    yield
+  finally:
+    _TARGET.reset(token)
 
 
 def conv(x, kernel, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1,
@@ -60,7 +85,7 @@ def conv(x, kernel, strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), g
   kernel = kernel.astype(x.dtype)
   strides, dilation = tuple(strides), tuple(dilation)
   padding = tuple(tuple(p) for p in padding)
-  if (impl == "auto" and jax.default_backend() == "cpu" and kernel.shape[:2] == (1, 1)
+  if (impl == "auto" and platform() == "cpu" and kernel.shape[:2] == (1, 1)
       and groups == 1):
     return _conv_1x1(x, kernel, strides, padding)
   return lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
@@ -107,7 +132,7 @@ def compiler_options(impl="auto"):
   """XLA compiler options for a jitted train step under `impl`: on CPU with 'auto', convolutions
   by Eigen (see the module docstring); else None. None too, with a warning, if this XLA no
   longer knows the option."""
-  if impl != "auto" or jax.default_backend() != "cpu":
+  if impl != "auto" or platform() != "cpu":
     return None
   return _checked_cpu_options()
 

@@ -6,8 +6,10 @@ Starlette app (`create_app`), run by uvicorn on 127.0.0.1. Routes:
                    image or a short video, or take a webcam frame (getUserMedia); it shows the
                    face box, the live/attack decision with its score and threshold, and the
                    predicted masks or depth maps over the face crop (the paper's Fig. 6).
-  GET  /v1/model   model.json, every absolute path in it cut to its last part (`public`), and
-                   the export's directory by its name.
+  GET  /v1/model   model.json, every absolute path in it cut to its last part (`public`), the
+                   export's directory by its name, and the face detector it runs
+                   (`face_detector`: model.json's, unless create_app's argument overrides it:
+                   runtime.Model).
   POST /v1/score   multipart/form-data with one file field `file` (an image or a video, named
                    with its extension): JSON as `score_file` returns it. Errors are JSON
                    {"error": one line}: 413 over the upload size or a decoding limit
@@ -121,7 +123,7 @@ def score_file(model: runtime.Model, path, name: str,
     raise UploadError(415, f"{name}: not an image ({' '.join(video_lib.IMAGE_SUFFIXES)}) or a "
                       f"video ({' '.join(video_lib.VIDEO_SUFFIXES)}) by its name")
   try:
-    media = media_lib.load(path, model.input_params, settings, deadline)
+    media = media_lib.load(path, model.input_params, model.settings(settings), deadline)
   except limits_lib.TooLarge as e:
     raise UploadError(413, str(e).replace(str(path), name)) from e
   except limits_lib.TimedOut as e:
@@ -148,6 +150,7 @@ def score_file(model: runtime.Model, path, name: str,
       "threshold": model.threshold,
       "threshold_source": public(model.threshold_source),
       "aggregation": model.video_aggregation,
+      "face_detector": model.face_detector,
       "frames": [{"frame": int(f), "score": float(s), "box": [float(v) for v in b]}
                  for f, s, b in zip(media.frames, scores, media.boxes)],
       "no_face_frames": [i for _, i in media.no_face],
@@ -215,16 +218,18 @@ def create_app(model_dir, max_bytes: int = MAX_BYTES,
                settings: preprocess.Settings = SETTINGS, *,
                request_timeout_s: float = REQUEST_TIMEOUT_S,
                body_timeout_s: float = BODY_TIMEOUT_S,
-               max_decoding: int = MAX_DECODING) -> Starlette:
+               max_decoding: int = MAX_DECODING, face_detector: str | None = None) -> Starlette:
   """The app serving the ONNX export in `model_dir`, refused (ValueError, OSError) before it
-  serves if the export cannot be used."""
-  model = runtime.Model(model_dir)
+  serves if the export cannot be used; faces are found by the detector its model.json names,
+  or `face_detector` (face.DETECTORS)."""
+  model = runtime.Model(model_dir, face_detector=face_detector)
   if settings.limits is None:  # read once, so a bad environment variable stops the start-up
     settings = dataclasses.replace(settings, limits=limits_lib.Limits.from_env(
         default_decoded_mb=limits_lib.SERVE_MAX_DECODED_MB))
-  meta = public(model.meta) | {"directory": pathlib.Path(model_dir).resolve().name}
-  # onnxruntime's session is shared by every request; decoding and MTCNN (a detector per
-  # request, media.load) run in parallel outside it, at most max_decoding at once.
+  meta = public(model.meta) | {"directory": pathlib.Path(model_dir).resolve().name,
+                               "face_detector": model.face_detector}
+  # onnxruntime's session is shared by every request; decoding and face detection (a detector
+  # per request, media.load) run in parallel outside it, at most max_decoding at once.
   model_lock = threading.Lock()
   decoding = asyncio.Semaphore(max_decoding)
 
