@@ -225,9 +225,11 @@ def test_the_budget_is_what_the_devices_have_free(monkeypatch):
   assert memory.budget(cpus).bytes == int(memory.CPU_SAFETY * 1000 * memory.MIB)
   monkeypatch.setenv(memory.ENV, "64")
   assert memory.budget(two) == memory.Budget(64 * memory.MIB, f"${memory.ENV}")
-  monkeypatch.setenv(memory.ENV, "lots")
-  with pytest.raises(memory.errors.InputError, match=r"\$PYRAMID_FAS_MEMORY_MB='lots' is not"):
-    memory.budget(two)
+  for bad in ("lots", "-5", "0", "nan", "inf"):
+    monkeypatch.setenv(memory.ENV, bad)
+    with pytest.raises(memory.errors.InputError,
+                       match=rf"\$PYRAMID_FAS_MEMORY_MB='{bad}' is not a positive number"):
+      memory.budget(two)
 
 
 def test_predict_model_auto_batch_is_the_cpu_cap():

@@ -219,3 +219,15 @@ def test_model_json_records_the_detector_and_the_runtime_uses_it(tmp_path, monke
   (broken / "model.json").write_text(json.dumps(written))
   with pytest.raises(runtime.ModelFileError, match="face_crop.face_detector is \"dlib\""):
     runtime.read_meta(broken)
+
+
+def test_a_face_onet_rejects_is_no_face(astronaut):
+  # Upside down, BlazeFace still fires (0.60) where MTCNN finds nothing; O-Net's gate makes the
+  # two agree, so a build's per-quarter-turn face count (the orientation check) still works.
+  upside_down = np.ascontiguousarray(astronaut[::-1, ::-1])
+  fast = blazeface.BlazeFaceDetector()
+  assert fast.raw_detections(upside_down)
+  assert face.make_detector("mtcnn").detect(upside_down) is None
+  assert fast.detect(upside_down) is None
+  assert blazeface.BlazeFaceDetector(refine=False).detect(upside_down) is not None
+  assert fast.detect(astronaut) is not None

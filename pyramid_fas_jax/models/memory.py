@@ -148,7 +148,9 @@ def budget(devices: typing.Sequence, env=os.environ) -> Budget:
     try:
       mb = float(env[ENV])
     except ValueError:
-      raise errors.InputError(f"${ENV}={env[ENV]!r} is not a number of MiB") from None
+      mb = float("nan")
+    if not 0 < mb < float("inf"):   # NaN too
+      raise errors.InputError(f"${ENV}={env[ENV]!r} is not a positive number of MiB") from None
     return Budget(int(mb * MIB), f"${ENV}")
   devices = list(devices)
   if devices[0].platform == "cpu":
