@@ -226,3 +226,16 @@ def test_preprocess_command_writes_crops_depth_and_boxes(astronaut, tmp_path, ca
 def test_preprocess_command_names_a_missing_input(tmp_path, capsys):
   assert _run_cli(f"--input={tmp_path / 'nope.mp4'}", f"--output={tmp_path}") == 2
   assert "nope.mp4 does not exist" in capsys.readouterr().err
+
+
+def test_square_window_pads_beyond_the_frame_by_the_border_mode():
+  rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) + 1
+  inside = face.square(rgb, 1, 0, 2, cv2.BORDER_CONSTANT)
+  np.testing.assert_array_equal(inside, rgb[0:2, 1:3])
+  zeros = face.square(rgb, 2, 1, 2, cv2.BORDER_CONSTANT)   # rows 1-2, columns 2-3
+  np.testing.assert_array_equal(zeros[0, 0], rgb[1, 2])
+  assert (zeros[1] == 0).all() and (zeros[:, 1] == 0).all()
+  repeated = face.square(rgb, 2, 1, 2, cv2.BORDER_REPLICATE)
+  assert (repeated == rgb[1, 2]).all()
+  off = face.square(rgb, 10, 10, 3, cv2.BORDER_CONSTANT)
+  assert off.shape == (3, 3, 3) and not off.any()

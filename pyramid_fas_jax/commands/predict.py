@@ -59,8 +59,7 @@ from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
 _CONFIG = _CHECKPOINT = _MODEL = _INPUT = _OUTPUT = _BATCH = _STEP = _MAX = None
-_MAX_PIXELS = _MAX_DECODED = _ALLOW = _OVERWRITE = _DETECTOR = None
-_ALLOW_MEMORY = None
+_MAX_PIXELS = _MAX_DECODED = _ALLOW = _OVERWRITE = _DETECTOR = _ALLOW_MEMORY = None
 # --model with --batch_size=auto: onnxruntime gives no memory account, so the CPU cap of 'auto'
 # in models/memory.py (CPU_CAP, measured there; not imported: --model runs without JAX).
 _RUNTIME_BATCH = 8
@@ -87,7 +86,7 @@ class _BatchParser(flags.ArgumentParser):
 
 def define_flags(flag_values: flags.FlagValues) -> None:
   global _CONFIG, _CHECKPOINT, _MODEL, _INPUT, _OUTPUT, _BATCH, _STEP, _MAX
-  global _MAX_PIXELS, _MAX_DECODED, _ALLOW, _OVERWRITE, _DETECTOR
+  global _MAX_PIXELS, _MAX_DECODED, _ALLOW, _OVERWRITE, _DETECTOR, _ALLOW_MEMORY
   fv = flag_values
   _CONFIG = config_flags.DEFINE_config_file(
       "config", None, "model config; defaults to the one stored in the checkpoint",
@@ -102,7 +101,6 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       "input", None, "a .npy (float32 NHWC, normalised), an image, a video, or a directory of "
       "images and videos", flag_values=fv)
   _OUTPUT = flags.DEFINE_string("output", None, "output .npz", flag_values=fv)
-  global _ALLOW_MEMORY
   _BATCH = flags.DEFINE(
       _BatchParser(), "batch_size", "auto", "images per forward pass; auto: --checkpoint, the "
       f"largest power of two up to 32 (on CPU {_RUNTIME_BATCH}) whose estimated memory fits; "

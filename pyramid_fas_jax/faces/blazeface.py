@@ -208,13 +208,7 @@ class BlazeFaceDetector:
     x0, y0, x1, y1 = map(float, box)
     side = max(int(round(max(x1 - x0, y1 - y0))), 1)
     left, top = int(round((x0 + x1 - side) / 2)), int(round((y0 + y1 - side) / 2))
-    h, w = rgb.shape[:2]
-    window = rgb[max(top, 0):min(top + side, h), max(left, 0):min(left + side, w)]
-    pad = [max(-top, 0), max(top + side - h, 0), max(-left, 0), max(left + side - w, 0)]
-    if not window.size:   # a box wholly off the frame: nothing but padding
-      window = np.zeros((side, side, 3), np.uint8)
-    elif any(pad):
-      window = cv2.copyMakeBorder(window, *pad, cv2.BORDER_CONSTANT, value=0)
+    window = face_lib.square(rgb, left, top, side, cv2.BORDER_CONSTANT)
     crop = cv2.resize(window, (ONET_SIZE, ONET_SIZE), interpolation=cv2.INTER_AREA)
     # MTCNN's normalisation; its networks take images transposed: (batch, x, y, channel).
     self._onet.setInput(((crop.astype(np.float32) - 127.5) * 0.0078125).transpose(1, 0, 2)[None])

@@ -154,6 +154,17 @@ class Crop:
     return out
 
 
+def square(rgb: np.ndarray, left: int, top: int, side: int, border: int) -> np.ndarray:
+  """The `side` x `side` window of `rgb` at (left, top); what lies beyond the frame is filled
+  by OpenCV's `border` mode (BORDER_CONSTANT: zeros; a window wholly off the frame is zeros)."""
+  h, w = rgb.shape[:2]
+  window = rgb[max(top, 0):min(top + side, h), max(left, 0):min(left + side, w)]
+  pad = [max(-top, 0), max(top + side - h, 0), max(-left, 0), max(left + side - w, 0)]
+  if not window.size and border == cv2.BORDER_CONSTANT:
+    return np.zeros((side, side) + rgb.shape[2:], rgb.dtype)
+  return cv2.copyMakeBorder(window, *pad, border, value=0) if any(pad) else window
+
+
 def context_crop(rgb: np.ndarray, box, context: float, size: int) -> Crop:
   """Square crop centred on `box`, side = `context` x the box's longer side, resized to `size`.
 
@@ -168,11 +179,7 @@ def context_crop(rgb: np.ndarray, box, context: float, size: int) -> Crop:
   side = max(int(round(context * max(x1 - x0, y1 - y0))), 1)
   left = int(round((x0 + x1) / 2 - side / 2))
   top = int(round((y0 + y1) / 2 - side / 2))
-  h, w = rgb.shape[:2]
-  pad = [max(-top, 0), max(top + side - h, 0), max(-left, 0), max(left + side - w, 0)]
-  window = rgb[max(top, 0):min(top + side, h), max(left, 0):min(left + side, w)]
-  if any(pad):
-    window = cv2.copyMakeBorder(window, *pad, cv2.BORDER_REPLICATE)
+  window = square(rgb, left, top, side, cv2.BORDER_REPLICATE)
   interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
   image = cv2.resize(window, (size, size), interpolation=interp)
   face_box = tuple(float(np.clip(v, 0.0, 1.0)) for v in
