@@ -20,7 +20,7 @@ import time
 import jax
 import numpy as np
 
-from pyramid_fas_jax.data import builders, normalize, pipeline
+from pyramid_fas_jax.data import builders, cpus, normalize, pipeline
 from pyramid_fas_jax.experiment import config as data_config
 
 
@@ -79,7 +79,7 @@ def main() -> None:
   parser.add_argument("--workers", default=None,
                       help="comma-separated worker counts (default 0 to cores - 1)")
   args = parser.parse_args()
-  cores = pipeline.cores()
+  cores = cpus.cores()
   auto = pipeline.auto_workers(cores)
   counts = ([int(w) for w in args.workers.split(",")] if args.workers else
             list(range(max(cores - 1, 1) + 1)))

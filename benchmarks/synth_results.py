@@ -1,102 +1,139 @@
-"""Every config's CPU-scale model trained on SynthFAS at one budget, as one markdown table.
+"""SynthFAS as an instrument: the paper's Table II heads trained over seeds, compared with paired
+bootstrap intervals, their masks' localisation of partial attacks, and the README's tables.
 
-  python benchmarks/synth_results.py [--configs=resnet50_ps,resnet50_binary,...]
-      [--protocols=intra,cross_domain/lowlight] [--seeds=0,1] [--steps=300]
-      [--workdir=runs/synth_results]
+  python benchmarks/synth_results.py train  [--rows=pyramid,binary,...] [--protocols=intra,...]
+      [--seeds=0,1,2,3,4] [--steps=2400] [--jobs=2] [--workdir=runs/synth_results]
+  python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
 
-Each entry is a config of configs/ (optionally with its options, e.g. `cdcn_ps,single_scale`
-written `cdcn_ps+single_scale`) loaded with `synth_fas/<protocol>,runlocal`: the config's own
-CPU-sized model, input size, head, scales and losses. What the runlocal smoke run cannot give, a
-budget that learns from scratch, is the same for every entry so rows compare: Adam lr 1e-3
-(constant), batch 32, `--steps` steps over every stored frame (data.epoch_unit 'frame', the
-stream the table was measured on), no ImageNet initialisation (the demo's recipe). The test
-split is scored per video at the protocol's default threshold (dev EER where there is a dev
-split); the table gives mean +- std over seeds in %. Runs already finished in the workdir are
-re-evaluated, not retrained, so an interrupted sweep resumes where it stopped; min/run (training
-and evaluation, wall clock) counts the runs this call trained.
+Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map)
+with one Table II supervision, trained with the demo's recipe (`fas.demo_recipe`: Adam 1e-3,
+batch 16, 2400 steps, an evaluation every 400 steps, the checkpoint with the best dev EER) on
+SynthFAS `bench` (`small`'s training subjects, 34 test subjects: README "Resolution"). Rows
+differ only in their head, labels and loss.
+
+`train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/
+(its curve, best step, test figures, localisation and per-video test scores; commit them) and
+is skipped on any clone that has the record; an interrupted run resumes from its last
+checkpoint in the workdir. `--jobs=2` trains two runs at once, each pinned to its own core
+(1.3x the runs per hour of one run on both cores, on the 2-core development machine). `report`
+reads the records alone (no checkpoint, nothing retrained) and writes
+benchmarks/results/synth_results.json (every run and the analysis), docs/synth_budget.png and
+the README's SynthFAS tables between their markers.
 """
 
 import argparse
-import json
+import os
 import pathlib
+import subprocess
+import sys
 import time
 
-import numpy as np
-from absl import logging
-
-from pyramid_fas_jax.data import builders
-from pyramid_fas_jax.experiment import config as fas
-from pyramid_fas_jax.experiment import reproduce
-from pyramid_fas_jax.training import train
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-CONFIGS = ("resnet50_binary", "resnet50_ps", "resnet50_depth", "resnet50_multiclass",
-           "resnet50_spp", "vgg16_ps", "densenet121_ps", "shufflenet_v2_ps", "mobilenet_v2_ps",
-           "cdcn_ps", "cdcn_mask", "depthnet_ps", "cdcnpp_ps")
-METRICS = ("ACER", "HTER", "AUC")
+import synth_report  # noqa: E402  (benchmarks/ is not a package)
+
+BUILD = "bench"
 
 
-def budget_config(entry, protocol, seed, steps, data_dir):
-  name, *options = entry.split("+")
-  path = REPO / "configs" / f"{name}.py"
-  if not path.exists():
-    raise SystemExit(f"--configs: no config {path}")
-  config = reproduce.load(path, ",".join([f"synth_fas/{protocol}", "runlocal", *options]),
-                          data_dir, {"batch_size": 32, "seed": seed, "num_steps": steps,
-                                     "log_every_steps": max(steps // 4, 1), "eval_every_steps": 0,
-                                     "checkpoint_every_steps": steps, "eval.bootstrap": 0,
-                                     # The README's table was measured on the frame stream;
-                                     # at a fixed step budget the unit only changes the draw.
-                                     "data.epoch_unit": "frame"})
-  config.optim = fas.adam_config(lr=1e-3, schedule="constant")
-  return config
+def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
+  """The config of one run: the row's config file and options, runlocal, the demo's recipe."""
+  from pyramid_fas_jax.experiment import config as fas
+  from pyramid_fas_jax.experiment import reproduce
+  name, *options = synth_report.ROWS[row]["entry"].split("+")
+  config = reproduce.load(REPO / "configs" / f"{name}.py",
+                          ",".join([f"synth_fas/{protocol}", "runlocal", *options]), data_dir,
+                          {"data.builder_config": BUILD, "seed": seed})
+  return fas.demo_recipe(config, steps)
+
+
+def run_dir(workdir: pathlib.Path, row: str, protocol: str, seed: int) -> pathlib.Path:
+  return workdir / protocol.replace("/", "_") / row / f"seed{seed}"
+
+
+def train_one(args) -> None:
+  """One run in this process (a `train` job's child): train or resume it, then record it."""
+  from absl import logging
+
+  from pyramid_fas_jax.training import compile_cache, train
+  logging.set_verbosity(logging.INFO)
+  compile_cache.enable()
+  row, protocol, seed = args.one.split(":")
+  seed = int(seed)
+  config = run_config(row, protocol, seed, args.steps, args.data_dir)
+  path = run_dir(args.workdir, row, protocol, seed)
+  if not (path / "eval" / f"step_{args.steps}.json").exists():
+    train.train_and_evaluate(config, path)
+  rec = synth_report.record_run(path, config, row, protocol, seed, args.steps)
+  print(f"recorded in {synth_report.record_dir(row, protocol, seed)}: test ACER "
+        f"{100 * rec['test']['ACER']:.2f}% at step {rec['best_step']}", flush=True)
+
+
+def train_all(args, runs) -> None:
+  from pyramid_fas_jax.data import builders
+  builders.build("synth_fas", args.data_dir, config=BUILD, num_workers=args.jobs)
+  todo = [r for r in runs if synth_report.recorded(*r, args.steps) is None]
+  print(f"{len(runs) - len(todo)} of {len(runs)} runs finished; training {len(todo)}, "
+        f"{args.jobs} at a time", flush=True)
+  cores = sorted(os.sched_getaffinity(0))
+  running: dict = {}  # core -> (process, run, started)
+  failed = []
+  while todo or running:
+    for core in cores[:args.jobs]:
+      proc = running.get(core)
+      if proc is not None and proc[0].poll() is not None:
+        p, run, started = running.pop(core)
+        status = "done" if p.returncode == 0 else f"FAILED (exit {p.returncode})"
+        if p.returncode:
+          failed.append(run)
+        print(f"{':'.join(map(str, run))} {status} in {(time.time() - started) / 60:.1f} min; "
+              f"{len(todo)} to start", flush=True)
+      if core not in running and todo:
+        run = todo.pop(0)
+        out = run_dir(args.workdir, *run)
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115  (the child's)
+        cmd = [sys.executable, __file__, "train", f"--one={':'.join(map(str, run))}",
+               f"--steps={args.steps}", f"--workdir={args.workdir}",
+               f"--data_dir={args.data_dir}"]
+        pin = {core} if args.jobs > 1 else set(cores)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda pin=pin: os.sched_setaffinity(0, pin))
+        running[core] = (proc, run, time.time())
+        print(f"{':'.join(map(str, run))} started on core(s) {sorted(pin)}: {out}/train.log",
+              flush=True)
+    time.sleep(2)
+  if failed:
+    raise SystemExit(f"{len(failed)} run(s) failed: " + ", ".join(":".join(map(str, r))
+                                                                 for r in failed))
 
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--configs", default=",".join(CONFIGS))
-  p.add_argument("--protocols", default="intra")
-  p.add_argument("--seeds", default="0,1")
-  p.add_argument("--steps", type=int, default=300)
+  p.add_argument("command", choices=("train", "report"))
+  p.add_argument("--rows", default=",".join(synth_report.ROWS))
+  p.add_argument("--protocols", default="intra,cross_domain/lowlight")
+  p.add_argument("--seeds", default="0,1,2,3,4")
+  p.add_argument("--steps", type=int, default=2400)
+  p.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
   p.add_argument("--workdir", default="runs/synth_results")
+  p.add_argument("--data_dir", default=None, help="default: <workdir>/tfds")
+  p.add_argument("--one", default=None, help=argparse.SUPPRESS)
   args = p.parse_args()
-  logging.set_verbosity(logging.INFO)  # train's progress lines: steps/s, images/s, ETA
-  workdir = pathlib.Path(args.workdir).absolute()
-  data_dir = str(workdir / "tfds")
-  builders.build("synth_fas", data_dir, config="small", num_workers=2)
+  args.workdir = pathlib.Path(args.workdir).absolute()
+  args.data_dir = args.data_dir or str(args.workdir / "tfds")
+  unknown = set(args.rows.split(",")) - set(synth_report.ROWS)
+  if unknown:
+    raise SystemExit(f"--rows: unknown {sorted(unknown)}; known: {list(synth_report.ROWS)}")
+  if args.one:
+    return train_one(args)
   seeds = [int(s) for s in args.seeds.split(",")]
-  rows = []
-  for protocol in args.protocols.split(","):
-    for entry in args.configs.split(","):
-      tests, seconds = [], []
-      for seed in seeds:
-        out = workdir / protocol.replace("/", "_") / f"{entry}_seed{seed}"
-        trains = not (out / "checkpoints" / str(args.steps)).exists()  # else: re-evaluation only
-        t0 = time.perf_counter()
-        tests.append(train.train_and_evaluate(
-            budget_config(entry, protocol, seed, args.steps, data_dir), out)["test"])
-        if trains:
-          seconds.append(time.perf_counter() - t0)
-      stats = {k: (100 * np.mean([t[k] for t in tests]), 100 * np.std([t[k] for t in tests]))
-               for k in METRICS}
-      row = {"protocol": protocol, "config": entry, "seeds": seeds, "steps": args.steps,
-             "threshold": tests[0]["threshold_source"].split(" ")[0],
-             # training + evaluation, over the runs this call trained (None: all were done)
-             "minutes_per_run": float(np.mean(seconds)) / 60 if seconds else None,
-             **{k: stats[k][0] for k in METRICS}, **{f"{k}_std": stats[k][1] for k in METRICS}}
-      rows.append(row)
-      with open(workdir / "results.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-      print(json.dumps(row), flush=True)
-  print(f"\nSynthFAS small, runlocal models, Adam 1e-3, batch 32, {args.steps} steps, "
-        f"seeds {args.seeds}; test split per video, mean +- std (%)")
-  print("| protocol | config | threshold | ACER | HTER | AUC | min/run |")
-  print("|---|---|---|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['protocol']} | `{r['config']}` | {r['threshold']} | " + " | ".join(
-        f"{r[k]:.1f} +- {r[k + '_std']:.1f}" for k in METRICS) + " | " + (
-            "-" if r["minutes_per_run"] is None else f"{r['minutes_per_run']:.1f}") + " |")
+  # Seed-major: an interrupted sweep leaves every row with the same number of seeds.
+  runs = [(row, protocol, seed) for seed in seeds for protocol in args.protocols.split(",")
+          for row in args.rows.split(",")]
+  if args.command == "train":
+    return train_all(args, runs)
+  return synth_report.report(runs, args.steps)
 
 
 if __name__ == "__main__":

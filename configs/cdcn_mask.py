@@ -11,7 +11,7 @@ epoch, 60,000 in all, lr halved from step 37,425.
 Paper (OULU-NPU Protocol 4): multi-scale masks help CDCN over 32x32 alone, but depth supervision
 (cdcn_ps) remains better for CDCN.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 18.8 +- 3.6%,
 HTER 8.3 +- 1.1%, AUC 95.2 +- 0.5% per video at the dev-EER threshold.
 """

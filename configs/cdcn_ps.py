@@ -14,7 +14,7 @@ Paper (OULU-NPU Protocol 4, Table II/III): two scales lower ACER by 2.1 +- 1.1 p
 32x32-only depth supervision, which `,single_scale` trains. `,runlocal` uses a quarter-width CDCN
 at 64x64 input with 8x8 and 4x4 depth maps (the same architecture, resized to map_size 8).
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 27.7 +- 4.5%,
 HTER 14.3 +- 3.6%, AUC 92.1 +- 1.6% per video at the dev-EER threshold.
 """

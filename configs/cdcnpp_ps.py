@@ -15,7 +15,7 @@ The paper does not train CDCN++; this config extends its CDCN-PS recipe. `,singl
 32x32 depth alone, as the official code does. `,runlocal` uses a quarter-width CDCN++ at 64x64
 input with 8x8 and 4x4 depth maps.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 20.1 +- 2.2%,
 HTER 12.5 +- 0.4%, AUC 93.7 +- 1.1% per video at the dev-EER threshold.
 """

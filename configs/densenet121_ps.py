@@ -19,7 +19,7 @@ lowers DenseNet121's ACER against 8x8 mask supervision alone (`,single_scale`). 
 in a CPU-sized DenseNet (growth 8, 2 layers per block, no stem downsampling: stride 8) at 64x64
 input, keeping the 8x8 map and every scale.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 32.6 +- 0.4%,
 HTER 19.0 +- 1.1%, AUC 87.5 +- 1.5% per video at the dev-EER threshold.
 """

@@ -14,7 +14,7 @@ OULU-NPU Protocol 4): two scales lower both the mean and the standard deviation 
 ACER against 32x32 depth alone (`,single_scale`). `,runlocal` uses a quarter-width DepthNet at
 64x64 input with 8x8 and 4x4 depth maps.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 8.0 +- 3.6%,
 HTER 4.9 +- 1.3%, AUC 99.1 +- 0.5% per video at the dev-EER threshold.
 """

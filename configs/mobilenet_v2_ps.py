@@ -18,7 +18,7 @@ Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers MobileNetV2's ACER again
 supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized MobileNetV2 (4 stages of
 width 8-32, a stride-1 stem: stride 8) at 64x64 input, keeping the 8x8 map and every scale.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 27.2 +- 1.3%,
 HTER 17.9 +- 1.3%, AUC 92.0 +- 0.0% per video at the dev-EER threshold.
 """

@@ -19,7 +19,7 @@ supervision alone (`,single_scale`). `,runlocal` swaps in a CPU-sized ShuffleNet
 8-16-32-64-128, no stem downsampling: stride 8) at 64x64 input, keeping the 8x8 map and every
 scale.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 29.9 +- 2.2%,
 HTER 19.0 +- 1.6%, AUC 89.1 +- 0.7% per video at the dev-EER threshold.
 """

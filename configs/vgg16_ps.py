@@ -17,7 +17,7 @@ Paper (Fig. 5, OULU-NPU Protocol 4): the pyramid lowers VGG16's ACER against 8x8
 supervision alone, which `:oulu_npu/Protocol_4_1,single_scale` trains. `,runlocal` swaps in a
 CPU-sized VGG (4 convs, 3 pools: stride 8) at 64x64 input, keeping the 8x8 map and every scale.
 
-SynthFAS, CPU scale (`python benchmarks/synth_results.py`: this config's runlocal model,
+SynthFAS, CPU scale (README "Every config on SynthFAS at 300 steps": this config's runlocal model,
 Adam 1e-3, batch 32, 300 steps, seeds 0 and 1; README): intra test ACER 34.4 +- 1.3%,
 HTER 22.8 +- 0.4%, AUC 85.5 +- 2.4% per video at the dev-EER threshold.
 """

@@ -143,21 +143,3 @@ def test_threshold_comes_from_dev_wherever_the_protocol_has_one(arg, threshold):
   config = load("resnet50_ps", arg)
   assert config.eval.threshold == threshold
   assert config.data.builder_config == "default"
-
-
-def test_synth_results_benchmark_covers_every_config_and_keeps_its_model():
-  spec = importlib.util.spec_from_file_location(
-      "synth_results", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" /
-      "synth_results.py")
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
-  assert set(bench.CONFIGS) == set(EXPECTED)
-  budget = bench.budget_config("cdcn_ps+single_scale", "intra", 3, 40, "/data")
-  runlocal = load("cdcn_ps", "synth_fas/intra,runlocal,single_scale")
-  assert budget.model.to_dict() == runlocal.model.to_dict()
-  assert budget.input.to_dict() == runlocal.input.to_dict()
-  assert budget.model.scales == (8,)
-  assert (budget.optim.name, budget.optim.lr, budget.optim.schedule) == ("adam", 1e-3, "constant")
-  assert (budget.batch_size, budget.num_steps, budget.seed) == (32, 40, 3)
-  with pytest.raises(SystemExit, match="no config"):
-    bench.budget_config("resnet51_ps", "intra", 0, 1, "/data")

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from pyramid_fas_jax.data import augment, normalize, pipeline, pixel_table
+from pyramid_fas_jax.data import augment, cpus, normalize, pipeline, pixel_table
 from pyramid_fas_jax.experiment import config as data_config
 from pyramid_fas_jax.training import changes, train
 
@@ -211,7 +211,7 @@ def test_uint8_images_without_the_normalisation_are_refused():
 @pytest.mark.parametrize("cores,workers,prefetch", [(1, 0, 4), (2, 0, 4), (3, 2, 2), (8, 7, 1),
                                                     (64, 16, 1)])
 def test_auto_workers_and_prefetch_from_the_cores(monkeypatch, cores, workers, prefetch):
-  monkeypatch.setattr(pipeline, "cores", lambda: cores)
+  monkeypatch.setattr(cpus, "cores", lambda: cores)
   config = data_config.default_data_config()
   assert config.data.num_workers == config.data.prefetch == pipeline.AUTO
   resolved = pipeline.resolve_auto(config)

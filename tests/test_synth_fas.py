@@ -219,3 +219,23 @@ def test_protocols(examples):
 def test_load_builder_names_the_bad_dataset():
   with pytest.raises(ValueError, match="unknown dataset 'nope'.*synth_fas"):
     builders.load_builder("nope")
+
+
+def test_bench_trains_on_small_and_tests_on_34_subjects():
+  from datasets.synth_fas import synth_fas_dataset_builder as synth
+  configs = {c.name: c.synth() for c in synth.Builder.BUILDER_CONFIGS}
+  by_split = {name: collections.defaultdict(set) for name in ("small", "bench")}
+  for name in by_split:
+    for video in generate.videos(configs[name]):
+      by_split[name][video.split].add(video.subject)
+  assert [len(by_split["bench"][s]) for s in generate.SPLITS] == [22, 14, 34]
+  assert by_split["bench"]["train"] == by_split["small"]["train"]
+  # Rendering is seeded by (seed, video index): the training videos are small's own, so a
+  # model trained on either build saw the same images.
+  train = {name: [(v.index, v.video_id) for v in generate.videos(configs[name])
+                  if v.split == "train"] for name in by_split}
+  assert train["bench"] == train["small"]
+  # 34 test subjects x 4 domains: 136 videos per attack species, 272 live.
+  test = [v for v in generate.videos(configs["bench"]) if v.split == "test"]
+  counts = collections.Counter(v.species for v in test)
+  assert counts == {"live": 272, "print": 136, "replay": 136, "mask3d": 136, "partial": 136}

@@ -1,15 +1,18 @@
-"""Flags shared by the commands that run models (train, evaluate)."""
+"""Flags shared by the commands: those that run models in JAX (train, evaluate: --config, the
+distributed flags, JAX's start-up) and those that crop faces (predict, preprocess, export,
+serve: --face_detector). Importing it imports neither JAX nor the face detectors, so the
+commands that run without JAX (predict --model, serve) can use it; each helper imports what it
+needs."""
 
 import logging
 
 from absl import flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
-
-from pyramid_fas_jax.training import compile_cache, distributed
 
 
 def define_config_flag(flag_values: flags.FlagValues) -> flags.FlagHolder:
+  from ml_collections import config_flags
+
   return config_flags.DEFINE_config_file(
       "config", None, "experiment config: configs/X.py[:dataset/protocol[,runlocal]]; override "
       "fields with --config.a.b=value", flag_values=flag_values, lock_config=True)
@@ -25,6 +28,21 @@ def define_distributed_flags(flag_values: flags.FlagValues) -> tuple[flags.FlagH
       flags.DEFINE_integer("process_id", None, "this process's index", flag_values=flag_values))
 
 
+def define_face_detector_flag(flag_values: flags.FlagValues, *, default: str | None = "mtcnn",
+                              what: str = "the face detector",
+                              default_is: str | None = None) -> flags.FlagHolder:
+  """--face_detector, one of faces.face.DETECTORS. `what` says what the command does with it;
+  a `default` of None leaves the choice to the command at run time (predict and serve: the one
+  an export's model.json names), and `default_is` says what it is."""
+  from pyramid_fas_jax.faces import face  # cv2: only for the commands that crop faces
+
+  return flags.DEFINE_enum(
+      "face_detector", default, list(face.DETECTORS),
+      f"{what} (mtcnn: the paper's and the builders'; blazeface: ~10x faster, its boxes "
+      "calibrated onto MTCNN's)" + (f"; default: {default_is}" if default_is else ""),
+      flag_values=flag_values)
+
+
 def _not_orbax_info(record) -> bool:
   # Orbax narrates every save at INFO through absl; keep its warnings, drop the narration so the
   # progress lines stay readable.
@@ -37,6 +55,8 @@ def start_jax(distributed_flags: tuple[flags.FlagHolder, ...] = ()):
   yet: a config or dataset refused next is its one line alone on stderr; `log_start` turns
   the INFO log on once the checks pass."""
   global _cache_dir
+  from pyramid_fas_jax.training import compile_cache, distributed
+
   absl_logging.get_absl_handler().addFilter(_not_orbax_info)
   # The start-up's INFO lines (the cache, JAX's backend probing, the processes) would come
   # before a refusal's one line.
@@ -51,6 +71,8 @@ _cache_dir = None
 def log_start():
   """The INFO log on, beginning with what start_jax started: the compilation cache, the
   processes and devices."""
+  from pyramid_fas_jax.training import compile_cache, distributed
+
   absl_logging.set_verbosity(absl_logging.INFO)
   absl_logging.info("compilation cache: %s", _cache_dir or f"off ({compile_cache.ENV_SWITCH})")
   distributed.log_devices()

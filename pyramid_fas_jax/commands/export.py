@@ -21,9 +21,8 @@ import os
 
 from absl import flags
 
-from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.commands import common, exit_codes
 from pyramid_fas_jax.deploy import export as export_lib
-from pyramid_fas_jax.faces import face
 from pyramid_fas_jax.training import checkpoint
 
 # This run's flags: define_flags binds them.
@@ -46,10 +45,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                   "--results)", flag_values=flag_values)
   _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an export of another model in "
                                  "--output", flag_values=flag_values)
-  _DETECTOR = flags.DEFINE_enum(
-      "face_detector", "mtcnn", list(face.DETECTORS), "the face detector model.json names for "
-      "`predict --model` and `serve` to crop faces with (mtcnn: the builders')",
-      flag_values=flag_values)
+  _DETECTOR = common.define_face_detector_flag(
+      flag_values, what="the face detector model.json names for `predict --model` and `serve` "
+      "to crop faces with")
   flags.mark_flags_as_required(["checkpoint", "output"], flag_values=flag_values)
 
 

@@ -51,10 +51,10 @@ from ml_collections import config_flags
 
 # JAX (checkpoint, inference, compile_cache) is imported for --checkpoint only: --model runs on a
 # deployment's runtime extra, which has no JAX.
-from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.commands import common, exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
-from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.faces import limits as limits_lib
+from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.files import atomic, provenance
 
 # This run's flags: define_flags binds them.
@@ -130,10 +130,9 @@ def define_flags(flag_values: flags.FlagValues) -> None:
       flag_values=fv)
   _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an --output that holds another "
                                  "model's or input's predictions", flag_values=fv)
-  _DETECTOR = flags.DEFINE_enum(
-      "face_detector", None, list(face.DETECTORS), "images and videos: the face detector "
-      "(default: mtcnn, the builders'; with --model, the one its model.json names)",
-      flag_values=fv)
+  _DETECTOR = common.define_face_detector_flag(
+      fv, default=None, what="images and videos: the face detector",
+      default_is="mtcnn; with --model, the one its model.json names")
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
   flags.mark_flags_as_mutual_exclusive(["checkpoint", "model"], required=True, flag_values=fv)
 

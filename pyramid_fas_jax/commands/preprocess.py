@@ -25,9 +25,9 @@ import shutil
 import cv2
 from absl import flags
 
-from pyramid_fas_jax.commands import exit_codes
+from pyramid_fas_jax.commands import common, exit_codes
 from pyramid_fas_jax.deploy import media as media_lib
-from pyramid_fas_jax.faces import face, preprocess
+from pyramid_fas_jax.faces import preprocess
 from pyramid_fas_jax.faces import video as video_lib
 from pyramid_fas_jax.files import atomic, provenance
 
@@ -59,9 +59,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                            "mirroring (a video without a rotation tag)", flag_values=fv)
   _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an output folder holding another "
                                  "input's crops", flag_values=fv)
-  _DETECTOR = flags.DEFINE_enum("face_detector", "mtcnn", list(face.DETECTORS), "the face "
-                                "detector (mtcnn: the paper's and the builders' default)",
-                                flag_values=fv)
+  _DETECTOR = common.define_face_detector_flag(fv)
   flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 

@@ -16,8 +16,7 @@ import dataclasses
 
 from absl import flags
 
-from pyramid_fas_jax.commands import exit_codes
-from pyramid_fas_jax.faces import face
+from pyramid_fas_jax.commands import common, exit_codes
 from pyramid_fas_jax.faces import limits as limits_lib
 
 # This run's flags: define_flags binds them.
@@ -52,9 +51,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
                                      "after this many seconds", lower_bound=1, flag_values=fv)
   _CONNECTIONS = flags.DEFINE_integer("max_connections", 64, "connections beyond this many get "
                                       "503", lower_bound=1, flag_values=fv)
-  _DETECTOR = flags.DEFINE_enum(
-      "face_detector", None, list(face.DETECTORS), "the face detector (default: the one the "
-      "export's model.json names, else mtcnn)", flag_values=fv)
+  _DETECTOR = common.define_face_detector_flag(
+      fv, default=None, default_is="the one the export's model.json names, else mtcnn")
   flags.mark_flags_as_required(["model"], flag_values=fv)
 
 

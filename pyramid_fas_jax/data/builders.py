@@ -22,6 +22,7 @@ import filelock
 import tensorflow_datasets as tfds
 from absl import logging
 
+from pyramid_fas_jax.data import cpus
 from pyramid_fas_jax.data.synth import generate
 
 # Datasets a command builds by itself where they are missing: generated, nothing to download.
@@ -55,10 +56,10 @@ def load_builder(name: str) -> type[tfds.core.DatasetBuilder]:
 
 
 def worker_count(num_workers: int) -> int:
-  """Processes a build uses: `num_workers`, or one per core this process may run on for -1."""
+  """Processes a build uses: `num_workers`, or one per core this process may run on for -1
+  (cpus.cores)."""
   if num_workers == -1:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    return cpus.cores()
   if num_workers < 1:
     raise ValueError(f"num_workers={num_workers}: give a count >= 1, or -1 for one per core")
   return num_workers
@@ -165,7 +166,12 @@ def build_on_first_use(name: str, builder_config: str | None, data_dir: str | No
   synth = builder.builder_config.synth()
   frames = len(generate.videos(synth)) * synth.frames_per_video
   pixels = frames * synth.crop_size ** 2
-  workers = min(os.cpu_count() or 1, 8)
+  # A build the user did not ask for, run inside another command: one process per core, but at
+  # most 8. SynthFAS's first-use configs are small (`small`: about a minute on 2 workers), so
+  # more processes would mostly add their start-up and memory, and a command should not fork a
+  # process per core of a large shared machine unasked. An explicit build
+  # (`python -m pyramid_fas_jax.data.builders`, --num_workers=-1) uses every core.
+  workers = cpus.cores(at_most=8)
   minutes = pixels / (_PIXELS_PER_S_PER_WORKER * workers) / 60
   # Warnings: the commands log INFO only once their checks pass (commands/common.log_start),
   # and this build runs within those checks (splits.require_built).

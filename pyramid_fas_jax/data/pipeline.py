@@ -24,7 +24,6 @@ and host-only metadata that never goes to the device:
 """
 
 import dataclasses
-import os
 import signal
 
 import grain
@@ -32,7 +31,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from pyramid_fas_jax.data import augment, normalize, splits
+from pyramid_fas_jax.data import augment, cpus, normalize, splits
 
 DEVICE_KEYS = ("image", "depth", "mask", "label", "species", "depth_valid")
 
@@ -118,14 +117,6 @@ def _per_process(global_batch: int, pc: int, what: str) -> int:
 AUTO = -1  # data.num_workers / data.prefetch: chosen from this machine's cores
 
 
-def cores() -> int:
-  """The CPU cores this process may run on (its affinity mask: what a scheduler gave it)."""
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:  # not on Linux
-    return os.cpu_count() or 1
-
-
 def auto_workers(n_cores: int) -> int:
   """data.num_workers=-1: a worker process per core but one, left to the train loop (which
   dispatches steps and transfers batches); none on 2 cores or fewer, where a worker process would
@@ -144,7 +135,7 @@ def num_workers(config) -> int:
   """data.num_workers with -1 (auto) resolved for this machine (auto_workers)."""
   workers = int(config.data.num_workers)
   if workers == AUTO:
-    return auto_workers(cores())
+    return auto_workers(cpus.cores())
   if workers < 0:
     raise ValueError(f"data.num_workers={workers} must be >= 0 (0 = in-process) or -1 (auto)")
   return workers
@@ -184,7 +175,7 @@ def _read_options(config, per_element: int = 1) -> grain.ReadOptions:
   batch, so it would decode 500 batches ahead: minutes of CPU at start-up, taken from the first
   compile, and gigabytes of memory at 256x256.
   """
-  threads = max(1, min(16, cores() // max(num_workers(config), 1)))
+  threads = max(1, min(16, cpus.cores() // max(num_workers(config), 1)))
   ahead = max(prefetch(config) * per_element, threads)
   return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=ahead)
 

@@ -76,3 +76,69 @@ def bootstrap_intervals(scores: ScoreSet, threshold: float, n_resamples: int = 1
   for name, values in samples.items():
     result[name] = [float(v) for v in np.percentile(values, [tail, 100 - tail])]
   return result
+
+
+def _aligned_errors(runs, video_ids) -> np.ndarray:
+  """(runs, videos) 0/1 errors of video-level score sets at their thresholds, in `video_ids`'s
+  order; every set must hold exactly those videos."""
+  rows = []
+  for scores, threshold in runs:
+    ids = np.asarray(scores.video_ids if scores.video_ids is not None else [])
+    if len(ids) != len(scores) or len(set(ids.tolist())) != len(ids):
+      raise ValueError(f"{scores.source}: a paired comparison needs one score per video")
+    if set(ids.tolist()) != set(video_ids.tolist()):
+      raise ValueError(f"{scores.source}: holds other videos than the first run's; runs are "
+                       "paired only over the same test videos")
+    position = {v: i for i, v in enumerate(ids.tolist())}
+    order = np.array([position[v] for v in video_ids.tolist()])
+    wrong = np.where(scores.is_live, scores.scores <= threshold, scores.scores > threshold)
+    rows.append(wrong[order].astype(np.float64))
+  return np.stack(rows)
+
+
+def paired_acer_difference(runs_a, runs_b, n_resamples: int = 2000, confidence: float = 0.95,
+                           seed: int = 0) -> dict:
+  """Mean test ACER of arm A's runs minus arm B's, with two percentile intervals.
+
+  `runs_a`, `runs_b`: (video-level ScoreSet, threshold) per seed, all over the same test videos.
+  Videos are resampled once per resample for every run of both arms (stratified by bona fide
+  and attack species, as `bootstrap_intervals`): the arms are paired by video, so what the
+  difference shares, the test videos' difficulty, cancels. "videos" keeps every run; "seeds"
+  also resamples each arm's runs with replacement, so the interval covers training's
+  seed-to-seed spread too. A negative difference means arm A errs less.
+
+  Returns:
+    {"difference": d, "videos": [low, high], "seeds": [low, high], "n_a": ..., "n_b": ...,
+     "confidence", "n_resamples", "seed"}, fractions.
+  """
+  if not runs_a or not runs_b:
+    raise ValueError("each arm needs at least one run")
+  first = runs_a[0][0]
+  first.require_both_classes()
+  video_ids = np.asarray(first.video_ids)
+  errors = _aligned_errors(list(runs_a) + list(runs_b), video_ids)
+  live, species = first.is_live, first.species  # video_ids is the first run's own order
+  rng = np.random.default_rng(seed)
+  strata = [np.flatnonzero(live)] + [np.flatnonzero(~live & (species == s))
+                                     for s in first.attack_species]
+
+  def acer(rates):  # rates: [bona fide, species...] each (runs, resamples)
+    return (np.max(rates[1:], axis=0) + rates[0]) / 2
+
+  full = acer([errors[:, s].mean(axis=1)[:, None] for s in strata])[:, 0]
+  drawn = [errors[:, s[rng.integers(0, s.size, size=(n_resamples, s.size))]].mean(axis=2)
+           for s in strata]
+  per_run = acer(drawn)  # (runs, resamples)
+  na = len(runs_a)
+  a, b = per_run[:na], per_run[na:]
+  by_videos = a.mean(axis=0) - b.mean(axis=0)
+  pick_a = rng.integers(0, na, size=(n_resamples, na))
+  pick_b = rng.integers(0, len(runs_b), size=(n_resamples, len(runs_b)))
+  cols = np.arange(n_resamples)[:, None]
+  by_seeds = a[pick_a, cols].mean(axis=1) - b[pick_b, cols].mean(axis=1)
+  tail = (1 - confidence) / 2 * 100
+  return {"difference": float(full[:na].mean() - full[na:].mean()),
+          "videos": [float(v) for v in np.percentile(by_videos, [tail, 100 - tail])],
+          "seeds": [float(v) for v in np.percentile(by_seeds, [tail, 100 - tail])],
+          "n_a": na, "n_b": len(runs_b), "confidence": confidence,
+          "n_resamples": n_resamples, "seed": seed}

@@ -1,0 +1,189 @@
+"""SynthFAS as an instrument (benchmarks/synth_results.py): paired bootstrap differences,
+localisation of partial attacks, the rows' configs and the README's results block."""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from pyramid_fas_jax.evaluation import bootstrap, localisation, metrics
+from pyramid_fas_jax.evaluation.scorefile import ScoreSet
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import synth_report  # noqa: E402
+import synth_results  # noqa: E402
+
+SPECIES = ("live", "print", "replay")
+
+
+def _videos(scores, per=(6, 3, 3), order=None):
+  species = [s for s, n in zip(SPECIES, per) for _ in range(n)]
+  ids = [f"v{i:02d}" for i in range(len(species))]
+  labels = [int(s == "live") for s in species]
+  idx = np.arange(len(species)) if order is None else np.asarray(order)
+  return ScoreSet.from_arrays(np.asarray(scores, float)[idx], np.asarray(labels)[idx],
+                              np.asarray(species)[idx], np.asarray(ids)[idx])
+
+
+# live (6): scores 0.9 except where noted; print (3) and replay (3) 0.1 except where noted.
+BASE = [0.9] * 6 + [0.1] * 6
+
+
+def _with(changes):
+  s = list(BASE)
+  for i, v in changes.items():
+    s[i] = v
+  return s
+
+
+def test_paired_difference_point_is_the_acer_difference():
+  a = _videos(_with({0: 0.2, 6: 0.8}))            # 1/6 live rejected, 1/3 print accepted
+  b = _videos(_with({9: 0.8, 10: 0.8}))           # 2/3 replay accepted
+  got = bootstrap.paired_acer_difference([(a, 0.5)], [(b, 0.5)], n_resamples=500)
+  want = metrics.error_rates(a, 0.5)["ACER"] - metrics.error_rates(b, 0.5)["ACER"]
+  assert got["difference"] == pytest.approx(want)
+  assert want == pytest.approx((1 / 3 + 1 / 6) / 2 - (2 / 3) / 2)
+  for key in ("videos", "seeds"):
+    assert got[key][0] <= got["difference"] <= got[key][1]
+
+
+def test_same_runs_in_another_order_differ_by_exactly_zero():
+  scores = _with({0: 0.2, 6: 0.8, 9: 0.7})
+  a = _videos(scores)
+  b = _videos(scores, order=np.random.default_rng(1).permutation(12))
+  got = bootstrap.paired_acer_difference([(a, 0.5)], [(b, 0.5)], n_resamples=300)
+  assert got["difference"] == 0 and got["videos"] == [0, 0] and got["seeds"] == [0, 0]
+
+
+def test_pairing_cancels_what_the_arms_share():
+  # Both arms err on the same 3 live videos; A errs on one print video more. Resampling the
+  # videos together, the difference is only that video's share: never negative, and at most
+  # half of the whole print stratum.
+  shared = {0: 0.1, 1: 0.1, 2: 0.1}
+  a = _videos(_with({**shared, 6: 0.9}))
+  b = _videos(_with(shared))
+  got = bootstrap.paired_acer_difference([(a, 0.5)], [(b, 0.5)], n_resamples=2000)
+  assert got["difference"] == pytest.approx((1 / 3) / 2)
+  assert 0 <= got["videos"][0] < got["videos"][1] <= 0.5
+
+
+def test_seed_spread_widens_the_interval():
+  good = _videos(BASE)
+  bad = _videos(_with({0: 0.1, 1: 0.1, 6: 0.9, 7: 0.9, 8: 0.9}))
+  got = bootstrap.paired_acer_difference([(good, 0.5), (bad, 0.5)], [(good, 0.5)],
+                                         n_resamples=2000)
+  acer_bad = metrics.error_rates(bad, 0.5)["ACER"]
+  assert got["difference"] == pytest.approx(acer_bad / 2)
+  # Drawing A's seeds can give two good runs (difference 0) or two bad ones (acer_bad).
+  assert got["seeds"][0] == pytest.approx(0, abs=1e-12)
+  assert got["seeds"][1] > got["videos"][1]
+
+
+def test_paired_difference_refuses_unpaired_sets():
+  a = _videos(BASE)
+  other = ScoreSet.from_arrays(a.scores, a.labels, a.species, [f"w{i}" for i in range(12)])
+  with pytest.raises(ValueError, match="other videos"):
+    bootstrap.paired_acer_difference([(a, 0.5)], [(other, 0.5)])
+  frames = ScoreSet.from_arrays(np.r_[a.scores, a.scores], np.r_[a.labels, a.labels],
+                                np.r_[a.species, a.species], np.r_[a.video_ids, a.video_ids])
+  with pytest.raises(ValueError, match="one score per video"):
+    bootstrap.paired_acer_difference([(frames, 0.5)], [(frames, 0.5)])
+  with pytest.raises(ValueError, match="at least one run"):
+    bootstrap.paired_acer_difference([], [(a, 0.5)])
+
+
+def test_one_attack_pixel_marks_its_cell_at_every_scale():
+  mask = np.ones((1, 8, 8), np.uint8)
+  mask[0, 5, 2] = 0
+  cells = {s: localisation.spoof_cells(mask, s)[0] for s in (8, 4, 2, 1)}
+  assert cells[8].sum() == 1 and cells[8][5, 2]
+  assert cells[4].sum() == 1 and cells[4][2, 1]
+  assert cells[2].sum() == 1 and cells[2][1, 0]
+  assert cells[1].all()
+  with pytest.raises(ValueError, match="cannot be pooled"):
+    localisation.spoof_cells(mask, 3)
+
+
+def test_localisation_by_hand():
+  # Two frames with a patch over their top half (4x4 masks), maps at 2x2 and 1x1.
+  masks = np.ones((2, 4, 4), np.uint8)
+  masks[:, :2] = 0
+  perfect = np.array([[[0.1, 0.2], [0.9, 0.8]]] * 2)
+  inverted = 1 - perfect
+  # Frame 0 right, frame 1 calls its bottom-left (live) cell spoof too: IoU 2/3.
+  half = perfect.copy()
+  half[1, 1, 0] = 0.15
+  got = localisation.localise({2: perfect, 1: np.full((2, 1, 1), 0.2)}, masks)
+  assert got[2] == {"pixel_auc": 1.0, "iou": 1.0, "frames": 2, "spoof_cells": 4,
+                    "live_cells": 4}
+  assert got[1]["pixel_auc"] is None and got[1]["iou"] == 1.0  # one kind of cell only
+  assert localisation.localise({2: inverted}, masks)[2]["pixel_auc"] == 0.0
+  assert localisation.localise({2: inverted}, masks)[2]["iou"] == 0.0
+  assert localisation.localise({2: half}, masks)[2]["iou"] == pytest.approx((1 + 2 / 3) / 2)
+  # That live cell's spoofness 0.85 outranks the two spoof cells at 0.8: 2 of 16 pairs wrong.
+  assert localisation.localise({2: half}, masks)[2]["pixel_auc"] == pytest.approx(
+      1 - 2 / 16)
+  with pytest.raises(ValueError, match="scale 2"):
+    localisation.localise({2: np.zeros((2, 3, 3))}, masks)
+
+
+@pytest.mark.parametrize("kind,interval,want", [
+    ("better", (-0.05, -0.01), "supports"), ("better", (0.01, 0.05), "contradicts"),
+    ("better", (-0.05, 0.01), "cannot separate"), ("no_gain", (-0.05, -0.01), "contradicts"),
+    ("no_gain", (-0.02, 0.03), "consistent")])
+def test_verdicts(kind, interval, want):
+  assert synth_report.verdict(kind, interval) == want
+
+
+def plain(value):
+  return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+def test_rows_differ_from_the_demo_in_their_supervision_alone(tmp_path):
+  from pyramid_fas_jax.experiment import demo
+  demo_config = demo.load_config(REPO / "configs" / "demo.py")
+  heads = {}
+  for row in synth_report.ROWS:
+    config = synth_results.run_config(row, "intra", 3, 2400, tmp_path)
+    assert (config.seed, config.num_steps, config.data.builder_config) == (3, 2400, "bench")
+    for key in ("optim", "aug", "input", "batch_size", "eval_every_steps", "eval", "init_from"):
+      assert plain(config[key]) == plain(demo_config[key]), (row, key)
+    assert config.model.backbone == demo_config.model.backbone
+    heads[row] = (config.model.head, tuple(config.model.scales))
+  assert heads["pyramid"] == (demo_config.model.head, tuple(demo_config.model.scales))
+  assert heads["single_scale"] == ("pyramid_mask", (8,))
+  assert len(set(heads.values())) == len(heads)  # every row its own supervision
+
+
+def test_readme_block_is_rendered_from_the_committed_results():
+  data = json.loads(synth_report.RESULTS.read_text())
+  readme = (REPO / "README.md").read_text()
+  assert synth_report.replace_block(readme, synth_report.render(data)) == readme
+  every = {(r["row"], r["protocol"], r["seed"]) for r in data["runs"]}
+  assert len(every) == len(data["runs"])  # one record per run
+  for c in data["comparisons"]:
+    assert c["seeds"][0] <= c["difference"] <= c["seeds"][1]
+    assert c["verdict"] == synth_report.verdict(c["kind"], c["seeds"])
+    assert c["provisional"] == (min(c["n_a"], c["n_b"]) < synth_report.MIN_SEEDS)
+
+
+def test_committed_records_agree_with_their_scores_and_the_results():
+  """Each record's test figures are recomputed from its own per-video scores, and the JSON's
+  runs are exactly the records (the README block is rendered from the JSON)."""
+  data = json.loads(synth_report.RESULTS.read_text())
+  records = sorted(synth_report.RECORDS.glob("*/*/seed*/record.json"))
+  assert len(records) == len(data["runs"])
+  for path in records:
+    rec = json.loads(path.read_text())
+    assert rec in data["runs"], path
+    assert path.parent == synth_report.record_dir(rec["row"], rec["protocol"], rec["seed"])
+    got = metrics.error_rates(synth_report.test_videos(rec), rec["threshold"])
+    for key in ("ACER", "APCER", "BPCER"):
+      assert got[key] == pytest.approx(rec["test"][key], abs=1e-9), (path, key)
+    assert rec["best_step"] in [c["step"] for c in rec["curve"]]
+    assert min(c["dev_EER"] for c in rec["curve"]) == next(
+        c["dev_EER"] for c in rec["curve"] if c["step"] == rec["best_step"])
