@@ -221,10 +221,58 @@ def report(runs, steps: int) -> None:
   budget_figure(data, FIGURE)
   readme = REPO / "README.md"
   atomic.write_text(readme, replace_block(readme.read_text(), render(data)))
+  for path, source in config_docstrings(data).items():
+    atomic.write_text(path, source)
   print(render(data))
 
 
 # ---------------------------------------------------------------- the README's tables
+
+
+DOC_START = "SynthFAS, CPU scale"
+
+
+def docstring_paragraph(data, config_name: str) -> str | None:
+  """The closing paragraph of a Table II config's docstring: its rows' figures from the JSON."""
+  import textwrap
+  parts = []
+  for row, spec in ROWS.items():
+    name, *options = spec["entry"].split("+")
+    if name != config_name:
+      continue
+    for protocol in sorted({r["protocol"] for r in data["runs"]}, key=lambda p: p != "intra"):
+      runs = _runs(data, row, protocol)
+      if runs:
+        which = "".join(f"`,{o}` " for o in options)
+        parts.append(f"{which}{protocol} {_pct([r['test']['ACER'] for r in runs])}% over "
+                     f"{len(runs)} seed{'s' if len(runs) > 1 else ''}")
+  if not parts:
+    return None
+  text = (f"{DOC_START} (`python benchmarks/synth_results.py`, README \"Table II in "
+          f"miniature\": this config's runlocal model, the demo's recipe, {data['steps']} steps, "
+          f"SynthFAS `{data['build']}`): test ACER per video at the dev-EER threshold, mean "
+          f"(min-max): " + "; ".join(parts) + ".")
+  return textwrap.fill(text, 100)
+
+
+def replace_docstring_paragraph(source: str, paragraph: str) -> str:
+  """`source` with its docstring's closing paragraph (from DOC_START on) set to `paragraph`."""
+  start = source.find("\n\n" + DOC_START)
+  end = source.find('"""', source.find('"""') + 3)
+  if start < 0 or start > end:
+    raise ValueError(f"no docstring paragraph starting {DOC_START!r}")
+  return source[:start] + "\n\n" + paragraph + "\n" + source[end:]
+
+
+def config_docstrings(data) -> dict:
+  """{config file: its source with the closing paragraph from `data`}."""
+  out = {}
+  for name in {spec["entry"].split("+")[0] for spec in ROWS.values()}:
+    paragraph = docstring_paragraph(data, name)
+    if paragraph is not None:
+      path = REPO / "configs" / f"{name}.py"
+      out[path] = replace_docstring_paragraph(path.read_text(), paragraph)
+  return out
 
 
 def replace_block(text: str, block: str) -> str:

@@ -171,6 +171,23 @@ def test_readme_block_is_rendered_from_the_committed_results():
     assert c["provisional"] == (min(c["n_a"], c["n_b"]) < synth_report.MIN_SEEDS)
 
 
+def test_table_ii_configs_quote_their_rows():
+  data = json.loads(synth_report.RESULTS.read_text())
+  sources = synth_report.config_docstrings(data)
+  assert {p.stem for p in sources} == {r["entry"].split("+")[0] for r in data["runs"]
+                                       for r in [synth_report.ROWS[r["row"]]]}
+  for path, want in sources.items():
+    assert path.read_text() == want, f"{path}: run benchmarks/synth_results.py report"
+
+
+def test_docstring_paragraph_is_replaced_in_place():
+  source = 'r"""Title.\n\nBody.\n\nSynthFAS, CPU scale old\nfigures.\n"""\n\nimport x\n'
+  got = synth_report.replace_docstring_paragraph(source, "SynthFAS, CPU scale new.")
+  assert got == 'r"""Title.\n\nBody.\n\nSynthFAS, CPU scale new.\n"""\n\nimport x\n'
+  with pytest.raises(ValueError, match="SynthFAS, CPU scale"):
+    synth_report.replace_docstring_paragraph('"""Title."""\n\nSynthFAS, CPU scale x\n', "y")
+
+
 def test_committed_records_agree_with_their_scores_and_the_results():
   """Each record's test figures are recomputed from its own per-video scores, and the JSON's
   runs are exactly the records (the README block is rendered from the JSON)."""
