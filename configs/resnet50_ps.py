@@ -22,8 +22,8 @@ feature map and every pyramid scale.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 6.1 (6.1-6.1)% over 1 seed; `,single_scale` intra 13.6
-(12.5-14.7)% over 2 seeds.
+the dev-EER threshold, mean (min-max): intra 9.8 (6.1-11.4)% over 4 seeds; `,single_scale` intra
+16.0 (12.5-20.8)% over 5 seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas
