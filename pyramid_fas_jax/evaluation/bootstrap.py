@@ -17,6 +17,12 @@ RATES = ("APCER", "APCER_pooled", "BPCER", "ACER", "HTER")
 _MAX_DRAWN = 1 << 22
 
 
+def _errors(scores: ScoreSet, threshold: float) -> np.ndarray:
+  """Per sample, 1 where it is wrong at `threshold`: a rejected bona fide sample or an accepted
+  attack (metrics: accepted iff score > threshold)."""
+  return np.where(scores.is_live, scores.scores <= threshold, scores.scores > threshold)
+
+
 def _stratum_counts(errors: np.ndarray, frames: np.ndarray, n_resamples: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
   """Per resample: (errors, frames) summed over units drawn with replacement."""
@@ -48,8 +54,7 @@ def bootstrap_intervals(scores: ScoreSet, threshold: float, n_resamples: int = 1
   else:
     _, first, unit_of = video_groups(scores)
   live = scores.is_live
-  # An error is a rejected bona fide sample or an accepted attack.
-  wrong = np.where(live, scores.scores <= threshold, scores.scores > threshold)
+  wrong = _errors(scores, threshold)
   unit_errors = np.bincount(unit_of, weights=wrong)
   unit_frames = np.bincount(unit_of).astype(np.float64)
   unit_live, unit_species = live[first], scores.species[first]
@@ -91,8 +96,7 @@ def _aligned_errors(runs, video_ids) -> np.ndarray:
                        "paired only over the same test videos")
     position = {v: i for i, v in enumerate(ids.tolist())}
     order = np.array([position[v] for v in video_ids.tolist()])
-    wrong = np.where(scores.is_live, scores.scores <= threshold, scores.scores > threshold)
-    rows.append(wrong[order].astype(np.float64))
+    rows.append(_errors(scores, threshold)[order].astype(np.float64))
   return np.stack(rows)
 
 
