@@ -74,7 +74,7 @@ def _load_dataset(name: str, builder_config, data_dir, decoders) -> dict:
   from pyramid_fas_jax.data import builders
   builders.build_on_first_use(name, builder_config, data_dir)  # SynthFAS only: no archive
   try:
-    return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir,
+    return tfds.data_source(_tfds_name(name, builder_config), data_dir=data_dir, download=False,
                             decoders=decoders)
   except Exception as e:  # TFDS raises several types for a dataset that is not there
     # TFDS's own message (chained below) lists every dataset it knows; lead with ours.
