@@ -39,8 +39,23 @@ CLAIMS = (
 # Below this many seeds in either arm the seed resampling cannot see the seed-to-seed spread
 # (with one seed it is none), so a verdict is marked provisional (the issue asks for 5).
 MIN_SEEDS = 5
+# A curve has stopped improving at the first evaluation from which neither dev AUC rises nor
+# dev log loss falls by more than this later on: below the spread between seeds at one step
+# (about 0.01 AUC and 0.05 log loss in the 2400-step runs), so a single run cannot tell more.
+PLATEAU_AUC, PLATEAU_LOSS = 0.005, 0.02
 MASK_OUTPUT = "mask_{}"  # the liveness map a mask head outputs at each scale
 SUBSETS = (7, 14, 21, 34)  # test subjects: `small`'s 7 up to `bench`'s 34
+
+
+def plateau(curve) -> tuple[int, bool]:
+  """(the first step from which the curve improves by no more than PLATEAU_AUC / PLATEAU_LOSS,
+  whether that is its last evaluation: then it had not stopped improving)."""
+  auc = np.array([c["dev_AUC"] for c in curve])
+  loss = np.array([c["dev_log_loss"] for c in curve])
+  done = ((np.maximum.accumulate(auc) >= auc.max() - PLATEAU_AUC)
+          & (np.minimum.accumulate(loss) <= loss.min() + PLATEAU_LOSS))
+  i = int(np.argmax(done))  # `done` holds at the last evaluation, so argmax finds the first
+  return curve[i]["step"], i == len(curve) - 1
 
 
 def verdict(kind: str, interval) -> str:
@@ -53,8 +68,11 @@ def verdict(kind: str, interval) -> str:
 # ---------------------------------------------------------------- one run
 
 
-def _steps(path: pathlib.Path) -> list[int]:
-  return sorted(int(p.stem.split("_")[1]) for p in (path / "eval").glob("step_*.json"))
+def _steps(path: pathlib.Path, last: int) -> list[int]:
+  """The evaluated steps up to `last`: a run continued past it (a longer budget) keeps the
+  record of its first `last` steps what it was."""
+  steps = (int(p.stem.split("_")[1]) for p in (path / "eval").glob("step_*.json"))
+  return sorted(s for s in steps if s <= last)
 
 
 def _log_loss(frames) -> float:
@@ -69,7 +87,7 @@ def collect_run(path: pathlib.Path, steps: int) -> dict:
   picks it) and its test figures."""
   from pyramid_fas_jax import evaluation
   curve, best = [], None
-  for step in _steps(path):
+  for step in _steps(path, steps):
     r = json.loads((path / "eval" / f"step_{step}.json").read_text())
     dev_frames = evaluation.read_scores(path / "scores" / f"dev_frames_step{step}.txt")
     curve.append({"step": step, "dev_AUC": r["dev"]["AUC"], "dev_EER": r["dev"]["EER"],
@@ -88,17 +106,22 @@ def collect_run(path: pathlib.Path, steps: int) -> dict:
           "test_ACER_interval": test.get("bootstrap", {}).get("ACER")}
 
 
-def record_dir(row: str, protocol: str, seed: int) -> pathlib.Path:
-  return RECORDS / protocol.replace("/", "_") / row / f"seed{seed}"
+def record_dir(row: str, protocol: str, seed: int, steps: int) -> pathlib.Path:
+  """Keyed by the budget too: the same run continued to more steps is another record, so a
+  budget study never overwrites the Table II record it grew from."""
+  return RECORDS / f"{steps}_steps" / protocol.replace("/", "_") / row / f"seed{seed}"
 
 
 def recorded(row: str, protocol: str, seed: int, steps: int) -> dict | None:
   """The committed record of a run trained for `steps`, or None."""
-  path = record_dir(row, protocol, seed) / "record.json"
+  path = record_dir(row, protocol, seed, steps) / "record.json"
   if not path.exists():
     return None
   rec = json.loads(path.read_text())
-  return rec if rec["steps"] == steps else None
+  if (rec["row"], rec["protocol"], rec["seed"], rec["steps"]) != (row, protocol, seed, steps):
+    raise ValueError(f"{path} holds {rec['row']}:{rec['protocol']}:{rec['seed']} at "
+                     f"{rec['steps']} steps, not {row}:{protocol}:{seed} at {steps}")
+  return rec
 
 
 def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
@@ -110,7 +133,7 @@ def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
          **collect_run(path, steps)}
   if config.model.head in ("pyramid_mask", "multiclass_mask") and protocol == "intra":
     rec["localisation"] = localisation(path, config, rec["best_step"])["scales"]
-  out = record_dir(row, protocol, seed)
+  out = record_dir(row, protocol, seed, steps)
   out.mkdir(parents=True, exist_ok=True)
   scores = path / "scores" / f"test_videos_step{rec['best_step']}.txt"
   atomic.write_bytes(out / "test_videos.txt", scores.read_bytes())
@@ -120,8 +143,8 @@ def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
 
 def test_videos(rec: dict):
   from pyramid_fas_jax import evaluation
-  return evaluation.read_scores(record_dir(rec["row"], rec["protocol"], rec["seed"])
-                                / "test_videos.txt")
+  return evaluation.read_scores(record_dir(rec["row"], rec["protocol"], rec["seed"],
+                                           rec["steps"]) / "test_videos.txt")
 
 
 def localisation(path: pathlib.Path, config, step: int) -> dict:
@@ -202,8 +225,12 @@ def comparisons(protocol: str, by_row: dict) -> list[dict]:
   return out
 
 
-def report(runs, steps: int) -> None:
-  """Analyse the committed records of the selection; write the JSON, figure and README."""
+def report(runs, steps: int, budget_steps: int | None = None) -> None:
+  """Analyse the committed records of the selection; write the JSON, figure and README.
+
+  `budget_steps`: also the intra runs of the selection continued to that many steps, where
+  recorded (the budget study: `train --steps=N` on some seeds), set beside their `steps` record.
+  """
   collected, by = [], {}
   for row, protocol, seed in runs:
     rec = recorded(row, protocol, seed, steps)
@@ -212,10 +239,14 @@ def report(runs, steps: int) -> None:
       continue
     collected.append(rec)
     by.setdefault(protocol, {}).setdefault(row, []).append(rec)
+  longer = [] if not budget_steps else [
+      rec for row, protocol, seed in runs if protocol == "intra"
+      for rec in [recorded(row, protocol, seed, budget_steps)] if rec is not None]
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
   data = {"build": "bench", "recipe": "configs/demo.py's (fas.demo_recipe)", "steps": steps,
           "runs": collected, "resolution": resolution(intra),
-          "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)]}
+          "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)],
+          "budget": {"steps": budget_steps, "runs": longer}}
   from pyramid_fas_jax.files import atomic
   atomic.write_text(RESULTS, json.dumps(data, indent=1) + "\n")
   budget_figure(data, FIGURE)
@@ -305,21 +336,56 @@ def mean_curves(data, protocol="intra") -> dict:
 
 
 def budget_figure(data, path) -> None:
+  """Mean dev curves over seeds at the table's budget (solid), and each longer run (dashed)."""
   from matplotlib.figure import Figure
   curves = mean_curves(data)
   if not curves:
     return
-  fig = Figure(figsize=(9, 3.4), dpi=100)
+  fig = Figure(figsize=(10, 3.8), dpi=100)
   ax_auc, ax_loss = fig.subplots(1, 2)
+  colours = {row: f"C{i}" for i, row in enumerate(ROWS)}
   for row, (steps, auc, loss) in curves.items():
-    ax_auc.plot(steps, auc, marker="o", label=ROWS[row]["label"])
-    ax_loss.plot(steps, loss, marker="o", label=ROWS[row]["label"])
-  ax_auc.set(xlabel="step", ylabel="dev AUC (per video)", title="dev AUC, mean over seeds")
+    ax_auc.plot(steps, auc, marker="o", color=colours[row], label=ROWS[row]["label"])
+    ax_loss.plot(steps, loss, marker="o", color=colours[row], label=ROWS[row]["label"])
+  for rec in data["budget"]["runs"]:
+    steps = [c["step"] for c in rec["curve"]]
+    for ax, key in ((ax_auc, "dev_AUC"), (ax_loss, "dev_log_loss")):
+      ax.plot(steps, [c[key] for c in rec["curve"]], ls="--", marker=".", lw=1,
+              color=colours[rec["row"]])
+  longer = " (dashed: one seed continued)" if data["budget"]["runs"] else ""
+  ax_auc.set(xlabel="step", ylabel="dev AUC (per video)",
+             title=f"dev AUC, mean over seeds{longer}")
   ax_loss.set(xlabel="step", ylabel="dev log loss of the score (per frame)",
               title="dev log loss, mean over seeds")
   ax_auc.legend(fontsize="small")
   fig.tight_layout()
   fig.savefig(path)
+
+
+def _budget_lines(data) -> list[str]:
+  """The longer runs beside their table-budget records: where each curve stops improving."""
+  longer = data["budget"]["runs"]
+  if not longer:
+    return []
+  n = data["budget"]["steps"]
+  lines = [f"Runs continued to {n} steps (the same run past step {data['steps']}; dashed in "
+           f"the figure). A curve has stopped improving at the first evaluation from which "
+           f"dev AUC rises by at most {PLATEAU_AUC} and dev log loss falls by at most "
+           f"{PLATEAU_LOSS} (below the spread between seeds):", "",
+           f"| row | seed | stops improving at | dev AUC at {data['steps']} / best | "
+           f"best dev-EER step | test ACER at {data['steps']} / at {n} steps |",
+           "|---|---:|---:|---|---:|---|"]
+  for rec in sorted(longer, key=lambda r: (list(ROWS).index(r["row"]), r["seed"])):
+    short = next(r for r in data["runs"] if (r["row"], r["protocol"], r["seed"])
+                 == (rec["row"], rec["protocol"], rec["seed"]))
+    step, last = plateau(rec["curve"])
+    at = {c["step"]: c for c in rec["curve"]}
+    lines.append(f"| {ROWS[rec['row']]['label']} | {rec['seed']} | "
+                 f"{'still improving at ' if last else ''}{step} | "
+                 f"{at[data['steps']]['dev_AUC']:.3f} / "
+                 f"{max(c['dev_AUC'] for c in rec['curve']):.3f} | {rec['best_step']} | "
+                 f"{100 * short['test']['ACER']:.1f} / {100 * rec['test']['ACER']:.1f} |")
+  return lines + [""]
 
 
 def render(data) -> str:
@@ -347,6 +413,7 @@ def render(data) -> str:
       lines.append(f"| {ROWS[row]['label']} | " + " | ".join(
           f"{a:.3f} / {x:.3f}" for a, x in zip(auc, loss)) + " |")
     lines.append("")
+  lines += _budget_lines(data)
   lines += ["**Table II in miniature.** Test ACER, HTER and AUC per video at the dev-EER "
             "threshold of the best-dev-EER checkpoint, mean (min-max) over seeds, %:", "",
             "| protocol | supervision | seeds | ACER | HTER | AUC | best steps |",

@@ -4,6 +4,7 @@ bootstrap intervals, their masks' localisation of partial attacks, and the READM
   python benchmarks/synth_results.py train  [--rows=pyramid,binary,...] [--protocols=intra,...]
       [--seeds=0,1,2,3,4] [--steps=2400] [--jobs=2] [--workdir=runs/synth_results]
   python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
+  python benchmarks/synth_results.py train --seeds=0 --steps=6000  # the budget study
 
 Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map)
 with one Table II supervision, trained with the demo's recipe (`fas.demo_recipe`: Adam 1e-3,
@@ -11,14 +12,17 @@ batch 16, 2400 steps, an evaluation every 400 steps, the checkpoint with the bes
 SynthFAS `bench` (`small`'s training subjects, 34 test subjects: README "Resolution"). Rows
 differ only in their head, labels and loss.
 
-`train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/
-(its curve, best step, test figures, localisation and per-video test scores; commit them) and
-is skipped on any clone that has the record; an interrupted run resumes from its last
-checkpoint in the workdir. `--jobs=2` trains two runs at once, each pinned to its own core
+`train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/ (its curve,
+best step, test figures, localisation and per-video test scores; commit them) and is skipped on any
+clone that has the record; an interrupted run resumes from its last checkpoint in the workdir.
+Records are keyed by their budget (`--steps`): `train --steps=6000` continues the 2400-step runs in
+place (the recipe's learning rate is constant, so nothing in it depends on the total) and records
+them apart, and `report` sets those beside the 2400-step records (`--budget_steps`) to show where
+each dev curve stops improving. `--jobs=2` trains two runs at once, each pinned to its own core
 (1.3x the runs per hour of one run on both cores, on the 2-core development machine). `report`
 reads the records alone (no checkpoint, nothing retrained) and writes
-benchmarks/results/synth_results.json (every run and the analysis), docs/synth_budget.png and
-the README's SynthFAS tables between their markers.
+benchmarks/results/synth_results.json (every run and the analysis), docs/synth_budget.png and the
+README's SynthFAS tables between their markers.
 """
 
 import argparse
@@ -115,6 +119,9 @@ def main():
   p.add_argument("--protocols", default="intra,cross_domain/lowlight")
   p.add_argument("--seeds", default="0,1,2,3,4")
   p.add_argument("--steps", type=int, default=2400)
+  p.add_argument("--budget_steps", type=int, default=6000,
+                 help="report: runs continued to this many steps, set beside their --steps "
+                 "records (the budget study; 0: none)")
   p.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
   p.add_argument("--workdir", default="runs/synth_results")
   p.add_argument("--data_dir", default=None, help="default: <workdir>/tfds")
@@ -133,7 +140,7 @@ def main():
           for row in args.rows.split(",")]
   if args.command == "train":
     return train_all(args, runs)
-  return synth_report.report(runs, args.steps)
+  return synth_report.report(runs, args.steps, args.budget_steps)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Paper (OULU-NPU Protocol 4): binary mask supervision sharply improves on this ba
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 13.5 (8.1-19.9)% over 4 seeds.
+the dev-EER threshold, mean (min-max): intra 13.9 (8.1-19.9)% over 5 seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas

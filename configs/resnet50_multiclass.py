@@ -13,7 +13,7 @@ dataset's species count (SynthFAS: 5).
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 33.8 (32.9-35.3)% over 4 seeds.
+the dev-EER threshold, mean (min-max): intra 33.1 (30.3-35.3)% over 5 seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas

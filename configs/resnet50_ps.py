@@ -22,7 +22,7 @@ feature map and every pyramid scale.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 9.8 (6.1-11.4)% over 4 seeds; `,single_scale` intra
+the dev-EER threshold, mean (min-max): intra 10.1 (6.1-11.4)% over 5 seeds; `,single_scale` intra
 16.0 (12.5-20.8)% over 5 seeds.
 """
 

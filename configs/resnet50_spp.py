@@ -16,7 +16,7 @@ pyramid mask with the same scales beats SPP by 1.0, 2.4 and 4.5 points ACER.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 20.2 (17.5-23.9)% over 4 seeds.
+the dev-EER threshold, mean (min-max): intra 18.8 (13.1-23.9)% over 5 seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas

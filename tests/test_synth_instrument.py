@@ -180,6 +180,46 @@ def test_table_ii_configs_quote_their_rows():
     assert path.read_text() == want, f"{path}: run benchmarks/synth_results.py report"
 
 
+def _curve(auc, loss):
+  return [{"step": 400 * (i + 1), "dev_AUC": a, "dev_log_loss": x}
+          for i, (a, x) in enumerate(zip(auc, loss))]
+
+
+@pytest.mark.parametrize("auc, loss, want", [
+    # AUC within 0.005 of its best from 1200 on, loss within 0.02 of its lowest from 800 on.
+    ([0.90, 0.95, 0.975, 0.978, 0.979], [0.5, 0.30, 0.29, 0.30, 0.285], (1200, False)),
+    # The loss is what still improves: 0.25 at 1600 is 0.05 below everything before.
+    ([0.90, 0.98, 0.98, 0.98], [0.5, 0.35, 0.30, 0.25], (1600, True)),
+    # A later dip does not move it: the running best is what counts.
+    ([0.95, 0.97, 0.90, 0.972], [0.3, 0.28, 0.6, 0.29], (800, False)),
+])
+def test_plateau_by_hand(auc, loss, want):
+  assert synth_report.plateau(_curve(auc, loss)) == want
+
+
+def test_a_longer_budget_is_another_record_and_keeps_its_first_steps(tmp_path, monkeypatch):
+  """A run continued past the table's budget: its 2400-step record reads the evaluations up
+  to 2400 only, and the two budgets never share a record."""
+  assert (synth_report.record_dir("pyramid", "intra", 0, 2400)
+          != synth_report.record_dir("pyramid", "intra", 0, 6000))
+  (tmp_path / "eval").mkdir()
+  (tmp_path / "scores").mkdir()
+  dev = "".join(f"{0.9 if i < 2 else 0.1} {int(i < 2)} {'live' if i < 2 else 'print'} v{i}\n"
+                for i in range(4))
+  for step, eer in ((400, 0.3), (800, 0.1), (1200, 0.05)):
+    split = {"AUC": 1 - eer, "EER": eer, "ACER": eer, "HTER": eer, "APCER": eer, "BPCER": eer,
+             "APCER_per_species": {}, "threshold": 0.5}
+    (tmp_path / "eval" / f"step_{step}.json").write_text(json.dumps(
+        {"dev": split, "test": split, "wall_time_s": step / 10}))
+    (tmp_path / "scores" / f"dev_frames_step{step}.txt").write_text(dev)
+  got = synth_report.collect_run(tmp_path, 800)
+  assert [c["step"] for c in got["curve"]] == [400, 800]
+  assert got["best_step"] == 800  # not 1200, which is past this budget
+  assert synth_report.collect_run(tmp_path, 1200)["best_step"] == 1200
+  with pytest.raises(ValueError, match="no evaluation at step 1000"):
+    synth_report.collect_run(tmp_path, 1000)
+
+
 def test_docstring_paragraph_is_replaced_in_place():
   source = 'r"""Title.\n\nBody.\n\nSynthFAS, CPU scale old\nfigures.\n"""\n\nimport x\n'
   got = synth_report.replace_docstring_paragraph(source, "SynthFAS, CPU scale new.")
@@ -192,12 +232,14 @@ def test_committed_records_agree_with_their_scores_and_the_results():
   """Each record's test figures are recomputed from its own per-video scores, and the JSON's
   runs are exactly the records (the README block is rendered from the JSON)."""
   data = json.loads(synth_report.RESULTS.read_text())
-  records = sorted(synth_report.RECORDS.glob("*/*/seed*/record.json"))
-  assert len(records) == len(data["runs"])
+  records = sorted(synth_report.RECORDS.glob("*_steps/*/*/seed*/record.json"))
+  assert len(records) == len(data["runs"]) + len(data["budget"]["runs"])
   for path in records:
     rec = json.loads(path.read_text())
-    assert rec in data["runs"], path
-    assert path.parent == synth_report.record_dir(rec["row"], rec["protocol"], rec["seed"])
+    assert rec in data["runs"] + data["budget"]["runs"], path
+    assert rec["curve"][-1]["step"] == rec["steps"]
+    assert path.parent == synth_report.record_dir(rec["row"], rec["protocol"], rec["seed"],
+                                                  rec["steps"])
     got = metrics.error_rates(synth_report.test_videos(rec), rec["threshold"])
     for key in ("ACER", "APCER", "BPCER"):
       assert got[key] == pytest.approx(rec["test"][key], abs=1e-9), (path, key)
