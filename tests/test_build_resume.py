@@ -88,6 +88,15 @@ def test_a_killed_build_resumes_from_the_videos_it_finished(archive, tmp_path, m
   assert not list(builder.data_path.parent.glob("incomplete.*"))
 
 
+def test_two_workers_write_what_one_does(archive, tmp_path):
+  """The worker pool (data/workers.py, started from a forkserver inside this process, which
+  holds JAX's threads) gives the examples in the order and bytes of the in-process build."""
+  root, _, want = archive
+  builders.build(NAME, str(tmp_path), config="tiny", manual_dir=str(root), partial=True,
+                 num_workers=2)
+  assert _files(tmp_path) == want
+
+
 def test_overwrite_and_changed_files_miss_the_cache(archive, tmp_path):
   root, _, _ = archive
   builder = builders.load_builder(NAME)(config="tiny", data_dir=str(tmp_path))

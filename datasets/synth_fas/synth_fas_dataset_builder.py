@@ -18,12 +18,11 @@ cross_attack/<species>).
 """
 
 import dataclasses
-import multiprocessing
 
 import tensorflow_datasets as tfds
 
-from pyramid_fas_jax.data import features, metadata_index
-from pyramid_fas_jax.data.synth import generate
+from pyramid_fas_jax.data import features, metadata_index, workers
+from pyramid_fas_jax.data.synth import encode, generate
 
 
 @dataclasses.dataclass
@@ -40,24 +39,6 @@ class SynthFasConfig(tfds.core.BuilderConfig):
                                 frames_per_video=self.frames_per_video,
                                 live_videos=self.live_videos, seed=self.seed,
                                 split_fractions=self.split_fractions)
-
-
-def _render_subject(args):
-  """All frames of one subject's videos of `split`, encoded: one worker task."""
-  cfg, videos = args
-  out = []
-  for video in videos:
-    for frame in range(cfg.frames_per_video):
-      ex = generate.render_example(cfg, video, frame)
-      example = features.make_example(
-          image=ex.image, depth=ex.depth, mask=ex.mask, face_box=ex.face_box,
-          label=int(video.species == "live"), species=video.species, video_id=video.video_id,
-          subject=f"s{video.subject:03d}", domain=video.domain, device=ex.device, frame=frame,
-          depth_valid=True)  # rendered: every frame has its exact depth
-      # Bytes, not BytesIO, cross the process boundary.
-      example = {k: v.getvalue() if hasattr(v, "getvalue") else v for k, v in example.items()}
-      out.append((f"{video.video_id}/{frame}", example))
-  return out
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -113,10 +94,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       if video.split == split:
         by_subject.setdefault(video.subject, []).append(video)
     tasks = [(cfg, vids) for _, vids in sorted(by_subject.items())]
-    if self.num_workers > 1 and len(tasks) > 1:
-      with multiprocessing.get_context("fork").Pool(self.num_workers) as pool:
-        for batch in pool.imap(_render_subject, tasks):
-          yield from batch
-    else:
-      for task in tasks:
-        yield from _render_subject(task)
+    for examples in workers.imap(encode.subject_examples, tasks, self.num_workers,
+                                 name=encode.subject_name):
+      yield from examples

@@ -1,6 +1,6 @@
 """pyramid-fas demo [--workdir=runs/demo]
 
-Builds SynthFAS 'small' (about a minute on 2 cores), trains configs/demo.py, evaluates the best
+Builds SynthFAS 'bench' (about a minute on 2 cores), trains configs/demo.py, evaluates the best
 checkpoint on the test split with the dev-EER threshold, and writes results.json, report.md,
 plots/ and fig6_masks.png into the workdir. About 10 minutes on 2 CPU cores.
 """

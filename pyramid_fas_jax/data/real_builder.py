@@ -35,7 +35,6 @@ import abc
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import pathlib
 import pickle
 import shutil
@@ -46,7 +45,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from pyramid_fas_jax.data import features, metadata_index
+from pyramid_fas_jax.data import features, metadata_index, workers
 from pyramid_fas_jax.faces import face, preprocess
 from pyramid_fas_jax.faces import video as video_lib
 from pyramid_fas_jax.files import atomic
@@ -121,13 +120,6 @@ _WORKER = {}
 def _init_worker():
   # One OpenCV thread per worker: N workers x all cores each would oversubscribe the machine.
   cv2.setNumThreads(1)
-
-
-def _pool(workers: int):
-  """Worker processes started from a clean server process (forkserver), not forked from this
-  one: a build runs inside processes that hold JAX's and TensorFlow's threads (a notebook, a
-  first use, the tests), and a child forked from those can deadlock on a lock a thread held."""
-  return multiprocessing.get_context("forkserver").Pool(workers, _init_worker)
 
 
 def _preprocessor(settings: preprocess.Settings) -> preprocess.Preprocessor:
@@ -272,12 +264,9 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if len(set(ids)) != len(ids):
       raise ValueError(f"{self.name}: duplicate video ids in the listing of {root}")
     paths = [v.path for v in videos]
-    workers = min(self.num_workers, max(len(paths), 1))
-    if workers > 1:   # opening every video and decoding a frame: minutes on a full archive
-      with _pool(workers) as pool:
-        problems = dict(zip(paths, pool.map(video_lib.check_readable, paths, chunksize=8)))
-    else:
-      problems = {p: video_lib.check_readable(p) for p in paths}
+    # Opening every video and decoding a frame: minutes on a full archive.
+    problems = dict(zip(paths, workers.imap(video_lib.check_readable, paths, self.num_workers,
+                                            _init_worker)))
     missing = [p for p, why in problems.items() if why == "missing"]
     # The readers' errors name the file themselves; "no decodable frame" does not.
     broken = [why if str(p) in why else f"{p}: {why}" for p, why in problems.items()
@@ -321,19 +310,11 @@ class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     tasks = [(self.cache_dir, (cfg.settings(), cfg.jpeg_quality, v), str(self.version))
              for v in videos]
     report, progress = {}, _Progress(self.name, split, len(tasks))
-    workers = min(self.num_workers, len(tasks))
-    if workers > 1:
-      with _pool(workers) as pool:
-        for video_id, examples, stats, reused in pool.imap(_process_cached, tasks):
-          report[video_id] = stats
-          progress.update(reused)
-          yield from examples
-    else:
-      for task in tasks:
-        video_id, examples, stats, reused = _process_cached(task)
-        report[video_id] = stats
-        progress.update(reused)
-        yield from examples
+    for video_id, examples, stats, reused in workers.imap(
+        _process_cached, tasks, self.num_workers, _init_worker, name=lambda t: t[1][2].path):
+      report[video_id] = stats
+      progress.update(reused)
+      yield from examples
     self._write_report(split, report)
     self._unacquired[split] = [
         dict(video_id=v.video_id, species=v.species, label=int(v.species == "live"),
