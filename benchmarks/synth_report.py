@@ -47,6 +47,20 @@ MASK_OUTPUT = "mask_{}"  # the liveness map a mask head outputs at each scale
 SUBSETS = (7, 14, 21, 34)  # test subjects: `small`'s 7 up to `bench`'s 34
 
 
+def build_for(protocol: str) -> str:
+  """The SynthFAS build a protocol's runs train and test on. A held-out domain is a quarter of
+  a test split, so the cross_domain runs test on `bench_cross`'s 136 subjects to keep `bench`'s
+  +-4 points (README "Why SynthFAS `bench`"); both builds share their training videos."""
+  return "bench_cross" if protocol.startswith("cross_domain/") else "bench"
+
+
+def _builds(data) -> str:
+  builds = data["builds"]
+  if len(set(builds.values())) <= 1:
+    return f"SynthFAS `{next(iter(builds.values()), 'bench')}`"
+  return "SynthFAS " + ", ".join(f"`{b}` ({p})" for p, b in builds.items())
+
+
 def plateau(curve) -> tuple[int, bool]:
   """(the first step from which the curve improves by no more than PLATEAU_AUC / PLATEAU_LOSS,
   whether that is its last evaluation: then it had not stopped improving)."""
@@ -243,7 +257,8 @@ def report(runs, steps: int, budget_steps: int | None = None) -> None:
       rec for row, protocol, seed in runs if protocol == "intra"
       for rec in [recorded(row, protocol, seed, budget_steps)] if rec is not None]
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
-  data = {"build": "bench", "recipe": "configs/demo.py's (fas.demo_recipe)", "steps": steps,
+  data = {"builds": {protocol: build_for(protocol) for protocol in by},
+          "recipe": "configs/demo.py's (fas.demo_recipe)", "steps": steps,
           "runs": collected, "resolution": resolution(intra),
           "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)],
           "budget": {"steps": budget_steps, "runs": longer}}
@@ -281,17 +296,18 @@ def docstring_paragraph(data, config_name: str) -> str | None:
     return None
   text = (f"{DOC_START} (`python benchmarks/synth_results.py`, README \"Table II in "
           f"miniature\": this config's runlocal model, the demo's recipe, {data['steps']} steps, "
-          f"SynthFAS `{data['build']}`): test ACER per video at the dev-EER threshold, mean "
+          f"{_builds(data)}): test ACER per video at the dev-EER threshold, mean "
           f"(min-max): " + "; ".join(parts) + ".")
   return textwrap.fill(text, 100)
 
 
-def replace_docstring_paragraph(source: str, paragraph: str) -> str:
-  """`source` with its docstring's closing paragraph (from DOC_START on) set to `paragraph`."""
-  start = source.find("\n\n" + DOC_START)
+def replace_docstring_paragraph(source: str, paragraph: str, first_words: str = DOC_START) -> str:
+  """`source` with its docstring's closing paragraph (from `first_words` on) set to
+  `paragraph`."""
+  start = source.find("\n\n" + first_words)
   end = source.find('"""', source.find('"""') + 3)
   if start < 0 or start > end:
-    raise ValueError(f"no docstring paragraph starting {DOC_START!r}")
+    raise ValueError(f"no docstring paragraph starting {first_words!r}")
   return source[:start] + "\n\n" + paragraph + "\n" + source[end:]
 
 
@@ -306,11 +322,12 @@ def config_docstrings(data) -> dict:
   return out
 
 
-def replace_block(text: str, block: str) -> str:
-  if text.count(BEGIN) != 1 or text.count(END) != 1:
-    raise ValueError(f"README.md must hold {BEGIN} and {END} once each")
-  head, rest = text.split(BEGIN)
-  return head + BEGIN + "\n" + block + "\n" + END + rest.split(END)[1]
+def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+  """`text` (the README) with what lies between its `begin` and `end` markers set to `block`."""
+  if text.count(begin) != 1 or text.count(end) != 1:
+    raise ValueError(f"README.md must hold {begin} and {end} once each")
+  head, rest = text.split(begin)
+  return head + begin + "\n" + block + "\n" + end + rest.split(end)[1]
 
 
 def _runs(data, row, protocol):
@@ -391,7 +408,7 @@ def _budget_lines(data) -> list[str]:
 def render(data) -> str:
   """The README's SynthFAS results block, from synth_results.json alone."""
   protocols = sorted({r["protocol"] for r in data["runs"]}, key=lambda p: p != "intra")
-  lines = [f"Runs: {len(data['runs'])} (SynthFAS `{data['build']}`, {data['steps']} steps of "
+  lines = [f"Runs: {len(data['runs'])} ({_builds(data)}, {data['steps']} steps of "
            f"the demo's recipe; `benchmarks/results/synth_results.json` holds each).", ""]
   if data["resolution"]:
     lines += ["**Resolution.** Mean 95% half-width of a run's test ACER (video bootstrap at its "

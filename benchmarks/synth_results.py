@@ -6,10 +6,11 @@ bootstrap intervals, their masks' localisation of partial attacks, and the READM
   python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
   python benchmarks/synth_results.py train --seeds=0 --steps=6000  # the budget study
 
-Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map)
-with one Table II supervision, trained with the demo's recipe (`fas.demo_recipe`: Adam 1e-3,
-batch 16, 2400 steps, an evaluation every 400 steps, the checkpoint with the best dev EER) on
-SynthFAS `bench` (`small`'s training subjects, 34 test subjects: README "Resolution"). Rows
+Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map) with
+one Table II supervision, trained with the demo's recipe (`fas.demo_recipe`: Adam 1e-3, batch 16,
+2400 steps, an evaluation every 400 steps, the checkpoint with the best dev EER) on SynthFAS
+`bench` (`small`'s training subjects, 34 test subjects: README "Resolution"; the cross_domain
+protocols `bench_cross`, 136 test subjects, as the held-out domain is a quarter of them). Rows
 differ only in their head, labels and loss.
 
 `train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/ (its curve,
@@ -37,8 +38,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import synth_report  # noqa: E402  (benchmarks/ is not a package)
 
-BUILD = "bench"
-
 
 def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
   """The config of one run: the row's config file and options, runlocal, the demo's recipe."""
@@ -47,7 +46,8 @@ def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
   name, *options = synth_report.ROWS[row]["entry"].split("+")
   config = reproduce.load(REPO / "configs" / f"{name}.py",
                           ",".join([f"synth_fas/{protocol}", "runlocal", *options]), data_dir,
-                          {"data.builder_config": BUILD, "seed": seed})
+                          {"data.builder_config": synth_report.build_for(protocol),
+                           "seed": seed})
   return fas.demo_recipe(config, steps)
 
 
@@ -75,7 +75,8 @@ def train_one(args) -> None:
 
 def train_all(args, runs) -> None:
   from pyramid_fas_jax.data import builders
-  builders.build("synth_fas", args.data_dir, config=BUILD, num_workers=args.jobs)
+  for build in sorted({synth_report.build_for(protocol) for _, protocol, _ in runs}):
+    builders.build("synth_fas", args.data_dir, config=build, num_workers=args.jobs)
   todo = [r for r in runs if synth_report.recorded(*r, args.steps) is None]
   print(f"{len(runs) - len(todo)} of {len(runs)} runs finished; training {len(todo)}, "
         f"{args.jobs} at a time", flush=True)

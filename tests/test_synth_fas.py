@@ -239,3 +239,15 @@ def test_bench_trains_on_small_and_tests_on_34_subjects():
   test = [v for v in generate.videos(configs["bench"]) if v.split == "test"]
   counts = collections.Counter(v.species for v in test)
   assert counts == {"live": 272, "print": 136, "replay": 136, "mask3d": 136, "partial": 136}
+
+
+def test_bench_cross_is_bench_with_four_times_the_test_subjects():
+  from datasets.synth_fas import synth_fas_dataset_builder as synth
+  configs = {c.name: c.synth() for c in synth.Builder.BUILDER_CONFIGS}
+  bench = generate.videos(configs["bench"])
+  cross = generate.videos(configs["bench_cross"])
+  assert cross[:len(bench)] == bench  # the same videos (index, id, split), so the same images
+  test = [v for v in cross if v.split == "test"]
+  assert len({v.subject for v in test}) == 136
+  held_out = collections.Counter(v.species for v in test if v.domain == "lowlight")
+  assert held_out == {"live": 272, "print": 136, "replay": 136, "mask3d": 136, "partial": 136}

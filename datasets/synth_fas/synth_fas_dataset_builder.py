@@ -66,6 +66,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                      description="`small`'s 22 training subjects with 14 dev and 34 test "
                      "subjects, for comparisons that resolve 4 points of test ACER: 70 subjects "
                      "x 4 domains x 6 videos x 3 frames = 5,040 frames."),
+      # A held-out domain is a quarter of a test split: the same +-4 points there need 4 times
+      # `bench`'s test subjects. The first 70 subjects are `bench`'s (same videos, same splits).
+      SynthFasConfig(name="bench_cross", crop_size=128, num_subjects=172, frames_per_video=3,
+                     split_fractions=(22 / 172, 14 / 172, 136 / 172),
+                     description="`bench` with 136 test subjects, for the cross_domain "
+                     "protocols: 136 videos per attack species in the held-out domain's test; "
+                     "172 subjects x 4 domains x 6 videos x 3 frames = 12,384 frames."),
       SynthFasConfig(name="tiny", crop_size=64, num_subjects=3, frames_per_video=1,
                      description="64-pixel crops for unit tests: 3 subjects (one per split) "
                      "x 4 domains x 6 videos = 72 frames; builds in seconds."),
