@@ -69,7 +69,7 @@ def train_one(args) -> None:
   if not (path / "eval" / f"step_{args.steps}.json").exists():
     train.train_and_evaluate(config, path)
   rec = synth_report.record_run(path, config, row, protocol, seed, args.steps)
-  print(f"recorded in {synth_report.record_dir(row, protocol, seed)}: test ACER "
+  print(f"recorded in {synth_report.record_dir(row, protocol, seed, args.steps)}: test ACER "
         f"{100 * rec['test']['ACER']:.2f}% at step {rec['best_step']}", flush=True)
 
 
