@@ -390,7 +390,7 @@ def _budget_lines(data) -> list[str]:
            f"dev AUC rises by at most {PLATEAU_AUC} and dev log loss falls by at most "
            f"{PLATEAU_LOSS} (below the spread between seeds):", "",
            f"| row | seed | stops improving at | dev AUC at {data['steps']} / best | "
-           f"best dev-EER step | test ACER at {data['steps']} / at {n} steps |",
+           f"best dev-EER step | test ACER, {data['steps']}- / {n}-step budget |",
            "|---|---:|---:|---|---:|---|"]
   for rec in sorted(longer, key=lambda r: (list(ROWS).index(r["row"]), r["seed"])):
     short = next(r for r in data["runs"] if (r["row"], r["protocol"], r["seed"])

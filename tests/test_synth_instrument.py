@@ -14,6 +14,7 @@ from pyramid_fas_jax.evaluation.scorefile import ScoreSet
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import demo_seeds  # noqa: E402
 import synth_report  # noqa: E402
 import synth_results  # noqa: E402
 
@@ -154,6 +155,14 @@ def test_rows_differ_from_the_demo_in_their_supervision_alone(tmp_path):
       assert plain(config[key]) == plain(demo_config[key]), (row, key)
     assert config.model.backbone == demo_config.model.backbone
     heads[row] = (config.model.head, tuple(config.model.scales))
+  # A held-out domain tests on bench_cross (4x the test subjects); nothing else changes.
+  cross = synth_results.run_config("pyramid", "cross_domain/lowlight", 3, 2400, tmp_path)
+  intra = synth_results.run_config("pyramid", "intra", 3, 2400, tmp_path)
+  assert (cross.data.builder_config, cross.data.protocol) == ("bench_cross",
+                                                              "cross_domain/lowlight")
+  with cross.unlocked():
+    cross.data.builder_config, cross.data.protocol = "bench", "intra"
+  assert plain(cross) == plain(intra)
   assert heads["pyramid"] == (demo_config.model.head, tuple(demo_config.model.scales))
   assert heads["single_scale"] == ("pyramid_mask", (8,))
   assert len(set(heads.values())) == len(heads)  # every row its own supervision
@@ -202,22 +211,48 @@ def test_a_longer_budget_is_another_record_and_keeps_its_first_steps(tmp_path, m
   to 2400 only, and the two budgets never share a record."""
   assert (synth_report.record_dir("pyramid", "intra", 0, 2400)
           != synth_report.record_dir("pyramid", "intra", 0, 6000))
-  (tmp_path / "eval").mkdir()
-  (tmp_path / "scores").mkdir()
-  dev = "".join(f"{0.9 if i < 2 else 0.1} {int(i < 2)} {'live' if i < 2 else 'print'} v{i}\n"
-                for i in range(4))
-  for step, eer in ((400, 0.3), (800, 0.1), (1200, 0.05)):
-    split = {"AUC": 1 - eer, "EER": eer, "ACER": eer, "HTER": eer, "APCER": eer, "BPCER": eer,
-             "APCER_per_species": {}, "threshold": 0.5}
-    (tmp_path / "eval" / f"step_{step}.json").write_text(json.dumps(
-        {"dev": split, "test": split, "wall_time_s": step / 10}))
-    (tmp_path / "scores" / f"dev_frames_step{step}.txt").write_text(dev)
+  _finished_run(tmp_path)
   got = synth_report.collect_run(tmp_path, 800)
   assert [c["step"] for c in got["curve"]] == [400, 800]
   assert got["best_step"] == 800  # not 1200, which is past this budget
   assert synth_report.collect_run(tmp_path, 1200)["best_step"] == 1200
   with pytest.raises(ValueError, match="no evaluation at step 1000"):
     synth_report.collect_run(tmp_path, 1000)
+
+
+def _finished_run(path, steps=(400, 800, 1200), eers=(0.3, 0.1, 0.05)):
+  """A run's eval/ and scores/ as training leaves them (4 dev videos, 4 test videos)."""
+  (path / "eval").mkdir(parents=True)
+  (path / "scores").mkdir()
+  lines = "".join(f"{0.9 if i < 2 else 0.1} {int(i < 2)} {'live' if i < 2 else 'print'} v{i}\n"
+                  for i in range(4))
+  for step, eer in zip(steps, eers):
+    split = {"AUC": 1 - eer, "EER": eer, "ACER": 0.0, "HTER": 0.0, "APCER": 0.0, "BPCER": 0.0,
+             "APCER_per_species": {"print": 0.0}, "threshold": 0.5}
+    (path / "eval" / f"step_{step}.json").write_text(json.dumps(
+        {"dev": split, "test": split, "wall_time_s": step / 10}))
+    (path / "scores" / f"dev_frames_step{step}.txt").write_text(lines)
+    (path / "scores" / f"test_videos_step{step}.txt").write_text(lines)
+
+
+def test_a_finished_run_is_recorded_under_its_budget(tmp_path, monkeypatch, capsys):
+  """train --one on a run whose evaluations exist records it (no training) where `recorded`
+  finds it, apart from the same run's record at another budget."""
+  import argparse
+  monkeypatch.setattr(synth_report, "RECORDS", tmp_path / "records")
+  workdir = tmp_path / "work"
+  _finished_run(synth_results.run_dir(workdir, "binary", "intra", 0))
+  args = argparse.Namespace(one="binary:intra:0", steps=800, workdir=workdir,
+                            data_dir=str(tmp_path / "tfds"))
+  synth_results.train_one(args)
+  args.steps = 1200
+  synth_results.train_one(args)
+  short, long = (synth_report.recorded("binary", "intra", 0, n) for n in (800, 1200))
+  assert (short["best_step"], long["best_step"]) == (800, 1200)
+  assert synth_report.recorded("binary", "intra", 0, 400) is None
+  said = capsys.readouterr().out
+  assert str(synth_report.record_dir("binary", "intra", 0, 800)) in said
+  assert "test ACER 0.00% at step 1200" in said
 
 
 def test_docstring_paragraph_is_replaced_in_place():
@@ -246,3 +281,22 @@ def test_committed_records_agree_with_their_scores_and_the_results():
     assert rec["best_step"] in [c["step"] for c in rec["curve"]]
     assert min(c["dev_EER"] for c in rec["curve"]) == next(
         c["dev_EER"] for c in rec["curve"] if c["step"] == rec["best_step"])
+
+
+def test_demo_seeds_block_and_docstring_are_rendered_from_their_records():
+  data = json.loads(demo_seeds.RESULTS.read_text())
+  assert len(data["seeds"]) >= 5 and len({r["seed"] for r in data["seeds"]}) == len(data["seeds"])
+  readme = (REPO / "README.md").read_text()
+  assert synth_report.replace_block(readme, demo_seeds.render(data), demo_seeds.BEGIN,
+                                    demo_seeds.END) == readme
+  config = demo_seeds.CONFIG.read_text()
+  assert synth_report.replace_docstring_paragraph(
+      config, demo_seeds.docstring_paragraph(data), demo_seeds.DOC_START) == config
+  for r in data["seeds"]:
+    t = r["test"]
+    assert t["ACER"] == pytest.approx((t["APCER"] + t["BPCER"]) / 2)
+    assert t["APCER"] == max(t["APCER_per_species"].values())
+    assert r["test_ACER_interval"][0] <= t["ACER"] <= r["test_ACER_interval"][1]
+  s = demo_seeds.summary(data)
+  assert s["min"] <= s["mean"] <= s["max"]
+  assert s["within"] == sum(r["test"]["ACER"] <= demo_seeds.TARGET for r in data["seeds"])
