@@ -6,7 +6,9 @@ machine, one after another.
   python benchmarks/demo_seeds.py report
 
 `run` skips the seeds recorded in benchmarks/results/demo_seeds.json and adds each seed's record
-as it finishes (an interrupted run resumes from its last checkpoint). Run it on an idle machine:
+as it finishes (an interrupted run resumes from its last checkpoint). A record carries a digest
+of configs/demo.py's config (`recipe`): after a change to the demo, its seeds are measured
+afresh, never mixed with the old recipe's. Run it on an idle machine:
 the minutes it records are the demo's. SynthFAS is built once, into <workdir>/tfds, by the first
 seed (whose minutes include the build, as `make demo`'s do). `report` writes the README's demo
 block and the closing paragraph of configs/demo.py's docstring from the JSON alone
@@ -47,6 +49,19 @@ def machine() -> dict:
   return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
 
 
+def recipe(config=None) -> str:
+  """A digest of the demo's config but its seed and data_dir: records of another recipe are
+  another demo's, never mixed with this one's."""
+  import hashlib
+  if config is None:
+    from pyramid_fas_jax.experiment import demo
+    config = demo.load_config(CONFIG)
+  tree = config.to_dict()
+  tree.pop("seed")
+  tree["data"].pop("data_dir", None)
+  return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def run_one(seed: int, workdir: pathlib.Path) -> dict:
   """The demo with `seed`, in this process; its record."""
   from absl import logging
@@ -58,10 +73,12 @@ def run_one(seed: int, workdir: pathlib.Path) -> dict:
   config = demo.load_config(CONFIG)
   config.seed = seed
   config.data.data_dir = str(workdir / "tfds")
+  digest = recipe(config)
   started = time.time()
   results = demo.run_demo(workdir / f"seed{seed}", config)
   test = results["test"]
-  return {"seed": seed, "best_step": results["step"], "threshold": test["threshold"],
+  return {"seed": seed, "recipe": digest, "best_step": results["step"],
+          "threshold": test["threshold"],
           "test": {k: test[k] for k in ("ACER", "HTER", "AUC", "APCER", "BPCER",
                                         "APCER_per_species")},
           "test_ACER_interval": test["bootstrap"]["ACER"],
@@ -70,7 +87,14 @@ def run_one(seed: int, workdir: pathlib.Path) -> dict:
 
 
 def load() -> dict:
-  return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"seeds": []}
+  """The recorded seeds of today's recipe (configs/demo.py as it is)."""
+  data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"seeds": []}
+  current = recipe()
+  stale = [r["seed"] for r in data["seeds"] if r.get("recipe") != current]
+  if stale:
+    print(f"{RESULTS}: seeds {stale} were measured with another configs/demo.py: left out",
+          flush=True)
+  return {"seeds": [r for r in data["seeds"] if r.get("recipe") == current]}
 
 
 def run(seeds, workdir: pathlib.Path) -> None:

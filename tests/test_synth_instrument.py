@@ -300,3 +300,16 @@ def test_demo_seeds_block_and_docstring_are_rendered_from_their_records():
   s = demo_seeds.summary(data)
   assert s["min"] <= s["mean"] <= s["max"]
   assert s["within"] == sum(r["test"]["ACER"] <= demo_seeds.TARGET for r in data["seeds"])
+
+
+def test_demo_seeds_of_another_recipe_are_not_this_demos():
+  from pyramid_fas_jax.experiment import demo
+  config = demo.load_config(demo_seeds.CONFIG)
+  base = demo_seeds.recipe(config)
+  config.seed, config.data.data_dir = 7, "/elsewhere"
+  assert demo_seeds.recipe(config) == base  # a seed and a place are not a recipe
+  config.num_steps = 3000
+  assert demo_seeds.recipe(config) != base
+  # Every committed record is of today's configs/demo.py.
+  data = json.loads(demo_seeds.RESULTS.read_text())
+  assert {r["recipe"] for r in data["seeds"]} == {demo_seeds.recipe()}
