@@ -52,14 +52,10 @@ def machine() -> dict:
 def recipe(config=None) -> str:
   """A digest of the demo's config but its seed and data_dir: records of another recipe are
   another demo's, never mixed with this one's."""
-  import hashlib
   if config is None:
     from pyramid_fas_jax.experiment import demo
     config = demo.load_config(CONFIG)
-  tree = config.to_dict()
-  tree.pop("seed")
-  tree["data"].pop("data_dir", None)
-  return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:16]
+  return synth_report.config_digest(config)
 
 
 def run_one(seed: int, workdir: pathlib.Path) -> dict:

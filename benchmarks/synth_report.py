@@ -47,6 +47,16 @@ MASK_OUTPUT = "mask_{}"  # the liveness map a mask head outputs at each scale
 SUBSETS = (7, 14, 21, 34)  # test subjects: `small`'s 7 up to `bench`'s 34
 
 
+def config_digest(config) -> str:
+  """A digest of a run's config but its seed and data_dir (which key a record, or only say
+  where the data is): a record made under another recipe is another experiment's."""
+  import hashlib
+  tree = config.to_dict()
+  tree.pop("seed", None)
+  tree["data"].pop("data_dir", None)
+  return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def build_for(protocol: str) -> str:
   """The SynthFAS build a protocol's runs train and test on. A held-out domain is a quarter of
   a test split, so the cross_domain runs test on `bench_cross`'s 136 subjects to keep `bench`'s
@@ -126,8 +136,10 @@ def record_dir(row: str, protocol: str, seed: int, steps: int) -> pathlib.Path:
   return RECORDS / f"{steps}_steps" / protocol.replace("/", "_") / row / f"seed{seed}"
 
 
-def recorded(row: str, protocol: str, seed: int, steps: int) -> dict | None:
-  """The committed record of a run trained for `steps`, or None."""
+def recorded(row: str, protocol: str, seed: int, steps: int, digest=None) -> dict | None:
+  """The committed record of a run trained for `steps`, or None; None too, saying so, for a
+  record whose config digest is not `digest(row, protocol, seed, steps)` (made under another
+  recipe: retrained, never reused)."""
   path = record_dir(row, protocol, seed, steps) / "record.json"
   if not path.exists():
     return None
@@ -135,6 +147,10 @@ def recorded(row: str, protocol: str, seed: int, steps: int) -> dict | None:
   if (rec["row"], rec["protocol"], rec["seed"], rec["steps"]) != (row, protocol, seed, steps):
     raise ValueError(f"{path} holds {rec['row']}:{rec['protocol']}:{rec['seed']} at "
                      f"{rec['steps']} steps, not {row}:{protocol}:{seed} at {steps}")
+  if digest is not None and rec.get("config") != digest(row, protocol, seed, steps):
+    print(f"{path} was made under another config than today's {row} row: not used",
+          flush=True)
+    return None
   return rec
 
 
@@ -144,7 +160,7 @@ def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
   localisation in `record.json`, and the best step's per-video test scores beside it."""
   from pyramid_fas_jax.files import atomic
   rec = {"row": row, "protocol": protocol, "seed": seed, "steps": steps,
-         **collect_run(path, steps)}
+         "config": config_digest(config), **collect_run(path, steps)}
   if config.model.head in ("pyramid_mask", "multiclass_mask") and protocol == "intra":
     rec["localisation"] = localisation(path, config, rec["best_step"])["scales"]
   out = record_dir(row, protocol, seed, steps)
@@ -239,15 +255,16 @@ def comparisons(protocol: str, by_row: dict) -> list[dict]:
   return out
 
 
-def report(runs, steps: int, budget_steps: int | None = None) -> None:
+def report(runs, steps: int, budget_steps: int | None = None, digest=None) -> None:
   """Analyse the committed records of the selection; write the JSON, figure and README.
 
   `budget_steps`: also the intra runs of the selection continued to that many steps, where
   recorded (the budget study: `train --steps=N` on some seeds), set beside their `steps` record.
+  `digest`: as `recorded`'s.
   """
   collected, by = [], {}
   for row, protocol, seed in runs:
-    rec = recorded(row, protocol, seed, steps)
+    rec = recorded(row, protocol, seed, steps, digest)
     if rec is None:
       print(f"{row}:{protocol}:{seed} has no record of {steps} steps: left out", flush=True)
       continue
@@ -255,7 +272,7 @@ def report(runs, steps: int, budget_steps: int | None = None) -> None:
     by.setdefault(protocol, {}).setdefault(row, []).append(rec)
   longer = [] if not budget_steps else [
       rec for row, protocol, seed in runs if protocol == "intra"
-      for rec in [recorded(row, protocol, seed, budget_steps)] if rec is not None]
+      for rec in [recorded(row, protocol, seed, budget_steps, digest)] if rec is not None]
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
   data = {"builds": {protocol: build_for(protocol) for protocol in by},
           "recipe": "configs/demo.py's (fas.demo_recipe)", "steps": steps,

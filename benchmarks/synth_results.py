@@ -51,6 +51,11 @@ def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
   return fas.demo_recipe(config, steps)
 
 
+def digest(row: str, protocol: str, seed: int, steps: int) -> str:
+  """The config digest a record of this run must carry to be reused (synth_report.recorded)."""
+  return synth_report.config_digest(run_config(row, protocol, seed, steps, None))
+
+
 def run_dir(workdir: pathlib.Path, row: str, protocol: str, seed: int) -> pathlib.Path:
   return workdir / protocol.replace("/", "_") / row / f"seed{seed}"
 
@@ -77,7 +82,7 @@ def train_all(args, runs) -> None:
   from pyramid_fas_jax.data import builders
   for build in sorted({synth_report.build_for(protocol) for _, protocol, _ in runs}):
     builders.build("synth_fas", args.data_dir, config=build, num_workers=args.jobs)
-  todo = [r for r in runs if synth_report.recorded(*r, args.steps) is None]
+  todo = [r for r in runs if synth_report.recorded(*r, args.steps, digest) is None]
   print(f"{len(runs) - len(todo)} of {len(runs)} runs finished; training {len(todo)}, "
         f"{args.jobs} at a time", flush=True)
   cores = sorted(os.sched_getaffinity(0))
@@ -141,7 +146,7 @@ def main():
           for row in args.rows.split(",")]
   if args.command == "train":
     return train_all(args, runs)
-  return synth_report.report(runs, args.steps, args.budget_steps)
+  return synth_report.report(runs, args.steps, args.budget_steps, digest)
 
 
 if __name__ == "__main__":

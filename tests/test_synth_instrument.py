@@ -249,6 +249,9 @@ def test_a_finished_run_is_recorded_under_its_budget(tmp_path, monkeypatch, caps
   synth_results.train_one(args)
   short, long = (synth_report.recorded("binary", "intra", 0, n) for n in (800, 1200))
   assert (short["best_step"], long["best_step"]) == (800, 1200)
+  # Today's recipe finds it; a changed one does not reuse it.
+  assert synth_report.recorded("binary", "intra", 0, 800, synth_results.digest) == short
+  assert synth_report.recorded("binary", "intra", 0, 800, lambda *run: "another") is None
   assert synth_report.recorded("binary", "intra", 0, 400) is None
   said = capsys.readouterr().out
   assert str(synth_report.record_dir("binary", "intra", 0, 800)) in said
@@ -275,6 +278,9 @@ def test_committed_records_agree_with_their_scores_and_the_results():
     assert rec["curve"][-1]["step"] == rec["steps"]
     assert path.parent == synth_report.record_dir(rec["row"], rec["protocol"], rec["seed"],
                                                   rec["steps"])
+    # Made under today's recipe for its row: a record of another is retrained, not reused.
+    assert rec["config"] == synth_results.digest(rec["row"], rec["protocol"], rec["seed"],
+                                                 rec["steps"]), path
     got = metrics.error_rates(synth_report.test_videos(rec), rec["threshold"])
     for key in ("ACER", "APCER", "BPCER"):
       assert got[key] == pytest.approx(rec["test"][key], abs=1e-9), (path, key)
