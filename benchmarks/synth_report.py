@@ -50,11 +50,11 @@ SUBSETS = (7, 14, 21, 34)  # test subjects: `small`'s 7 up to `bench`'s 34
 def config_digest(config) -> str:
   """A digest of a run's config but its seed and data_dir (which key a record, or only say
   where the data is): a record made under another recipe is another experiment's."""
-  import hashlib
+  from pyramid_fas_jax.files import provenance
   tree = config.to_dict()
   tree.pop("seed", None)
   tree["data"].pop("data_dir", None)
-  return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:16]
+  return provenance.digest(tree)
 
 
 def build_for(protocol: str) -> str:
