@@ -17,6 +17,20 @@ RECORDS = REPO / "benchmarks" / "results" / "synth_runs"
 FIGURE = REPO / "docs" / "synth_budget.png"
 BEGIN, END = "<!-- synth_results: begin -->", "<!-- synth_results: end -->"
 
+# The training recipes a row can be run under: fas.demo_recipe's arguments beside the steps.
+# A recipe's records live apart (RECORDS/<recipe>/...), so a sweep under one never overwrites, or
+# mixes with, another's.
+RECIPES = {
+    "constant_lr": {"args": {"lr_drop_epoch": None, "eval_every_steps": 400},
+                    "label": "Adam 1e-3 throughout with an evaluation every 400 steps (the "
+                             "demo's recipe until December 2026)"},
+    "lr_drop": {"args": {}, "label": "the demo's recipe (Adam 1e-3, divided by 10 at epoch 52; "
+                                     "an evaluation every 600 steps)"},
+}
+# Table II's: its budget study (where each row's dev curve stops improving, at more steps than
+# the demo's 10 minutes hold) was measured under it.
+RECIPE = "constant_lr"
+
 # Table II's rows on the demo's backbone: the config entry (`name+option`) and its label.
 ROWS = {
     "pyramid": {"entry": "resnet50_ps", "label": "pyramid mask 8/4/2/1"},
@@ -130,24 +144,27 @@ def collect_run(path: pathlib.Path, steps: int) -> dict:
           "test_ACER_interval": test.get("bootstrap", {}).get("ACER")}
 
 
-def record_dir(row: str, protocol: str, seed: int, steps: int) -> pathlib.Path:
-  """Keyed by the budget too: the same run continued to more steps is another record, so a
-  budget study never overwrites the Table II record it grew from."""
-  return RECORDS / f"{steps}_steps" / protocol.replace("/", "_") / row / f"seed{seed}"
+def record_dir(row: str, protocol: str, seed: int, steps: int,
+               recipe: str = RECIPE) -> pathlib.Path:
+  """Keyed by the recipe and the budget too: the same run continued to more steps is another
+  record, so a budget study never overwrites the Table II record it grew from."""
+  return (RECORDS / recipe / f"{steps}_steps" / protocol.replace("/", "_") / row
+          / f"seed{seed}")
 
 
-def recorded(row: str, protocol: str, seed: int, steps: int, digest=None) -> dict | None:
-  """The committed record of a run trained for `steps`, or None; None too, saying so, for a
-  record whose config digest is not `digest(row, protocol, seed, steps)` (made under another
-  recipe: retrained, never reused)."""
-  path = record_dir(row, protocol, seed, steps) / "record.json"
+def recorded(row: str, protocol: str, seed: int, steps: int, digest=None,
+             recipe: str = RECIPE) -> dict | None:
+  """The committed record of a run trained for `steps` under `recipe`, or None; None too,
+  saying so, for a record whose config digest is not `digest(row, protocol, seed, steps,
+  recipe)` (made under a since-changed config: retrained, never reused)."""
+  path = record_dir(row, protocol, seed, steps, recipe) / "record.json"
   if not path.exists():
     return None
   rec = json.loads(path.read_text())
   if (rec["row"], rec["protocol"], rec["seed"], rec["steps"]) != (row, protocol, seed, steps):
     raise ValueError(f"{path} holds {rec['row']}:{rec['protocol']}:{rec['seed']} at "
                      f"{rec['steps']} steps, not {row}:{protocol}:{seed} at {steps}")
-  if digest is not None and rec.get("config") != digest(row, protocol, seed, steps):
+  if digest is not None and rec.get("config") != digest(row, protocol, seed, steps, recipe):
     print(f"{path} was made under another config than today's {row} row: not used",
           flush=True)
     return None
@@ -155,15 +172,15 @@ def recorded(row: str, protocol: str, seed: int, steps: int, digest=None) -> dic
 
 
 def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
-               steps: int) -> dict:
+               steps: int, recipe: str = RECIPE) -> dict:
   """Keep what the analysis needs of a finished run: its curve, best step, test figures and
   localisation in `record.json`, and the best step's per-video test scores beside it."""
   from pyramid_fas_jax.files import atomic
-  rec = {"row": row, "protocol": protocol, "seed": seed, "steps": steps,
+  rec = {"row": row, "protocol": protocol, "seed": seed, "steps": steps, "recipe": recipe,
          "config": config_digest(config), **collect_run(path, steps)}
   if config.model.head in ("pyramid_mask", "multiclass_mask") and protocol == "intra":
     rec["localisation"] = localisation(path, config, rec["best_step"])["scales"]
-  out = record_dir(row, protocol, seed, steps)
+  out = record_dir(row, protocol, seed, steps, recipe)
   out.mkdir(parents=True, exist_ok=True)
   scores = path / "scores" / f"test_videos_step{rec['best_step']}.txt"
   atomic.write_bytes(out / "test_videos.txt", scores.read_bytes())
@@ -174,7 +191,7 @@ def record_run(path: pathlib.Path, config, row: str, protocol: str, seed: int,
 def test_videos(rec: dict):
   from pyramid_fas_jax import evaluation
   return evaluation.read_scores(record_dir(rec["row"], rec["protocol"], rec["seed"],
-                                           rec["steps"]) / "test_videos.txt")
+                                           rec["steps"], rec["recipe"]) / "test_videos.txt")
 
 
 def localisation(path: pathlib.Path, config, step: int) -> dict:
@@ -255,8 +272,10 @@ def comparisons(protocol: str, by_row: dict) -> list[dict]:
   return out
 
 
-def report(runs, steps: int, budget_steps: int | None = None, digest=None) -> None:
-  """Analyse the committed records of the selection; write the JSON, figure and README.
+def report(runs, steps: int, budget_steps: int | None = None, digest=None,
+           recipe: str = RECIPE) -> None:
+  """Analyse the committed records of the selection under `recipe`; write the JSON, figure and
+  README.
 
   `budget_steps`: also the intra runs of the selection continued to that many steps, where
   recorded (the budget study: `train --steps=N` on some seeds), set beside their `steps` record.
@@ -264,7 +283,7 @@ def report(runs, steps: int, budget_steps: int | None = None, digest=None) -> No
   """
   collected, by = [], {}
   for row, protocol, seed in runs:
-    rec = recorded(row, protocol, seed, steps, digest)
+    rec = recorded(row, protocol, seed, steps, digest, recipe)
     if rec is None:
       print(f"{row}:{protocol}:{seed} has no record of {steps} steps: left out", flush=True)
       continue
@@ -272,10 +291,11 @@ def report(runs, steps: int, budget_steps: int | None = None, digest=None) -> No
     by.setdefault(protocol, {}).setdefault(row, []).append(rec)
   longer = [] if not budget_steps else [
       rec for row, protocol, seed in runs if protocol == "intra"
-      for rec in [recorded(row, protocol, seed, budget_steps, digest)] if rec is not None]
+      for rec in [recorded(row, protocol, seed, budget_steps, digest, recipe)]
+      if rec is not None]
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
   data = {"builds": {protocol: build_for(protocol) for protocol in by},
-          "recipe": "configs/demo.py's (fas.demo_recipe)", "steps": steps,
+          "recipe": {"name": recipe, "label": RECIPES[recipe]["label"]}, "steps": steps,
           "runs": collected, "resolution": resolution(intra),
           "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)],
           "budget": {"steps": budget_steps, "runs": longer}}
@@ -312,7 +332,8 @@ def docstring_paragraph(data, config_name: str) -> str | None:
   if not parts:
     return None
   text = (f"{DOC_START} (`python benchmarks/synth_results.py`, README \"Table II in "
-          f"miniature\": this config's runlocal model, the demo's recipe, {data['steps']} steps, "
+          f"miniature\": this config's runlocal model, {data['recipe']['label']}, "
+          f"{data['steps']} steps, "
           f"{_builds(data)}): test ACER per video at the dev-EER threshold, mean "
           f"(min-max): " + "; ".join(parts) + ".")
   return textwrap.fill(text, 100)
@@ -426,7 +447,8 @@ def render(data) -> str:
   """The README's SynthFAS results block, from synth_results.json alone."""
   protocols = sorted({r["protocol"] for r in data["runs"]}, key=lambda p: p != "intra")
   lines = [f"Runs: {len(data['runs'])} ({_builds(data)}, {data['steps']} steps of "
-           f"the demo's recipe; `benchmarks/results/synth_results.json` holds each).", ""]
+           f"{data['recipe']['label']}; `benchmarks/results/synth_results.json` holds each).",
+           ""]
   if data["resolution"]:
     lines += ["**Resolution.** Mean 95% half-width of a run's test ACER (video bootstrap at its "
               "dev-EER threshold) on the first k test subjects, over the intra runs:", "",

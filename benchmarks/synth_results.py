@@ -2,28 +2,33 @@
 bootstrap intervals, their masks' localisation of partial attacks, and the README's tables.
 
   python benchmarks/synth_results.py train  [--rows=pyramid,binary,...] [--protocols=intra,...]
-      [--seeds=0,1,2,3,4] [--steps=2400] [--jobs=2] [--workdir=runs/synth_results]
+      [--seeds=0,1,2,3,4] [--steps=2400] [--recipe=lr_drop] [--jobs=2]
+      [--workdir=runs/synth_results]
   python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
   python benchmarks/synth_results.py train --seeds=0 --steps=6000  # the budget study
 
 Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map) with
-one Table II supervision, trained with the demo's recipe (`fas.demo_recipe`: Adam 1e-3, batch 16,
-2400 steps, an evaluation every 400 steps, the checkpoint with the best dev EER) on SynthFAS
-`bench` (`small`'s training subjects, 34 test subjects: README "Resolution"; the cross_domain
-protocols `bench_cross`, 136 test subjects, as the held-out domain is a quarter of them). Rows
-differ only in their head, labels and loss.
+one Table II supervision, trained from scratch under one recipe (`fas.demo_recipe`'s batch 16 and
+augmentation, the checkpoint with the best dev EER; `--recipe`, synth_report.RECIPES, sets the
+lr schedule and evaluation cadence) on SynthFAS `bench` (`small`'s training subjects, 34 test
+subjects: README "Resolution"; the cross_domain protocols `bench_cross`, 136 test subjects, as
+the held-out domain is a quarter of them). Rows differ only in their head, labels and loss.
+Table II's recipe, the default, is `constant_lr` (Adam 1e-3 throughout, an evaluation every 400
+steps), under which the budget study below was measured; `lr_drop` is the demo's own (1e-3
+divided by 10 at epoch 52, an evaluation every 600 steps).
 
-`train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/ (its curve,
-best step, test figures, localisation and per-video test scores; commit them) and is skipped on any
-clone that has the record; an interrupted run resumes from its last checkpoint in the workdir.
-Records are keyed by their budget (`--steps`): `train --steps=6000` continues the 2400-step runs in
-place (the recipe's learning rate is constant, so nothing in it depends on the total) and records
-them apart, and `report` sets those beside the 2400-step records (`--budget_steps`) to show where
-each dev curve stops improving. `--jobs=2` trains two runs at once, each pinned to its own core
-(1.3x the runs per hour of one run on both cores, on the 2-core development machine). `report`
-reads the records alone (no checkpoint, nothing retrained) and writes
-benchmarks/results/synth_results.json (every run and the analysis), docs/synth_budget.png and the
-README's SynthFAS tables between their markers.
+`train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/<recipe>/
+(its curve, best step, test figures, localisation and per-video test scores; commit them) and is
+skipped on any clone that has the record; an interrupted run resumes from its last checkpoint in
+the workdir. Records are keyed by their recipe and budget (`--steps`): `train --steps=6000`
+continues the 2400-step runs in place (both recipes' schedules count epochs, never the total, so
+nothing in a run depends on how long it will be) and records them apart, and `report` sets those
+beside the 2400-step records (`--budget_steps`) to show where each dev curve stops improving.
+`--jobs=2` trains two runs at once, each pinned to its own core (1.3x the runs per hour of one run
+on both cores, on the 2-core development machine). `report` reads the records alone (no
+checkpoint, nothing retrained) and writes benchmarks/results/synth_results.json (every run of the
+recipe and the analysis), docs/synth_budget.png and the README's SynthFAS tables between their
+markers.
 """
 
 import argparse
@@ -39,8 +44,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import synth_report  # noqa: E402  (benchmarks/ is not a package)
 
 
-def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
-  """The config of one run: the row's config file and options, runlocal, the demo's recipe."""
+def run_config(row: str, protocol: str, seed: int, steps: int, data_dir,
+               recipe: str = synth_report.RECIPE):
+  """The config of one run: the row's config file and options, runlocal, trained for `steps`
+  under `recipe` (synth_report.RECIPES; by default the demo's)."""
   from pyramid_fas_jax.experiment import config as fas
   from pyramid_fas_jax.experiment import reproduce
   name, *options = synth_report.ROWS[row]["entry"].split("+")
@@ -48,16 +55,18 @@ def run_config(row: str, protocol: str, seed: int, steps: int, data_dir):
                           ",".join([f"synth_fas/{protocol}", "runlocal", *options]), data_dir,
                           {"data.builder_config": synth_report.build_for(protocol),
                            "seed": seed})
-  return fas.demo_recipe(config, steps)
+  return fas.demo_recipe(config, steps, **synth_report.RECIPES[recipe]["args"])
 
 
-def digest(row: str, protocol: str, seed: int, steps: int) -> str:
+def digest(row: str, protocol: str, seed: int, steps: int,
+           recipe: str = synth_report.RECIPE) -> str:
   """The config digest a record of this run must carry to be reused (synth_report.recorded)."""
-  return synth_report.config_digest(run_config(row, protocol, seed, steps, None))
+  return synth_report.config_digest(run_config(row, protocol, seed, steps, None, recipe))
 
 
-def run_dir(workdir: pathlib.Path, row: str, protocol: str, seed: int) -> pathlib.Path:
-  return workdir / protocol.replace("/", "_") / row / f"seed{seed}"
+def run_dir(workdir: pathlib.Path, row: str, protocol: str, seed: int,
+            recipe: str = synth_report.RECIPE) -> pathlib.Path:
+  return workdir / recipe / protocol.replace("/", "_") / row / f"seed{seed}"
 
 
 def train_one(args) -> None:
@@ -69,12 +78,13 @@ def train_one(args) -> None:
   compile_cache.enable()
   row, protocol, seed = args.one.split(":")
   seed = int(seed)
-  config = run_config(row, protocol, seed, args.steps, args.data_dir)
-  path = run_dir(args.workdir, row, protocol, seed)
+  config = run_config(row, protocol, seed, args.steps, args.data_dir, args.recipe)
+  path = run_dir(args.workdir, row, protocol, seed, args.recipe)
   if not (path / "eval" / f"step_{args.steps}.json").exists():
     train.train_and_evaluate(config, path)
-  rec = synth_report.record_run(path, config, row, protocol, seed, args.steps)
-  print(f"recorded in {synth_report.record_dir(row, protocol, seed, args.steps)}: test ACER "
+  rec = synth_report.record_run(path, config, row, protocol, seed, args.steps, args.recipe)
+  where = synth_report.record_dir(row, protocol, seed, args.steps, args.recipe)
+  print(f"recorded in {where}: test ACER "
         f"{100 * rec['test']['ACER']:.2f}% at step {rec['best_step']}", flush=True)
 
 
@@ -82,7 +92,8 @@ def train_all(args, runs) -> None:
   from pyramid_fas_jax.data import builders
   for build in sorted({synth_report.build_for(protocol) for _, protocol, _ in runs}):
     builders.build("synth_fas", args.data_dir, config=build, num_workers=args.jobs)
-  todo = [r for r in runs if synth_report.recorded(*r, args.steps, digest) is None]
+  todo = [r for r in runs
+          if synth_report.recorded(*r, args.steps, digest, args.recipe) is None]
   print(f"{len(runs) - len(todo)} of {len(runs)} runs finished; training {len(todo)}, "
         f"{args.jobs} at a time", flush=True)
   cores = sorted(os.sched_getaffinity(0))
@@ -100,11 +111,11 @@ def train_all(args, runs) -> None:
               f"{len(todo)} to start", flush=True)
       if core not in running and todo:
         run = todo.pop(0)
-        out = run_dir(args.workdir, *run)
+        out = run_dir(args.workdir, *run, args.recipe)
         out.mkdir(parents=True, exist_ok=True)
         log = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115  (the child's)
         cmd = [sys.executable, __file__, "train", f"--one={':'.join(map(str, run))}",
-               f"--steps={args.steps}", f"--workdir={args.workdir}",
+               f"--steps={args.steps}", f"--recipe={args.recipe}", f"--workdir={args.workdir}",
                f"--data_dir={args.data_dir}"]
         pin = {core} if args.jobs > 1 else set(cores)
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -125,6 +136,8 @@ def main():
   p.add_argument("--protocols", default="intra,cross_domain/lowlight")
   p.add_argument("--seeds", default="0,1,2,3,4")
   p.add_argument("--steps", type=int, default=2400)
+  p.add_argument("--recipe", choices=tuple(synth_report.RECIPES), default=synth_report.RECIPE,
+                 help="how each run trains besides its steps (synth_report.RECIPES)")
   p.add_argument("--budget_steps", type=int, default=6000,
                  help="report: runs continued to this many steps, set beside their --steps "
                  "records (the budget study; 0: none)")
@@ -146,7 +159,7 @@ def main():
           for row in args.rows.split(",")]
   if args.command == "train":
     return train_all(args, runs)
-  return synth_report.report(runs, args.steps, args.budget_steps, digest)
+  return synth_report.report(runs, args.steps, args.budget_steps, digest, args.recipe)
 
 
 if __name__ == "__main__":

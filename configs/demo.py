@@ -8,12 +8,14 @@ SynthFAS 'bench' (intra protocol), evaluated with the dev-EER threshold per vide
   pyramid-fas train --config=configs/demo.py --workdir=runs/demo   # the same training alone
 
 2400 steps of batch 16 are 73 epochs of the 528 training videos (data.epoch_unit 'video': 33
-steps per epoch, each visiting every video at one random stored frame). SynthFAS `bench` trains on
+steps per epoch, each visiting every video at one random stored frame); the lr drops from 1e-3 to
+1e-4 at epoch 52 (step 1683), so the last evaluations settle instead of swinging with the lr
+(fas.demo_recipe). SynthFAS `bench` trains on
 `small`'s videos and tests on 34 subjects (272 live and 544 attack videos), so one run's test
 ACER is known to about +-4 points (`small`'s 7 test subjects: +-8); it builds in about a minute.
 
-Measured over seeds (`python benchmarks/demo_seeds.py`, README "The demo"): test ACER 11.2% mean,
-5.3-15.6% over seeds 0, 1, 2, 3, 4 (4 of 5 at or under 15%), in 7.1-7.5 minutes each on 2 idle CPU
+Measured over seeds (`python benchmarks/demo_seeds.py`, README "The demo"): test ACER 11.8% mean,
+8.8-14.0% over seeds 0, 1, 2, 3, 4 (5 of 5 at or under 15%), in 7.4-9.8 minutes each on 2 idle CPU
 cores; figures differ between CPU models (XLA:CPU's float results do, and 2400 steps amplify that),
 so another machine's run is one more draw from this spread.
 """

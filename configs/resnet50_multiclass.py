@@ -12,8 +12,9 @@ Paper (OULU-NPU Protocol 4): no gain over the binary 8x8 mask. `model.num_classe
 dataset's species count (SynthFAS: 5).
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
-config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 33.1 (30.3-35.3)% over 5 seeds.
+config's runlocal model, Adam 1e-3 throughout with an evaluation every 400 steps (the demo's recipe
+until December 2026), 2400 steps, SynthFAS `bench`): test ACER per video at the dev-EER threshold,
+mean (min-max): intra 33.1 (30.3-35.3)% over 5 seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas

@@ -21,9 +21,10 @@ trains (ResNet50_8x8). `,runlocal` swaps in a CPU-sized ResNet at 64x64 input th
 feature map and every pyramid scale.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
-config's runlocal model, the demo's recipe, 2400 steps, SynthFAS `bench`): test ACER per video at
-the dev-EER threshold, mean (min-max): intra 10.1 (6.1-11.4)% over 5 seeds; `,single_scale` intra
-16.0 (12.5-20.8)% over 5 seeds.
+config's runlocal model, Adam 1e-3 throughout with an evaluation every 400 steps (the demo's recipe
+until December 2026), 2400 steps, SynthFAS `bench`): test ACER per video at the dev-EER threshold,
+mean (min-max): intra 10.1 (6.1-11.4)% over 5 seeds; `,single_scale` intra 16.0 (12.5-20.8)% over 5
+seeds.
 """
 
 from pyramid_fas_jax.experiment import config as fas

@@ -145,11 +145,13 @@ def plain(value):
 
 
 def test_rows_differ_from_the_demo_in_their_supervision_alone(tmp_path):
+  """Under the demo's recipe a row is the demo but for its head; Table II's recipe (the
+  default) differs from it in the lr schedule and evaluation cadence alone."""
   from pyramid_fas_jax.experiment import demo
   demo_config = demo.load_config(REPO / "configs" / "demo.py")
   heads = {}
   for row in synth_report.ROWS:
-    config = synth_results.run_config(row, "intra", 3, 2400, tmp_path)
+    config = synth_results.run_config(row, "intra", 3, 2400, tmp_path, "lr_drop")
     assert (config.seed, config.num_steps, config.data.builder_config) == (3, 2400, "bench")
     for key in ("optim", "aug", "input", "batch_size", "eval_every_steps", "eval", "init_from"):
       assert plain(config[key]) == plain(demo_config[key]), (row, key)
@@ -166,6 +168,15 @@ def test_rows_differ_from_the_demo_in_their_supervision_alone(tmp_path):
   assert heads["pyramid"] == (demo_config.model.head, tuple(demo_config.model.scales))
   assert heads["single_scale"] == ("pyramid_mask", (8,))
   assert len(set(heads.values())) == len(heads)  # every row its own supervision
+  assert synth_report.RECIPE == "constant_lr"
+  assert (intra.optim.schedule, intra.optim.lr, intra.eval_every_steps) == ("constant", 1e-3, 400)
+  assert (demo_config.optim.schedule, demo_config.optim.lr_decay,
+          demo_config.eval_every_steps) == ("step", 0.1, 600)
+  with intra.unlocked():
+    intra.optim = demo_config.optim
+    intra.eval_every_steps = intra.checkpoint_every_steps = demo_config.eval_every_steps
+  assert plain(intra) == plain(synth_results.run_config("pyramid", "intra", 3, 2400, tmp_path,
+                                                        "lr_drop"))
 
 
 def test_readme_block_is_rendered_from_the_committed_results():
@@ -211,6 +222,8 @@ def test_a_longer_budget_is_another_record_and_keeps_its_first_steps(tmp_path, m
   to 2400 only, and the two budgets never share a record."""
   assert (synth_report.record_dir("pyramid", "intra", 0, 2400)
           != synth_report.record_dir("pyramid", "intra", 0, 6000))
+  assert (synth_report.record_dir("pyramid", "intra", 0, 2400, "lr_drop")
+          != synth_report.record_dir("pyramid", "intra", 0, 2400, "constant_lr"))
   _finished_run(tmp_path)
   got = synth_report.collect_run(tmp_path, 800)
   assert [c["step"] for c in got["curve"]] == [400, 800]
@@ -243,7 +256,7 @@ def test_a_finished_run_is_recorded_under_its_budget(tmp_path, monkeypatch, caps
   workdir = tmp_path / "work"
   _finished_run(synth_results.run_dir(workdir, "binary", "intra", 0))
   args = argparse.Namespace(one="binary:intra:0", steps=800, workdir=workdir,
-                            data_dir=str(tmp_path / "tfds"))
+                            data_dir=str(tmp_path / "tfds"), recipe=synth_report.RECIPE)
   synth_results.train_one(args)
   args.steps = 1200
   synth_results.train_one(args)
@@ -253,6 +266,8 @@ def test_a_finished_run_is_recorded_under_its_budget(tmp_path, monkeypatch, caps
   assert synth_report.recorded("binary", "intra", 0, 800, synth_results.digest) == short
   assert synth_report.recorded("binary", "intra", 0, 800, lambda *run: "another") is None
   assert synth_report.recorded("binary", "intra", 0, 400) is None
+  assert synth_report.recorded("binary", "intra", 0, 800, recipe="lr_drop") is None
+  assert short["recipe"] == synth_report.RECIPE
   said = capsys.readouterr().out
   assert str(synth_report.record_dir("binary", "intra", 0, 800)) in said
   assert "test ACER 0.00% at step 1200" in said
@@ -267,20 +282,26 @@ def test_docstring_paragraph_is_replaced_in_place():
 
 
 def test_committed_records_agree_with_their_scores_and_the_results():
-  """Each record's test figures are recomputed from its own per-video scores, and the JSON's
-  runs are exactly the records (the README block is rendered from the JSON)."""
+  """Each record (of every recipe) sits where its recipe and budget key it, carries today's
+  digest of its run's config, and its test figures are recomputed from its own per-video
+  scores; the JSON's runs are exactly its recipe's records (the README block is rendered from
+  the JSON)."""
   data = json.loads(synth_report.RESULTS.read_text())
-  records = sorted(synth_report.RECORDS.glob("*_steps/*/*/seed*/record.json"))
-  assert len(records) == len(data["runs"]) + len(data["budget"]["runs"])
+  records = sorted(synth_report.RECORDS.glob("*/*_steps/*/*/seed*/record.json"))
+  assert {p.relative_to(synth_report.RECORDS).parts[0] for p in records} <= set(
+      synth_report.RECIPES)
+  reported = [json.loads(p.read_text()) for p in records
+              if p.relative_to(synth_report.RECORDS).parts[0] == data["recipe"]["name"]]
+  assert sorted(map(json.dumps, reported)) == sorted(
+      map(json.dumps, data["runs"] + data["budget"]["runs"]))
   for path in records:
     rec = json.loads(path.read_text())
-    assert rec in data["runs"] + data["budget"]["runs"], path
     assert rec["curve"][-1]["step"] == rec["steps"]
     assert path.parent == synth_report.record_dir(rec["row"], rec["protocol"], rec["seed"],
-                                                  rec["steps"])
-    # Made under today's recipe for its row: a record of another is retrained, not reused.
+                                                  rec["steps"], rec["recipe"])
+    # Made under today's config for its row and recipe: any other is retrained, not reused.
     assert rec["config"] == synth_results.digest(rec["row"], rec["protocol"], rec["seed"],
-                                                 rec["steps"]), path
+                                                 rec["steps"], rec["recipe"]), path
     got = metrics.error_rates(synth_report.test_videos(rec), rec["threshold"])
     for key in ("ACER", "APCER", "BPCER"):
       assert got[key] == pytest.approx(rec["test"][key], abs=1e-9), (path, key)
