@@ -143,3 +143,19 @@ def test_threshold_comes_from_dev_wherever_the_protocol_has_one(arg, threshold):
   config = load("resnet50_ps", arg)
   assert config.eval.threshold == threshold
   assert config.data.builder_config == "default"
+
+
+def test_demo_lr_drops_tenfold_where_its_docstring_says():
+  """configs/demo.py: 1e-3 until step 1683 (epoch 52 of SynthFAS bench's 33-step epochs, less
+  the one epoch optax's staircase drops early), 1e-4 from there to step 2400, no second drop."""
+  from pyramid_fas_jax.experiment import demo
+  from pyramid_fas_jax.training import optim
+  config = demo.load_config(pathlib.Path(__file__).parents[1] / "configs" / "demo.py")
+  steps_per_epoch = 528 // config.batch_size  # bench's training videos, one frame each
+  lr = optim.make_schedule(config.optim, steps_per_epoch)
+  assert (steps_per_epoch, config.num_steps) == (33, 2400)
+  assert float(lr(0)) == float(lr(1682)) == pytest.approx(1e-3)
+  assert float(lr(1683)) == float(lr(config.num_steps - 1)) == pytest.approx(1e-4)
+  # A constant-lr recipe (Table II's) keeps 1e-3 whatever the step.
+  assert float(optim.make_schedule(fas.demo_recipe(config, 2400, lr_drop_epoch=None).optim,
+                                   33)(5000)) == pytest.approx(1e-3)
