@@ -308,6 +308,25 @@ def test_committed_records_agree_with_their_scores_and_the_results():
     assert rec["best_step"] in [c["step"] for c in rec["curve"]]
     assert min(c["dev_EER"] for c in rec["curve"]) == next(
         c["dev_EER"] for c in rec["curve"] if c["step"] == rec["best_step"])
+    best = synth_report.best_within(rec["curve"], rec["steps"])
+    assert (best["step"], best["test_ACER"]) == (rec["best_step"], rec["test"]["ACER"])
+
+
+def test_a_longer_run_scores_the_shorter_budget_from_its_own_curve():
+  """Where a longer record grew from the table's run (seed 0, continued in place), its curve up
+  to the table's budget is that run's, and best_within gives the table record's figures; a seed
+  trained afresh on another machine is another run, whose own curve is what the budget table
+  reads."""
+  data = json.loads(synth_report.RESULTS.read_text())
+  same = 0
+  for rec in data["budget"]["runs"]:
+    short = next(r for r in data["runs"] if (r["row"], r["protocol"], r["seed"])
+                 == (rec["row"], rec["protocol"], rec["seed"]))
+    if rec["curve"][:len(short["curve"])] == short["curve"]:
+      same += 1
+      best = synth_report.best_within(rec["curve"], data["steps"])
+      assert (best["step"], best["test_ACER"]) == (short["best_step"], short["test"]["ACER"])
+  assert same >= len(synth_report.ROWS)  # seed 0 of every row was continued in place
 
 
 def test_demo_seeds_block_and_docstring_are_rendered_from_their_records():
