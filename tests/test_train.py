@@ -226,8 +226,10 @@ def _two_processes(args, status=0):
 @pytest.mark.slow
 def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
   """Training: the same losses as one process while the two runs can only differ by float
-  rounding (the all-reduce order). Later steps are not compared: on this tiny model a rounding
-  difference flips max-pool and ReLU ties, and 8 SGD steps amplify that to 1e-3 (measured).
+  rounding (the all-reduce order). On this tiny model a rounding difference flips max-pool and
+  ReLU ties, and SGD steps amplify it (measured): step 2 stays within 1e-5 everywhere, step 4
+  within 1e-5 on Intel Xeon but 1.7e-4 on AMD EPYC (XLA:CPU picks other kernels), and 8 steps
+  reach 1e-3, so steps past 4 are not compared.
   Evaluation: two processes score the one-process run's checkpoint exactly as it did. Resume:
   two processes resume their own run; the one-process run's checkpoint is refused in one line
   (its data iterator position is saved per process)."""
@@ -238,8 +240,9 @@ def test_two_processes_equal_one_process(reference_run, synth_tiny, tmp_path):
     assert "resumed from step" not in err
   want, got = _losses(ref_dir), _losses(workdir)
   assert want.keys() == got.keys()
-  for step in (2, 4):  # the loss at step 4 is computed from the parameters after step 3
-    assert got[step] == pytest.approx(want[step], rel=1e-5), step
+  # The loss at step 4 is computed from the parameters after step 3.
+  for step, rel in ((2, 1e-5), (4, 5e-4)):
+    assert got[step] == pytest.approx(want[step], rel=rel), step
   assert want[8] != pytest.approx(want[2], rel=1e-3)  # the run did train
   for err in _two_processes(["train", config, f"--workdir={workdir}"]):
     assert "resumed from step 8" in err
