@@ -144,12 +144,16 @@ def collect_run(path: pathlib.Path, steps: int) -> dict:
           "test_ACER_interval": test.get("bootstrap", {}).get("ACER")}
 
 
+def run_path(row: str, protocol: str, seed: int) -> pathlib.Path:
+  """Where one run sits under its recipe, in the records and in a sweep's workdir alike."""
+  return pathlib.Path(protocol.replace("/", "_"), row, f"seed{seed}")
+
+
 def record_dir(row: str, protocol: str, seed: int, steps: int,
                recipe: str = RECIPE) -> pathlib.Path:
   """Keyed by the recipe and the budget too: the same run continued to more steps is another
   record, so a budget study never overwrites the Table II record it grew from."""
-  return (RECORDS / recipe / f"{steps}_steps" / protocol.replace("/", "_") / row
-          / f"seed{seed}")
+  return RECORDS / recipe / f"{steps}_steps" / run_path(row, protocol, seed)
 
 
 def recorded(row: str, protocol: str, seed: int, steps: int, digest=None,

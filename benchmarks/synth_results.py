@@ -2,7 +2,7 @@
 bootstrap intervals, their masks' localisation of partial attacks, and the README's tables.
 
   python benchmarks/synth_results.py train  [--rows=pyramid,binary,...] [--protocols=intra,...]
-      [--seeds=0,1,2,3,4] [--steps=2400] [--recipe=lr_drop] [--jobs=2]
+      [--seeds=0,1,2,3,4] [--steps=2400] [--recipe=constant_lr] [--jobs=2]
       [--workdir=runs/synth_results]
   python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
   python benchmarks/synth_results.py train --seeds=0 --steps=6000  # the budget study
@@ -47,7 +47,7 @@ import synth_report  # noqa: E402  (benchmarks/ is not a package)
 def run_config(row: str, protocol: str, seed: int, steps: int, data_dir,
                recipe: str = synth_report.RECIPE):
   """The config of one run: the row's config file and options, runlocal, trained for `steps`
-  under `recipe` (synth_report.RECIPES; by default the demo's)."""
+  under `recipe` (synth_report.RECIPES; by default Table II's)."""
   from pyramid_fas_jax.experiment import config as fas
   from pyramid_fas_jax.experiment import reproduce
   name, *options = synth_report.ROWS[row]["entry"].split("+")
@@ -66,7 +66,7 @@ def digest(row: str, protocol: str, seed: int, steps: int,
 
 def run_dir(workdir: pathlib.Path, row: str, protocol: str, seed: int,
             recipe: str = synth_report.RECIPE) -> pathlib.Path:
-  return workdir / recipe / protocol.replace("/", "_") / row / f"seed{seed}"
+  return workdir / recipe / synth_report.run_path(row, protocol, seed)
 
 
 def train_one(args) -> None:
