@@ -3,9 +3,10 @@ measured on each platform. `model.conv_impl` chooses:
 
   'auto' (default)  on CPU: a 1x1 convolution (any stride) is a matrix product with a custom
                     gradient, every other one XLA's convolution, and the train step is compiled
-                    with `compiler_options()`, which hands XLA:CPU's convolutions to its Eigen
-                    kernels instead of YNNPACK. On GPU and TPU: XLA's convolution and compiler
-                    defaults (nothing has been measured there that says otherwise).
+                    with `compiler_options()`, which hands XLA:CPU's convolutions and dots to
+                    its Eigen kernels instead of YNNPACK. On GPU and TPU: XLA's convolution
+                    and compiler defaults (nothing has been measured there that says
+                    otherwise).
   'xla'             XLA's convolution and default compiler options everywhere (JAX's own path).
 
 'auto' asks JAX's default backend, or the platform `lowering_for` names while a program is
@@ -24,6 +25,7 @@ the forward and input gradient about as fast:
   ResNet50, YNNPACK     1.01      1.15        4.73
   ResNet50, Eigen       0.91      0.98        1.43        2.34 / 2.27 / 2.17
   ResNet50, 'auto'      0.92      1.05        1.14
+  (measured while 'auto' still left dots to YNNPACK; see _CPU_OPTIONS for why no longer)
 
 The three matmul formulations of the kernel gradient (one matmul per kernel tap on the shifted
 input view; one im2col matmul; im2col over row blocks of <= 32 MiB) beat YNNPACK but not Eigen,
@@ -49,10 +51,15 @@ from jax import lax
 
 DIMS = ("NHWC", "HWIO", "NHWC")
 IMPLS = ("auto", "xla")
-# XLA:CPU's default library fusions are YNNPACK dots, convolutions and reductions; leaving
-# convolutions out sends them to Eigen.
-_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
-                "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+# XLA:CPU's default library fusions are YNNPACK dots, convolutions and reductions. Leaving
+# convolutions out sends them to Eigen. Dots are left out too: with YNNPACK dots and reductions
+# together, JAX 0.12.1's XLA:CPU computes wrong gradients in a batch-sharded train step (the
+# tiny ResNet's layers before its last two stages 3% off on 4 devices, one device exact;
+# tests/test_train.py::test_sharded_step_equals_single_device_step), and Eigen's dot is as fast:
+# `python benchmarks/cpu_fusions.py` (process CPU s per train step, 2-core AMD EPYC):
+#   ResNet50-PS b8  JAX 0.10.2: 9.11 with YNNPACK dots, 7.90 without; JAX 0.12.1: 7.82, 7.97
+#   CDCN-PS b2      JAX 0.10.2: 14.34, 14.66;  demo b16: 0.445, 0.446
+_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 # The platform 'auto' chooses for while `lowering_for` is active; None: JAX's default backend.
 _TARGET = contextvars.ContextVar("conv_ops_target", default=None)
 
