@@ -8,8 +8,10 @@ Columns (`xla_cpu_experimental_ynn_fusion_type`):
   dot+reduce  YNNPACK dots and reductions
   reduce      YNNPACK reductions, Eigen dots (what `conv_ops.compiler_options()` gives)
   dot         YNNPACK dots, XLA's own reductions
-Each figure is the median over `--steps` steps after two warm-up steps; a config's variants are
-stepped in turn, so load from other jobs hits all alike. Random data at the config's input size,
+Each cell is the median wall time / median process CPU time (all threads) over `--steps` steps
+after two warm-up steps; a config's variants are stepped in turn, so load from other jobs hits
+all alike. Wall time is what a run waits for: a kernel that uses fewer threads can cost the same
+CPU time and more wall time. Random data at the config's input size,
 from scratch (no pretrained weights).
 """
 
@@ -54,7 +56,8 @@ def main():
   p.add_argument("--configs", default="resnet50_ps:8,cdcn_ps:2,demo:16")
   p.add_argument("--steps", type=int, default=5)
   args = p.parse_args()
-  print(f"JAX {jax.__version__}, {jax.devices()[0].device_kind}; process CPU s per train step")
+  print(f"JAX {jax.__version__}, {jax.devices()[0].device_kind}; wall s / process CPU s per "
+        "train step (medians)")
   print("| config | batch | " + " | ".join(VARIANTS) + " |")
   print("|---|---:|" + "---:|" * len(VARIANTS))
   for entry in args.configs.split(","):
@@ -66,14 +69,16 @@ def main():
     for run in runs.values():
       run()
       run()
-    cpu = {k: [] for k in runs}
+    wall, cpu = {k: [] for k in runs}, {k: [] for k in runs}
     for _ in range(args.steps):
       for k, run in runs.items():
-        start = time.process_time()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        cpu[k].append(time.process_time() - start)
+        wall[k].append(time.perf_counter() - start)
+        cpu[k].append(time.process_time() - start_cpu)
     print(f"| {name} | {batch_size} | "
-          + " | ".join(f"{statistics.median(v):.3f}" for v in cpu.values()) + " |", flush=True)
+          + " | ".join(f"{statistics.median(wall[k]):.3f} / {statistics.median(cpu[k]):.3f}"
+                       for k in runs) + " |", flush=True)
 
 
 if __name__ == "__main__":

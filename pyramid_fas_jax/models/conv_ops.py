@@ -56,9 +56,11 @@ IMPLS = ("auto", "xla")
 # together, JAX 0.12.1's XLA:CPU computes wrong gradients in a batch-sharded train step (the
 # tiny ResNet's layers before its last two stages 3% off on 4 devices, one device exact;
 # tests/test_train.py::test_sharded_step_equals_single_device_step), and Eigen's dot is as fast:
-# `python benchmarks/cpu_fusions.py` (process CPU s per train step, 2-core AMD EPYC):
-#   ResNet50-PS b8  JAX 0.10.2: 9.11 with YNNPACK dots, 7.90 without; JAX 0.12.1: 7.82, 7.97
-#   CDCN-PS b2      JAX 0.10.2: 14.34, 14.66;  demo b16: 0.445, 0.446
+# `python benchmarks/cpu_fusions.py` (wall s / process CPU s per train step, 2-core AMD EPYC,
+# JAX 0.10.2, beside two nice-19 training runs), YNNPACK dots and reductions against reductions:
+#   ResNet50-PS batch 8: 3.446 / 6.39 against 3.448 / 6.43;  demo batch 16: 0.188 / 0.341
+#   against 0.188 / 0.335 (idle: 0.154 / 0.287 against 0.163 / 0.300). JAX 0.12.1, ResNet50-PS:
+#   7.82 against 7.97 CPU s. CDCN-PS batch 2, JAX 0.10.2: 14.3 against 14.7 CPU s.
 _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 # The platform 'auto' chooses for while `lowering_for` is active; None: JAX's default backend.
 _TARGET = contextvars.ContextVar("conv_ops_target", default=None)
