@@ -1,5 +1,5 @@
-"""Which XLA:CPU library fusions to hand YNNPACK in the train step: process CPU seconds of one
-step of each config under each choice, alternating, in one run. The measurements behind
+"""Which XLA:CPU library fusions to hand YNNPACK in the train step: wall and process CPU seconds
+of one step of each config under each choice, alternating, in one run. The measurements behind
 `conv_ops._CPU_OPTIONS` (convolutions always go to Eigen, see models/conv_ops.py).
 
   python benchmarks/cpu_fusions.py [--configs=resnet50_ps:8,cdcn_ps:2,demo:16] [--steps=5]
@@ -11,8 +11,8 @@ Columns (`xla_cpu_experimental_ynn_fusion_type`):
 Each cell is the median wall time / median process CPU time (all threads) over `--steps` steps
 after two warm-up steps; a config's variants are stepped in turn, so load from other jobs hits
 all alike. Wall time is what a run waits for: a kernel that uses fewer threads can cost the same
-CPU time and more wall time. Random data at the config's input size,
-from scratch (no pretrained weights).
+CPU time and more wall time. Random data at the config's input size, from scratch (no
+pretrained weights).
 """
 
 import argparse
