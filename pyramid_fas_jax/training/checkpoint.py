@@ -264,10 +264,24 @@ def _check_same_structure(target, saved, path):
 def load_model(directory, config=None, *, train: bool = False):
   """(model, config) from a checkpoint directory; `config` defaults to the one stored there."""
   config = load_config(directory) if config is None else config
-  model = models.build_model(config.model, nnx.Rngs(0))
+  # Built abstractly, then filled from the checkpoint: initialising it for real would draw every
+  # parameter just to overwrite it, and XLA:CPU compiles each initialiser's shape apart (15-18 s
+  # of a fresh process's start on 2 cores, before `evaluate` or `predict` scores anything).
+  model = nnx.eval_shape(lambda: models.build_model(config.model, nnx.Rngs(0)))
   restore_into(model, directory)
+  unfilled = [path for path, leaf in _flatten_leaves(nnx.state(model))
+              if isinstance(leaf, jax.ShapeDtypeStruct)]
+  if unfilled:
+    raise CheckpointError(f"{directory}: the checkpoint left {', '.join(unfilled)} of the model "
+                          "unset")
   model.train() if train else model.eval()
   return model, config
+
+
+def _flatten_leaves(state):
+  return [("/".join(str(getattr(k, "key", k)) for k in path), leaf)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(
+              nnx.to_pure_dict(state), is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct))]
 
 
 def describe_failure(error: BaseException) -> str:
