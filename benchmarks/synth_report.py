@@ -298,11 +298,16 @@ def report(runs, steps: int, budget_steps: int | None = None, digest=None,
       for rec in [recorded(row, protocol, seed, budget_steps, digest, recipe)]
       if rec is not None]
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
+  longer_by_row = {}
+  for rec in longer:
+    longer_by_row.setdefault(rec["row"], []).append(rec)
   data = {"builds": {protocol: build_for(protocol) for protocol in by},
           "recipe": {"name": recipe, "label": RECIPES[recipe]["label"]}, "steps": steps,
           "runs": collected, "resolution": resolution(intra),
           "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)],
-          "budget": {"steps": budget_steps, "runs": longer}}
+          # The same claims at the longer budget, on the seeds it has so far.
+          "budget": {"steps": budget_steps, "runs": longer,
+                     "comparisons": comparisons("intra", longer_by_row)}}
   from pyramid_fas_jax.files import atomic
   atomic.write_text(RESULTS, json.dumps(data, indent=1) + "\n")
   budget_figure(data, FIGURE)
@@ -456,6 +461,18 @@ def _budget_lines(data) -> list[str]:
   return lines + [""]
 
 
+def _claims_table(comparisons) -> list[str]:
+  lines = ["| protocol | A - B | paper's claim | difference | videos | videos and seeds | "
+           "verdict |", "|---|---|---|---:|---|---|---|"]
+  for c in comparisons:
+    lines.append(f"| {c['protocol']} | {c['a']} - {c['b']} ({c['n_a']} - {c['n_b']} seeds) | "
+                 f"{c['claim']} | {100 * c['difference']:+.1f} | "
+                 f"{100 * c['videos'][0]:+.1f} to {100 * c['videos'][1]:+.1f} | "
+                 f"{100 * c['seeds'][0]:+.1f} to {100 * c['seeds'][1]:+.1f} | "
+                 f"{c['verdict']}{' (provisional)' if c['provisional'] else ''} |")
+  return lines + [""]
+
+
 def render(data) -> str:
   """The README's SynthFAS results block, from synth_results.json alone."""
   protocols = sorted({r["protocol"] for r in data["runs"]}, key=lambda p: p != "intra")
@@ -499,29 +516,31 @@ def render(data) -> str:
     lines += ["**The paper's claims, as paired differences** (ACER of A minus B, points; 95% "
               "intervals resampling the test videos alone, and videos and seeds; the verdict "
               f"reads the second, and is provisional with fewer than {MIN_SEEDS} seeds an "
-              "arm):", "",
-              "| protocol | A - B | paper's claim | difference | videos | videos and seeds | "
-              "verdict |", "|---|---|---|---:|---|---|---|"]
-    for c in data["comparisons"]:
-      lines.append(f"| {c['protocol']} | {c['a']} - {c['b']} ({c['n_a']} - {c['n_b']} seeds) | "
-                   f"{c['claim']} | {100 * c['difference']:+.1f} | "
-                   f"{100 * c['videos'][0]:+.1f} to {100 * c['videos'][1]:+.1f} | "
-                   f"{100 * c['seeds'][0]:+.1f} to {100 * c['seeds'][1]:+.1f} | "
-                   f"{c['verdict']}{' (provisional)' if c['provisional'] else ''} |")
-    lines.append("")
-  located = [r for r in data["runs"] if "localisation" in r]
-  if located:
+              "arm):", ""]
+    lines += _claims_table(data["comparisons"])
+  later = data["budget"].get("comparisons")
+  if later:
+    lines += [f"**The same claims at {data['budget']['steps']} steps**, on the runs trained that "
+              "far so far (the converged budget; provisional until each arm has "
+              f"{MIN_SEEDS} seeds):", ""]
+    lines += _claims_table(later)
+  budgets = ((data["steps"], data["runs"]), (data["budget"]["steps"], data["budget"]["runs"]))
+  located = [(steps, [r for r in runs if "localisation" in r]) for steps, runs in budgets]
+  if any(runs for _, runs in located):
     lines += ["**Localisation of partial attacks** (test split, best checkpoint; pixel AUC "
               "of 1 - liveness for spoof against live cells / mean IoU of the cells under 0.5, "
-              "mean over seeds):", "", "| supervision | seeds | 8x8 | 4x4 | 2x2 |",
-              "|---|---:|---|---|---|"]
+              "mean over seeds):", "", "| supervision | budget | seeds | 8x8 | 4x4 | 2x2 |",
+              "|---|---:|---:|---|---|---|"]
     for row in ROWS:
-      runs = [r for r in located if r["row"] == row]
-      if runs:
+      for steps, runs in located:
+        runs = [r for r in runs if r["row"] == row]
+        if not runs:
+          continue
         cells = []
         for s in ("8", "4", "2"):
           got = [r["localisation"][s] for r in runs if s in r["localisation"]]
           cells.append("-" if not got else "{:.3f} / {:.3f}".format(
               np.mean([g["pixel_auc"] for g in got]), np.mean([g["iou"] for g in got])))
-        lines.append(f"| {ROWS[row]['label']} | {len(runs)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {ROWS[row]['label']} | {steps} | {len(runs)} | "
+                     + " | ".join(cells) + " |")
   return "\n".join(lines).rstrip() + "\n"

@@ -185,10 +185,18 @@ def test_readme_block_is_rendered_from_the_committed_results():
   assert synth_report.replace_block(readme, synth_report.render(data)) == readme
   every = {(r["row"], r["protocol"], r["seed"]) for r in data["runs"]}
   assert len(every) == len(data["runs"])  # one record per run
-  for c in data["comparisons"]:
-    assert c["seeds"][0] <= c["difference"] <= c["seeds"][1]
-    assert c["verdict"] == synth_report.verdict(c["kind"], c["seeds"])
-    assert c["provisional"] == (min(c["n_a"], c["n_b"]) < synth_report.MIN_SEEDS)
+  # The claims at the table's budget, and at the longer one on the runs it has so far.
+  for runs, claims in ((data["runs"], data["comparisons"]),
+                       (data["budget"]["runs"], data["budget"]["comparisons"])):
+    assert claims
+    for c in claims:
+      arms = [[r["test"]["ACER"] for r in runs
+               if (r["row"], r["protocol"]) == (row, c["protocol"])] for row in (c["a"], c["b"])]
+      assert (c["n_a"], c["n_b"]) == tuple(map(len, arms))
+      assert c["difference"] == pytest.approx(np.mean(arms[0]) - np.mean(arms[1]), abs=1e-9)
+      assert c["seeds"][0] <= c["difference"] <= c["seeds"][1]
+      assert c["verdict"] == synth_report.verdict(c["kind"], c["seeds"])
+      assert c["provisional"] == (min(c["n_a"], c["n_b"]) < synth_report.MIN_SEEDS)
 
 
 def test_table_ii_configs_quote_their_rows():
