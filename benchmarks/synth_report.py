@@ -63,11 +63,14 @@ SUBSETS = (7, 14, 21, 34)  # test subjects: `small`'s 7 up to `bench`'s 34
 
 def config_digest(config) -> str:
   """A digest of a run's config but its seed and data_dir (which key a record, or only say
-  where the data is): a record made under another recipe is another experiment's."""
+  where the data is) and eval.test_while_training (whether training's evaluations score test
+  too: the steps, the checkpoint dev picks and its test figures are the same either way): a
+  record made under another recipe is another experiment's."""
   from pyramid_fas_jax.files import provenance
   tree = config.to_dict()
   tree.pop("seed", None)
   tree["data"].pop("data_dir", None)
+  tree["eval"].pop("test_while_training", None)
   return provenance.digest(tree)
 
 

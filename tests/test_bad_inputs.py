@@ -213,6 +213,14 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
   assert line.startswith("--config.model.loss_reduction=sum: applies to mask BCE only")
   # What the command line gives as strings: a number, and frame level.
   assert problems("configs/demo.py", eval__threshold="0.5", eval__video_agg="none") == []
+  # The demo scores dev alone during training: its threshold cannot come from test.
+  assert not load_config("configs/demo.py").eval.test_while_training
+  for field in ({"eval__threshold": "test_eer"}, {"eval__mode": "cdcn"}):
+    (line,) = problems("configs/demo.py", **field)
+    assert line.startswith("--config.eval.test_while_training=False: an evaluation of dev "
+                           "alone needs its threshold from dev or a fixed one"), field
+  assert problems("configs/demo.py", eval__threshold="test_eer",
+                  eval__test_while_training=True) == []
   assert report.threshold_value("0.5") == 0.5
   assert report.video_agg_value("none") is None
 

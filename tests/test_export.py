@@ -114,6 +114,13 @@ def test_threshold_comes_from_the_runs_evaluation(tmp_path):
   assert "dev_eer" in source and "synth_fas/intra/dev" in source and "step_40.json" in source
   assert export_lib.choose_threshold(step, prov, threshold=0.7) == (
       0.7, "fixed value given to `pyramid-fas export --threshold`")
+  # A run that scored dev alone while training (eval.test_while_training=False, the demo).
+  dev_alone = dict(results, dev=dict(results["test"], source="synth_fas/intra/dev",
+                                     threshold=0.25))
+  del dev_alone["test"]
+  (tmp_path / "run" / "eval" / "step_40.json").write_text(json.dumps(dev_alone))
+  value, source = export_lib.choose_threshold(step, prov)
+  assert value == 0.25 and "dev_eer" in source and "synth_fas/intra/dev" in source
   (tmp_path / "bad.json").write_text(json.dumps({provenance.KEY: prov}))
   with pytest.raises(ValueError, match="holds no test.threshold"):
     export_lib.choose_threshold(step, prov, results=tmp_path / "bad.json")

@@ -186,6 +186,30 @@ def test_evaluate_scores_test_eer_is_labelled_as_chosen_on_test():
   assert result["test"]["bootstrap"]["n_resamples"] == 50
 
 
+def test_evaluate_scores_of_dev_alone_is_the_dev_half_of_a_full_evaluation():
+  """test=None (training's evaluations under eval.test_while_training=False): dev's entry is the
+  one a full evaluation gives, at dev's EER threshold or a fixed one; nothing of test, no
+  bootstrap; the report prints dev alone. A threshold that needs test, or cdcn mode, cannot."""
+  dev = hand_set()
+  test = ScoreSet.from_arrays([0.95, 0.55, 0.52, 0.2], [1, 1, 0, 0],
+                              ["live", "live", "print", "print"])
+  for threshold in ("dev_eer", 0.65):
+    alone = evaluate_scores(dev, None, threshold=threshold, n_bootstrap=100)
+    full = evaluate_scores(dev, test, threshold=threshold, n_bootstrap=0)
+    assert set(alone) == {"mode", "video_agg", "threshold_strategy", "dev"}
+    assert alone["dev"] == full["dev"]
+  # At 0.65 the live 0.4 is rejected, and every attack (at most 0.6) too.
+  assert alone["dev"]["threshold"] == 0.65 and alone["dev"]["BPCER"] == 0.25
+  assert alone["dev"]["APCER"] == 0.0
+  text = report.format_report(alone)
+  assert "threshold 0.65: fixed value 0.65" in text and "test" not in text
+  for bad in ({"threshold": "test_eer"}, {"mode": "cdcn"}):
+    with pytest.raises(ScoreError, match="without a test set only dev is reported"):
+      evaluate_scores(dev, None, **bad)
+  with pytest.raises(ScoreError, match="without a test set"):
+    evaluate_scores(None, None)
+
+
 def test_evaluate_scores_never_picks_a_test_threshold_unasked():
   with pytest.raises(ScoreError, match="needs a dev set"):
     evaluate_scores(None, hand_set())

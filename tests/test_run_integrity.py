@@ -357,7 +357,7 @@ def test_a_config_written_before_its_fields_existed_is_migrated_at_load(tmp_path
   current config reads back unchanged, its values kept even where they are not the defaults."""
   current = checkpoint.config_json(load_config(TINY, "unused"))
   current["model"].update(spp_pool="max", conv_impl="xla", loss_reduction="sum")
-  current["eval"].update(video_agg=None, failure_to_acquire="exclude")
+  current["eval"].update(video_agg=None, failure_to_acquire="exclude", test_while_training=False)
   current.update(dtype="bfloat16", init_from="imagenet")
   old = json.loads(json.dumps(current))
   for field, _ in checkpoint.MIGRATED:
@@ -368,7 +368,7 @@ def test_a_config_written_before_its_fields_existed_is_migrated_at_load(tmp_path
     del node[name]
   want = {"model.spp_pool": "avg", "model.conv_impl": "auto", "model.loss_reduction": "mean",
           "dtype": "float32", "init_from": "", "eval.video_agg": "mean",
-          "eval.failure_to_acquire": "reject"}
+          "eval.failure_to_acquire": "reject", "eval.test_while_training": True}
   assert dict(checkpoint.MIGRATED) == want
   kept = {k: changes.flatten(current)[k] for k in want}
   for name, tree, expected in (("old", old, want), ("current", current, kept)):

@@ -108,13 +108,15 @@ def threshold_from_results(path, prov: dict) -> tuple[float, str]:
       "(pyramid-fas evaluate --checkpoint=...) and pass that results.json, or give --threshold")
   if results.get("mode") == "cdcn" and "dev_threshold" in results:
     return float(results["dev_threshold"]), f"dev_threshold (CDCN rules) of {path}"
-  test = results.get("test")
-  if not isinstance(test, dict) or "threshold" not in test:
+  # Every set is rated at the one threshold; an evaluation during training may hold dev alone
+  # (config.eval.test_while_training=False).
+  rated = results.get("test", results.get("dev"))
+  if not isinstance(rated, dict) or "threshold" not in rated:
     raise ValueError(f"--results={path}: holds no test.threshold; pass the results.json or "
                      "eval/step_<N>.json that `pyramid-fas evaluate` writes")
   dev = results.get("dev", {}).get("source")
   of = f" (dev set {dev})" if dev and results.get("threshold_strategy") == "dev_eer" else ""
-  return float(test["threshold"]), f"{test['threshold_source']}{of}, from {path}"
+  return float(rated["threshold"]), f"{rated['threshold_source']}{of}, from {path}"
 
 
 def run_results(checkpoint_dir) -> pathlib.Path | None:

@@ -191,11 +191,12 @@ def clear_results(home) -> None:
 
 def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
                    plots: bool = False, extra: dict | None = None,
-                   overwrite: bool = False) -> dict:
+                   overwrite: bool = False, test: bool = True) -> dict:
   """Score dev/test, write the score files and results into `results_dir(config, workdir)`,
   return the results dict; `extra` adds fields to it (training: the run's wall time).
   `checkpoint_path` is where `model` was loaded from (or will be saved), for its provenance;
-  the results must belong in `workdir` (`claim`)."""
+  the results must belong in `workdir` (`claim`). `test` False scores dev alone (training's
+  evaluations under config.eval.test_while_training=False)."""
   home = pathlib.Path(workdir)
   prov = provenance_of(config, model, checkpoint_path, step)
   if jax.process_index() == 0:
@@ -203,11 +204,13 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
   workdir = results_dir(config, home)
   # The run's own step_<N>.json files sit in its eval/; another protocol's in its own folder.
   per_step = home / "eval" if workdir == home else workdir
-  present = [s for s in SPLITS if splits.of(config.data, s).exists]
-  forward = fit_forward(config, model, mesh) if present else None
+  present = [s for s in SPLITS if splits.of(config.data, s).exists and (test or s != "test")]
+  needed = "test" if test else "dev"
+  if needed not in present:
+    raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no "
+                     f"{needed} split")
+  forward = fit_forward(config, model, mesh)
   sets = {s: score_split(config, model, s, mesh, forward) for s in present}
-  if "test" not in sets:
-    raise ValueError(f"protocol {config.data.protocol!r} of {config.data.name} has no test split")
   dev = sets.get("dev")
   # From the command line a number and "none" are strings: '0.5', 'none'.
   threshold = report.threshold_value(config.eval.threshold)
@@ -219,7 +222,7 @@ def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
   unacquired = {s: evaluation.Unacquired.from_videos(splits.of(config.data, s).unacquired)
                 for s in sets}
   results = evaluation.evaluate_scores(
-      dev, sets["test"], threshold=threshold, mode=config.eval.mode,
+      dev, sets.get("test"), threshold=threshold, mode=config.eval.mode,
       video_agg=video_agg,
       n_bootstrap=config.eval.bootstrap, seed=config.seed,
       plots_dir=(workdir / "plots") if plots and jax.process_index() == 0 else None,

@@ -89,7 +89,8 @@ def _set_report(scores: ScoreSet, rated: ScoreSet, video_agg: str | None, thresh
   return report
 
 
-def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", mode: str = "iso",
+def evaluate_scores(dev: ScoreSet | None, test: ScoreSet | None, threshold="dev_eer",
+                    mode: str = "iso",
                     video_agg: str | None = "auto", n_bootstrap: int = 1000,
                     confidence: float = 0.95, seed: int = 0,
                     plots_dir: str | os.PathLike | None = None,
@@ -98,7 +99,9 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
 
   Args:
     dev: the dev (validation) set, or None where the protocol has none.
-    test: the test set.
+    test: the test set; None reports dev alone (an evaluation during training that leaves the
+      test set to the checkpoint dev chooses: iso mode, a threshold of dev or a fixed one, no
+      bootstrap or plots, which are of the test set).
     threshold: "dev_eer" (the EER threshold of dev, applied to both sets), "test_eer" (the EER
       threshold of the test set itself: the paper's cross-dataset HTER; reports label it as
       chosen on the test set) or a number. A sample is bona fide iff score > threshold.
@@ -140,6 +143,11 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
   unknown = set(unacquired or {}) - {"dev", "test"}
   if unknown:
     raise ScoreError(f"unacquired has sets {sorted(unknown)}; expected 'dev' and/or 'test'")
+  if test is None:
+    if dev is None or mode != "iso" or threshold == "test_eer":
+      raise ScoreError("without a test set only dev is reported: that needs a dev set, mode "
+                       "'iso' and a threshold of dev ('dev_eer') or a fixed one")
+    n_bootstrap, plots_dir = 0, None
   if video_agg == "auto":
     video_agg = "mean" if mode == "iso" else None
   if video_agg not in (None, *VIDEO_AGGREGATIONS):
@@ -148,11 +156,12 @@ def evaluate_scores(dev: ScoreSet | None, test: ScoreSet, threshold="dev_eer", m
   if not has_videos:
     video_agg = None  # nothing to aggregate: say so in the result rather than claim "mean"
   dev_scores = None if dev is None else _per_video(dev, video_agg)
-  test_scores = _per_video(test, video_agg)
+  test_scores = None if test is None else _per_video(test, video_agg)
   for scores in (dev_scores, test_scores):
     if scores is not None:
       scores.require_both_classes()
-  _check_same_unit(dev, test, video_agg)
+  if test is not None:
+    _check_same_unit(dev, test, video_agg)
 
   if mode == "cdcn":
     if dev is None:
@@ -198,14 +207,14 @@ def _pct(value) -> str:
 
 def _format_iso(result: dict) -> str:
   sets = [name for name in ("dev", "test") if name in result]
-  test = result["test"]
+  applied = result[sets[-1]]  # every set is rated at the one threshold
   lines = ["ISO/IEC 30107-3 metrics; rates in %; bona fide iff score > threshold",
-           f"threshold {test['threshold']:.6g}: {test['threshold_source']}"]
+           f"threshold {applied['threshold']:.6g}: {applied['threshold_source']}"]
   if result["threshold_strategy"] == "test_eer":
     lines.append(_TEST_EER_NOTE)
   if result["video_agg"]:
     lines.append(f"one score per video: the {result['video_agg']} of its frame scores")
-  ci = test.get("bootstrap")
+  ci = result.get("test", {}).get("bootstrap")
   ci_title = f"test {ci['confidence']:.0%} CI" if ci else ""
   rows = [("", *sets, ci_title),
           ("bona fide / attacks",

@@ -244,7 +244,10 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
   config.eval = ml_collections.ConfigDict({
       "threshold": threshold, "video_agg": "mean", "mode": "iso",
       "bootstrap": 200 if runlocal else 1000, "best_metric": "EER",
-      "failure_to_acquire": "reject"})
+      "failure_to_acquire": "reject",
+      # False: the evaluations during training score dev alone, and the test set is scored
+      # once, for the checkpoint dev chose (`evaluate --best`, the demo).
+      "test_while_training": True})
   if runlocal:
     config.eval_batch_size = 32
   return config

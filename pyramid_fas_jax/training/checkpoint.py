@@ -54,6 +54,7 @@ MIGRATED = (
     ("init_from", ""),                      # nothing to load (a resume loads its checkpoint)
     ("eval.video_agg", "mean"),             # predict and export scored a video by its mean
     ("eval.failure_to_acquire", "reject"),  # the default rule since failures were counted
+    ("eval.test_while_training", True),     # every evaluation scored test before it was optional
 )
 
 

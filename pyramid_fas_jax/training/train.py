@@ -234,7 +234,8 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
         model, _ = nnx.merge(graphdef, state)
         results = evaluator.evaluate_model(config, model, workdir, step, mesh,
                                            extra=final if last else wall_time(),
-                                           checkpoint_path=step_dir(step))
+                                           checkpoint_path=step_dir(step),
+                                           test=config.eval.test_while_training)
         writer.write_scalars(step, evaluator.scalars(results))
         dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
@@ -260,5 +261,6 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     model, _ = nnx.merge(graphdef, state)
     stored = {} if before is None else {WALL_TIME_KEY: before}
     results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored,
-                                       checkpoint_path=step_dir(start_step))
+                                       checkpoint_path=step_dir(start_step),
+                                       test=config.eval.test_while_training)
   return results
