@@ -20,7 +20,7 @@ from flax import nnx
 
 from pyramid_fas_jax import cli, models
 from pyramid_fas_jax.commands import exit_codes
-from pyramid_fas_jax.evaluation import report
+from pyramid_fas_jax.evaluation import evaluator, report
 from pyramid_fas_jax.training import checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -213,14 +213,21 @@ def test_checks_that_need_the_model_and_the_protocol(monkeypatch):
   assert line.startswith("--config.model.loss_reduction=sum: applies to mask BCE only")
   # What the command line gives as strings: a number, and frame level.
   assert problems("configs/demo.py", eval__threshold="0.5", eval__video_agg="none") == []
-  # The demo scores dev alone during training: its threshold cannot come from test.
-  assert not load_config("configs/demo.py").eval.test_while_training
-  for field in ({"eval__threshold": "test_eer"}, {"eval__mode": "cdcn"}):
-    (line,) = problems("configs/demo.py", **field)
-    assert line.startswith("--config.eval.test_while_training=False: an evaluation of dev "
-                           "alone needs its threshold from dev or a fixed one"), field
-  assert problems("configs/demo.py", eval__threshold="test_eer",
-                  eval__test_while_training=True) == []
+  # The demo scores dev alone during training, unless an override makes its evaluations read
+  # test (a test-EER threshold, mode cdcn): those are accepted and score test while training.
+  demo = load_config("configs/demo.py")
+  assert not evaluator.tests_while_training(demo)
+  for field in ({"eval__threshold": "test_eer"}, {"eval__mode": "cdcn"},
+                {"eval__test_while_training": True}):
+    assert problems("configs/demo.py", **field) == [], field
+    config = load_config("configs/demo.py")
+    for key, value in field.items():
+      section, name = key.split("__")
+      config[section][name] = value
+    assert evaluator.tests_while_training(config), field
+  for threshold in ("0.5", "none", "dev_eer"):
+    demo.eval.threshold = threshold
+    assert not evaluator.tests_while_training(demo), threshold
   assert report.threshold_value("0.5") == 0.5
   assert report.video_agg_value("none") is None
 

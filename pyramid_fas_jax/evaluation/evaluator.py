@@ -189,6 +189,15 @@ def clear_results(home) -> None:
     path.unlink()
 
 
+def tests_while_training(config) -> bool:
+  """Whether training's evaluations score the test set. eval.test_while_training=False leaves
+  test to the checkpoint dev chose, but only where an evaluation can do without it: a threshold
+  chosen on test (test_eer, also the default of a protocol without dev) and mode cdcn read it,
+  so those still score it; an override of the threshold never has to know the config's choice."""
+  return (bool(config.eval.test_while_training) or config.eval.mode == "cdcn"
+          or report.threshold_value(config.eval.threshold) == "test_eer")
+
+
 def evaluate_model(config, model, workdir, step: int, mesh, *, checkpoint_path,
                    plots: bool = False, extra: dict | None = None,
                    overwrite: bool = False, test: bool = True) -> dict:

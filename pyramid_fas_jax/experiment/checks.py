@@ -240,10 +240,6 @@ def _eval_problems(c: _Checker) -> None:
   if during is not _MISSING:
     if not isinstance(during, bool):
       c.problem("eval.test_while_training", during, "must be True or False")
-    elif not during and (c.value("eval.mode") == "cdcn" or threshold == "test_eer"):
-      c.problem("eval.test_while_training", during,
-                "an evaluation of dev alone needs its threshold from dev or a fixed one, in "
-                "mode iso (mode cdcn and test_eer read the test set)")
 
 
 def _training_problems(c: _Checker) -> None:

@@ -235,7 +235,7 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
         results = evaluator.evaluate_model(config, model, workdir, step, mesh,
                                            extra=final if last else wall_time(),
                                            checkpoint_path=step_dir(step),
-                                           test=config.eval.test_while_training)
+                                           test=evaluator.tests_while_training(config))
         writer.write_scalars(step, evaluator.scalars(results))
         dev_metric = evaluator.dev_metric(results, config)
         if dev_metric is not None and (best is None or dev_metric < best):
@@ -262,5 +262,5 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
     stored = {} if before is None else {WALL_TIME_KEY: before}
     results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored,
                                        checkpoint_path=step_dir(start_step),
-                                       test=config.eval.test_while_training)
+                                       test=evaluator.tests_while_training(config))
   return results
