@@ -157,20 +157,20 @@ def demo_recipe(config: ml_collections.ConfigDict, num_steps: int = 2400,
   ResNet50-PS with it, and `benchmarks/synth_results.py` trains every Table II head with it
   (Table II at a constant lr: lr_drop_epoch=None) so that rows differ in their supervision alone.
 
-  Adam lr 1e-3, not the paper's ImageNet-initialised SGD, which learns nothing from scratch in a
-  few thousand steps. At a constant 1e-3 the test ACER of successive checkpoints swings by 5-7
-  points (SynthFAS budget study, README), so which checkpoint the dev EER picks decides a seed's
-  figure; dividing the lr by 10 at `lr_drop_epoch` lets the last evaluations settle (optim 'step'
-  schedule: it counts epochs, never the total, so extending a run keeps its schedule; None keeps
-  1e-3 to the end). The default drops at epoch 52 of SynthFAS `bench`'s 33-step epochs (step 1683)
-  and leaves 717 steps at 1e-4 before step 2400: with 4 evaluations, 9.8 minutes of SynthFAS build
-  and training on 2 AMD EPYC cores, 10.2 with start-up and the report (2700 steps: 10.6), the
-  demo's 10-minute aim within a few percent. Before the drop a later checkpoint is often a worse
-  one, so evaluating every 600 steps rather than 400 loses little and saves two evaluations. A few
-  thousand steps underfit the training videos, so the colour jitter and Cutout that help the
-  paper's long runs only slow this one down (the crop scale and flip stay). Batch 16 takes twice
-  the steps of batch 32 in the same time and learns more from them. The checkpoint with the best
-  dev EER is the model.
+  Adam lr 1e-3, not the paper's ImageNet-initialised SGD, which learns nothing from scratch in a few
+  thousand steps. At a constant 1e-3 the test ACER of successive checkpoints swings by 5-7 points
+  (SynthFAS budget study, README), so which checkpoint the dev EER picks decides a seed's figure;
+  dividing the lr by 10 at `lr_drop_epoch` lets the last evaluations settle (optim 'step' schedule:
+  it counts epochs, never the total, so extending a run keeps its schedule; None keeps 1e-3 to the
+  end). The default drops at epoch 52 of SynthFAS `bench`'s 33-step epochs (step 1683) and leaves
+  717 steps at 1e-4 before step 2400: 10.2 minutes of `pyramid-fas demo` on 2 AMD EPYC cores at
+  5.5-7 steps/s (2700 steps: 10.6), the demo's 10-minute aim within a few percent, and 13.6 on a day
+  the same cores ran 3.6-4.4 steps/s (README "The demo"). Before the drop a later checkpoint is
+  often a worse one, so evaluating every 600 steps rather than 400 loses little and saves two
+  evaluations. A few thousand steps underfit the training videos, so the colour jitter and Cutout
+  that help the paper's long runs only slow this one down (the crop scale and flip stay). Batch 16
+  takes twice the steps of batch 32 in the same time and learns more from them. The checkpoint with
+  the best dev EER is the model.
   """
   if lr_drop_epoch is None:
     config.optim = adam_config(lr=1e-3, schedule="constant")
