@@ -122,32 +122,42 @@ def test_evaluating_dev_alone_during_training_trains_and_chooses_the_same(refere
                                                                           synth_tiny, tmp_path):
   """eval.test_while_training=False (the demo): training's evaluations score dev alone, and the
   run is the reference run's: the same weights at every saved step, dev figures and best
-  checkpoint; its test figures, scored once afterwards, are the ones the reference run logged."""
+  checkpoint; training ends by scoring test once, for that checkpoint, with the figures the
+  reference run logged for it; a rerun of the finished run reports them again."""
   ref, _ = reference_run
   config = load_config(TINY, synth_tiny)
   config.eval.test_while_training = False
   workdir = tmp_path / "dev_alone"
   results = train.train_and_evaluate(config, workdir)
-  assert "test" not in results and results["step"] == 8
   assert sorted(p.name for p in (workdir / "eval").iterdir()) == sorted(
       p.name for p in (ref / "eval").iterdir())
+  assert [p.name for p in (workdir / "best").iterdir()] == [
+      p.name for p in (ref / "best").iterdir()]
+  best = int(next((workdir / "best").iterdir()).name)
   for path in sorted((workdir / "eval").iterdir()):
     mine, theirs = (json.loads(p.read_text()) for p in (path, ref / "eval" / path.name))
-    assert "test" not in mine and mine["dev"] == theirs["dev"], path.name
-  assert not list((workdir / "scores").glob("test_*"))
+    assert mine["dev"] == theirs["dev"], path.name
+    # Only the chosen checkpoint's evaluation scored test, once training had ended.
+    assert ("test" in mine) == (path.name == f"step_{best}.json"), path.name
+  assert {p.name for p in (workdir / "scores").glob("test_*")} == {
+      f"test_frames_step{best}.txt", f"test_videos_step{best}.txt"}
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert not [k for row in logged for k in row if k.startswith("test/")]
   for step in (6, 8):
     mine, theirs = _params(workdir, step), _params(ref, step)
     assert all(np.array_equal(mine[k], theirs[k]) for k in theirs), step
-  assert [p.name for p in (workdir / "best").iterdir()] == [
-      p.name for p in (ref / "best").iterdir()]
-  best = int(next((workdir / "best").iterdir()).name)
-  from pyramid_fas_jax.evaluation import evaluator
-  scored = evaluator.evaluate_checkpoint(config, workdir, best=True)
   logged_test = json.loads((ref / "eval" / f"step_{best}.json").read_text())["test"]
+  assert results["step"] == best
+  assert results["provenance"]["model"]["checkpoint"] == str(workdir / "best" / str(best))
+  assert json.loads((workdir / "results.json").read_text())["test"] == results["test"]
   for key in ("ACER", "APCER", "BPCER", "AUC", "threshold"):
-    assert scored["test"][key] == logged_test[key], key
+    assert results["test"][key] == logged_test[key], key
+  seconds = results[train.WALL_TIME_KEY]
+  assert seconds > 0 and _meta(workdir, 8)[train.WALL_TIME_KEY] == seconds
+  again = train.train_and_evaluate(config, workdir)
+  assert sorted(_losses(workdir)) == [2, 4, 6, 8]  # nothing was trained again
+  assert again["step"] == best and again["test"]["ACER"] == results["test"]["ACER"]
+  assert again[train.WALL_TIME_KEY] == seconds
 
 
 def test_loading_a_best_checkpoint_logs_no_orbax_metadata_warning(reference_run, caplog):

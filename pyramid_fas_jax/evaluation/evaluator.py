@@ -280,9 +280,17 @@ def dev_metric(results: dict, config) -> float | None:
   return None if dev is None else float(dev[config.eval.best_metric])
 
 
-def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False) -> dict:
+def evaluate_checkpoint(config, workdir, step: int | None = None, best: bool = False,
+                        extra: dict | None = None) -> dict:
   """Evaluate a training checkpoint of `workdir` with plots (results: see `results_dir`): step
   `step`, or the newest readable one (checkpoint.restore_checkpoint)."""
   model, step = checkpoint.restore_checkpoint(config, workdir, step, best)
   return evaluate_model(config, model, workdir, step, distributed.make_mesh(), plots=True,
-                        checkpoint_path=checkpoint.checkpoint_dir(workdir, step, best))
+                        extra=extra, checkpoint_path=checkpoint.checkpoint_dir(workdir, step, best))
+
+
+def evaluate_chosen(config, workdir, extra: dict | None = None) -> dict:
+  """Evaluate the checkpoint dev chose (best/), or the newest where no evaluation chose one,
+  with plots: what a run that scored dev alone while training reports (tests_while_training)."""
+  best = bool(checkpoint.steps(pathlib.Path(workdir) / "best"))
+  return evaluate_checkpoint(config, workdir, best=best, extra=extra)

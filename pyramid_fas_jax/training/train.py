@@ -256,11 +256,17 @@ def _train_and_evaluate(config, workdir: pathlib.Path, allow_config_change, pree
   if preempted_at is not None:
     raise Preempted(preempted_at, workdir, preemption.signum)
   if not results and start_step >= total_steps:
-    # Rerunning a finished run: nothing left to train, so report its final model again.
     logging.info("step %d of %d already reached in %s", start_step, total_steps, workdir)
+  if not evaluator.tests_while_training(config):
+    # Training's evaluations scored dev alone: test is scored once, for the checkpoint dev chose
+    # (a rerun of a finished run reports it again), so every way of training ends in test figures.
+    timed = {WALL_TIME_KEY: results[WALL_TIME_KEY]} if WALL_TIME_KEY in results else (
+        {} if before is None else {WALL_TIME_KEY: before})
+    return evaluator.evaluate_chosen(config, workdir, extra=timed)
+  if not results and start_step >= total_steps:
+    # Rerunning a finished run: nothing left to train, so report its final model again.
     model, _ = nnx.merge(graphdef, state)
     stored = {} if before is None else {WALL_TIME_KEY: before}
     results = evaluator.evaluate_model(config, model, workdir, start_step, mesh, extra=stored,
-                                       checkpoint_path=step_dir(start_step),
-                                       test=evaluator.tests_while_training(config))
+                                       checkpoint_path=step_dir(start_step))
   return results
