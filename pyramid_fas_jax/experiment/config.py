@@ -245,8 +245,8 @@ def base_config(dataset: str, protocol: str, runlocal: bool = False) -> ml_colle
       "threshold": threshold, "video_agg": "mean", "mode": "iso",
       "bootstrap": 200 if runlocal else 1000, "best_metric": "EER",
       "failure_to_acquire": "reject",
-      # False: the evaluations during training score dev alone, and the test set is scored
-      # once, for the checkpoint dev chose (`evaluate --best`, the demo); a threshold chosen
+      # False: the evaluations during training score dev alone, and training ends by scoring
+      # test once, for the checkpoint dev chose (evaluator.evaluate_chosen); a threshold chosen
       # on test, or mode cdcn, still scores it each time (evaluator.tests_while_training).
       "test_while_training": True})
   if runlocal:
