@@ -279,15 +279,8 @@ def comparisons(protocol: str, by_row: dict) -> list[dict]:
   return out
 
 
-def report(runs, steps: int, budget_steps: int | None = None, digest=None,
-           recipe: str = RECIPE) -> None:
-  """Analyse the committed records of the selection under `recipe`; write the JSON, figure and
-  README.
-
-  `budget_steps`: also the intra runs of the selection continued to that many steps, where
-  recorded (the budget study: `train --steps=N` on some seeds), set beside their `steps` record.
-  `digest`: as `recorded`'s.
-  """
+def _records(runs, steps: int, digest, recipe: str):
+  """The selection's records at `steps`: (in order, {protocol: {row: records}})."""
   collected, by = [], {}
   for row, protocol, seed in runs:
     rec = recorded(row, protocol, seed, steps, digest, recipe)
@@ -296,21 +289,32 @@ def report(runs, steps: int, budget_steps: int | None = None, digest=None,
       continue
     collected.append(rec)
     by.setdefault(protocol, {}).setdefault(row, []).append(rec)
-  longer = [] if not budget_steps else [
-      rec for row, protocol, seed in runs if protocol == "intra"
-      for rec in [recorded(row, protocol, seed, budget_steps, digest, recipe)]
-      if rec is not None]
+  return collected, by
+
+
+def _all_comparisons(by: dict) -> list[dict]:
+  return [c for protocol, rows in by.items() for c in comparisons(protocol, rows)]
+
+
+def report(runs, steps: int, budget_steps: int | None = None, digest=None,
+           recipe: str = RECIPE) -> None:
+  """Analyse the committed records of the selection under `recipe`; write the JSON, figure and
+  README.
+
+  `budget_steps`: the selection's records at that other budget too, where recorded (the budget
+  study: the runs trained to 6000 steps, or the demo's 2400), set beside the `steps` table.
+  `digest`: as `recorded`'s.
+  """
+  collected, by = _records(runs, steps, digest, recipe)
+  other, other_by = _records(runs, budget_steps, digest, recipe) if budget_steps else ([], {})
   intra = [r for rows in by.get("intra", {}).values() for r in rows]
-  longer_by_row = {}
-  for rec in longer:
-    longer_by_row.setdefault(rec["row"], []).append(rec)
   data = {"builds": {protocol: build_for(protocol) for protocol in by},
           "recipe": {"name": recipe, "label": RECIPES[recipe]["label"]}, "steps": steps,
           "runs": collected, "resolution": resolution(intra),
-          "comparisons": [c for protocol, rows in by.items() for c in comparisons(protocol, rows)],
-          # The same claims at the longer budget, on the seeds it has so far.
-          "budget": {"steps": budget_steps, "runs": longer,
-                     "comparisons": comparisons("intra", longer_by_row)}}
+          "comparisons": _all_comparisons(by),
+          # The same claims at the other budget, on the seeds it has.
+          "budget": {"steps": budget_steps, "runs": other,
+                     "comparisons": _all_comparisons(other_by)}}
   from pyramid_fas_jax.files import atomic
   atomic.write_text(RESULTS, json.dumps(data, indent=1) + "\n")
   budget_figure(data, FIGURE)
@@ -389,6 +393,14 @@ def _pct(values) -> str:
   return f"{v.mean():.1f} ({v.min():.1f}-{v.max():.1f})"
 
 
+def budgets(data) -> tuple[tuple[int, list], tuple[int, list]]:
+  """((the shorter budget, its intra records), (the longer, its)): the table's and the other
+  (`report --budget_steps`), whichever way round they are; (0, []) for a missing other."""
+  pair = sorted(((data["steps"], data["runs"]),
+                 (data["budget"]["steps"] or 0, data["budget"]["runs"])), key=lambda b: b[0])
+  return tuple((steps, [r for r in runs if r["protocol"] == "intra"]) for steps, runs in pair)
+
+
 def mean_curves(data, protocol="intra") -> dict:
   """{row: (steps, mean dev AUC, mean dev log loss)} over the row's seeds."""
   out = {}
@@ -403,7 +415,8 @@ def mean_curves(data, protocol="intra") -> dict:
 
 
 def budget_figure(data, path) -> None:
-  """Mean dev curves over seeds at the table's budget (solid), and each longer run (dashed)."""
+  """Mean dev curves over seeds at the table's budget (solid), and each run of a longer other
+  budget (dashed)."""
   from matplotlib.figure import Figure
   curves = mean_curves(data)
   if not curves:
@@ -414,14 +427,19 @@ def budget_figure(data, path) -> None:
   for row, (steps, auc, loss) in curves.items():
     ax_auc.plot(steps, auc, marker="o", color=colours[row], label=ROWS[row]["label"])
     ax_loss.plot(steps, loss, marker="o", color=colours[row], label=ROWS[row]["label"])
-  for rec in data["budget"]["runs"]:
+  longer = [] if budgets(data)[1][0] == data["steps"] else budgets(data)[1][1]
+  for rec in longer:
     steps = [c["step"] for c in rec["curve"]]
     for ax, key in ((ax_auc, "dev_AUC"), (ax_loss, "dev_log_loss")):
       ax.plot(steps, [c[key] for c in rec["curve"]], ls="--", marker=".", lw=1,
               color=colours[rec["row"]])
-  longer = " (dashed: one seed continued)" if data["budget"]["runs"] else ""
+  short = budgets(data)[0][0]
+  if short and short != data["steps"]:  # the shorter other budget, read off the same curves
+    for ax in (ax_auc, ax_loss):
+      ax.axvline(short, ls=":", color="grey", label=f"{short} steps")
+  dashed = f" (dashed: each run to {budgets(data)[1][0]})" if longer else ""
   ax_auc.set(xlabel="step", ylabel="dev AUC (per video)",
-             title=f"dev AUC, mean over seeds{longer}")
+             title=f"dev AUC, mean over seeds{dashed}")
   ax_loss.set(xlabel="step", ylabel="dev log loss of the score (per frame)",
               title="dev log loss, mean over seeds")
   ax_auc.legend(fontsize="small")
@@ -436,30 +454,30 @@ def best_within(curve, steps: int) -> dict:
 
 
 def _budget_lines(data) -> list[str]:
-  """The longer runs: where each curve stops improving, and what their own best checkpoint
-  within the table's budget and within theirs scores. Both come from the longer run's curve: a
-  seed trained afresh to the longer budget on another machine is another run than the table's
-  record of that seed (XLA:CPU's floats differ between CPU models)."""
-  longer = data["budget"]["runs"]
-  if not longer:
+  """The runs of the longer budget: where each curve stops improving, and what their own best
+  checkpoint within the shorter budget and within theirs scores. Both come from the longer
+  run's curve: a seed trained afresh to the longer budget on another machine is another run
+  than the shorter record of that seed (XLA:CPU's floats differ between CPU models)."""
+  (short, _), (n, longer) = budgets(data)
+  if not short or not longer:
     return []
-  n = data["budget"]["steps"]
-  lines = [f"Runs trained to {n} steps (dashed in the figure). A curve has stopped improving at "
+  dashed = " (dashed in the figure)" if n != data["steps"] else ""
+  lines = [f"Intra runs trained to {n} steps{dashed}. A curve has stopped improving at "
            f"the first evaluation from which dev AUC rises by at most {PLATEAU_AUC} and dev log "
            f"loss falls by at most {PLATEAU_LOSS} (below the spread between seeds); the test "
-           f"ACER columns are the run's own best-dev-EER checkpoint up to step {data['steps']} "
+           f"ACER columns are the run's own best-dev-EER checkpoint up to step {short} "
            f"and up to step {n}:", "",
-           f"| row | seed | stops improving at | dev AUC at {data['steps']} / best | "
-           f"best dev-EER step | test ACER, {data['steps']}- / {n}-step budget |",
+           f"| row | seed | stops improving at | dev AUC at {short} / best | "
+           f"best dev-EER step | test ACER, {short}- / {n}-step budget |",
            "|---|---:|---:|---|---:|---|"]
   for rec in sorted(longer, key=lambda r: (list(ROWS).index(r["row"]), r["seed"])):
     step, last = plateau(rec["curve"])
     at = {c["step"]: c for c in rec["curve"]}
     lines.append(f"| {ROWS[rec['row']]['label']} | {rec['seed']} | "
                  f"{'still improving at ' if last else ''}{step} | "
-                 f"{at[data['steps']]['dev_AUC']:.3f} / "
+                 f"{at[short]['dev_AUC']:.3f} / "
                  f"{max(c['dev_AUC'] for c in rec['curve']):.3f} | {rec['best_step']} | "
-                 f"{100 * best_within(rec['curve'], data['steps'])['test_ACER']:.1f} / "
+                 f"{100 * best_within(rec['curve'], short)['test_ACER']:.1f} / "
                  f"{100 * rec['test']['ACER']:.1f} |")
   return lines + [""]
 
@@ -521,14 +539,12 @@ def render(data) -> str:
               f"reads the second, and is provisional with fewer than {MIN_SEEDS} seeds an "
               "arm):", ""]
     lines += _claims_table(data["comparisons"])
-  later = data["budget"].get("comparisons")
-  if later:
-    lines += [f"**The same claims at {data['budget']['steps']} steps**, on the runs trained that "
-              "far so far (the converged budget; provisional until each arm has "
-              f"{MIN_SEEDS} seeds):", ""]
-    lines += _claims_table(later)
-  budgets = ((data["steps"], data["runs"]), (data["budget"]["steps"], data["budget"]["runs"]))
-  located = [(steps, [r for r in runs if "localisation" in r]) for steps, runs in budgets]
+  other = data["budget"].get("comparisons")
+  if other:
+    lines += [f"**The same claims at {data['budget']['steps']} steps**, on that budget's "
+              f"records (provisional with fewer than {MIN_SEEDS} seeds an arm):", ""]
+    lines += _claims_table(other)
+  located = [(steps, [r for r in runs if "localisation" in r]) for steps, runs in budgets(data)]
   if any(runs for _, runs in located):
     lines += ["**Localisation of partial attacks** (test split, best checkpoint; pixel AUC "
               "of 1 - liveness for spoof against live cells / mean IoU of the cells under 0.5, "

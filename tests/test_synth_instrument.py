@@ -327,20 +327,48 @@ def test_committed_records_agree_with_their_scores_and_the_results():
 
 
 def test_a_longer_run_scores_the_shorter_budget_from_its_own_curve():
-  """Where a longer record grew from the table's run (seed 0, continued in place), its curve up
-  to the table's budget is that run's, and best_within gives the table record's figures; a seed
-  trained afresh on another machine is another run, whose own curve is what the budget table
-  reads."""
+  """Where a longer record grew from the shorter budget's run (seed 0, continued in place), its
+  curve up to the shorter budget is that run's, and best_within gives the shorter record's
+  figures; a seed trained afresh on another machine is another run, whose own curve is what the
+  budget table reads. The table's budget may be either of the two."""
   data = json.loads(synth_report.RESULTS.read_text())
+  (short_steps, shorter), (long_steps, longer) = synth_report.budgets(data)
+  assert {data["steps"], data["budget"]["steps"]} == {short_steps, long_steps}
   same = 0
-  for rec in data["budget"]["runs"]:
-    short = next(r for r in data["runs"] if (r["row"], r["protocol"], r["seed"])
+  for rec in longer:
+    short = next(r for r in shorter if (r["row"], r["protocol"], r["seed"])
                  == (rec["row"], rec["protocol"], rec["seed"]))
     if rec["curve"][:len(short["curve"])] == short["curve"]:
       same += 1
-      best = synth_report.best_within(rec["curve"], data["steps"])
+      best = synth_report.best_within(rec["curve"], short_steps)
       assert (best["step"], best["test_ACER"]) == (short["best_step"], short["test"]["ACER"])
   assert same >= len(synth_report.ROWS)  # seed 0 of every row was continued in place
+
+
+def test_either_budget_can_be_the_table():
+  """`report --steps=6000 --budget_steps=2400` and the other way round show the same runs: the
+  per-run budget table and the localisation read the longer and shorter records, not which of
+  them is the table's, and the two claims tables trade places."""
+  data = json.loads(synth_report.RESULTS.read_text())
+  swapped = {**data, "steps": data["budget"]["steps"], "runs": data["budget"]["runs"],
+             "comparisons": data["budget"]["comparisons"],
+             "budget": {"steps": data["steps"], "runs": data["runs"],
+                        "comparisons": data["comparisons"]}}
+  assert synth_report.budgets(swapped) == synth_report.budgets(data)
+  dashed = " (dashed in the figure)"
+  lines, swapped_lines = synth_report._budget_lines(data), synth_report._budget_lines(swapped)
+  assert len(lines) > len(synth_report.ROWS)
+  assert [line.replace(dashed, "") for line in lines] == [
+      line.replace(dashed, "") for line in swapped_lines]
+  # Dashed in the figure only where the longer runs are not the table's own.
+  assert (dashed in lines[0]) == (data["steps"] < data["budget"]["steps"]) != (
+      dashed in swapped_lines[0])
+  first, second = synth_report.render(data), synth_report.render(swapped)
+  tail = "**Localisation"
+  assert first[first.index(tail):] == second[second.index(tail):]
+  for claims in (data["comparisons"], data["budget"]["comparisons"]):
+    table = "\n".join(synth_report._claims_table(claims))
+    assert table in first and table in second
 
 
 def test_demo_seeds_block_and_docstring_are_rendered_from_their_records():
