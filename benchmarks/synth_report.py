@@ -482,6 +482,32 @@ def _budget_lines(data) -> list[str]:
   return lines + [""]
 
 
+def _error_lines(data, protocols) -> list[str]:
+  """Where each row's errors fall at its own threshold: live videos rejected, and each attack
+  species' videos passed (a run's ACER is the mean of its BPCER and its worst species' APCER)."""
+  species = sorted({s for r in data["runs"] for s in r["test"]["APCER_per_species"]})
+  if not species:
+    return []
+  lines = ["**Where the errors are.** Test BPCER and APCER per attack species at the dev-EER "
+           "threshold, mean over seeds, % (a run's ACER is the mean of its BPCER and its worst "
+           "species' APCER):", "",
+           "| protocol | supervision | BPCER | " + " | ".join(f"APCER {s}" for s in species)
+           + " |", "|---|---|" + "---:|" * (1 + len(species))]
+  for protocol in protocols:
+    for row in ROWS:
+      runs = _runs(data, row, protocol)
+      if not runs:
+        continue
+      cells = [np.mean([r["test"]["BPCER"] for r in runs])]
+      for s in species:
+        got = [r["test"]["APCER_per_species"][s] for r in runs
+               if s in r["test"]["APCER_per_species"]]
+        cells.append(np.mean(got) if got else None)
+      lines.append(f"| {protocol} | {ROWS[row]['label']} | " + " | ".join(
+          "-" if c is None else f"{100 * c:.1f}" for c in cells) + " |")
+  return lines + [""]
+
+
 def _claims_table(comparisons) -> list[str]:
   lines = ["| protocol | A - B | paper's claim | difference | videos | videos and seeds | "
            "verdict |", "|---|---|---|---:|---|---|---|"]
@@ -533,6 +559,7 @@ def render(data) -> str:
             _pct([r["test"][k] for r in runs]) for k in ("ACER", "HTER", "AUC")) + " | "
             + ", ".join(str(r["best_step"]) for r in runs) + " |")
   lines.append("")
+  lines += _error_lines(data, protocols)
   if data["comparisons"]:
     lines += ["**The paper's claims, as paired differences** (ACER of A minus B, points; 95% "
               "intervals resampling the test videos alone, and videos and seeds; the verdict "

@@ -371,6 +371,27 @@ def test_either_budget_can_be_the_table():
     assert table in first and table in second
 
 
+def test_error_table_by_hand():
+  """BPCER and each species' APCER, averaged over a row's seeds; a species a protocol's runs
+  never met is a dash, not a zero."""
+  def run(row, protocol, bpcer, **apcer):
+    return {"row": row, "protocol": protocol, "test": {"BPCER": bpcer,
+                                                       "APCER_per_species": apcer}}
+  data = {"runs": [run("pyramid", "intra", 0.02, print=0.0, partial=0.25),
+                   run("pyramid", "intra", 0.04, print=0.1, partial=0.15),
+                   run("binary", "intra", 0.10, print=0.5, partial=0.5),
+                   run("binary", "cross_domain/lowlight", 0.3, partial=0.75)]}
+  lines = synth_report._error_lines(data, ["intra", "cross_domain/lowlight"])
+  assert lines[2] == "| protocol | supervision | BPCER | APCER partial | APCER print |"
+  assert lines[4:7] == ["| intra | pyramid mask 8/4/2/1 | 3.0 | 20.0 | 5.0 |",
+                        "| intra | binary score | 10.0 | 50.0 | 50.0 |",
+                        "| cross_domain/lowlight | binary score | 30.0 | 75.0 | - |"]
+  # The committed table's runs: each ACER is the mean of its BPCER and worst species' APCER.
+  for rec in json.loads(synth_report.RESULTS.read_text())["runs"]:
+    worst = max(rec["test"]["APCER_per_species"].values())
+    assert rec["test"]["ACER"] == pytest.approx((worst + rec["test"]["BPCER"]) / 2, abs=1e-12)
+
+
 def test_demo_seeds_block_and_docstring_are_rendered_from_their_records():
   data = json.loads(demo_seeds.RESULTS.read_text())
   assert len(data["seeds"]) >= 5 and len({r["seed"] for r in data["seeds"]}) == len(data["seeds"])
