@@ -574,9 +574,9 @@ def render(data) -> str:
   located = [(steps, [r for r in runs if "localisation" in r]) for steps, runs in budgets(data)]
   if any(runs for _, runs in located):
     lines += ["**Localisation of partial attacks** (test split, best checkpoint; pixel AUC "
-              "of 1 - liveness for spoof against live cells / mean IoU of the cells under 0.5, "
-              "mean over seeds):", "", "| supervision | budget | seeds | 8x8 | 4x4 | 2x2 |",
-              "|---|---:|---:|---|---|---|"]
+              "of 1 - liveness for spoof against live cells, mean (min-max) over seeds / mean "
+              "IoU of the cells under 0.5, mean over seeds):", "",
+              "| supervision | budget | seeds | 8x8 | 4x4 | 2x2 |", "|---|---:|---:|---|---|---|"]
     for row in ROWS:
       for steps, runs in located:
         runs = [r for r in runs if r["row"] == row]
@@ -585,8 +585,9 @@ def render(data) -> str:
         cells = []
         for s in ("8", "4", "2"):
           got = [r["localisation"][s] for r in runs if s in r["localisation"]]
-          cells.append("-" if not got else "{:.3f} / {:.3f}".format(
-              np.mean([g["pixel_auc"] for g in got]), np.mean([g["iou"] for g in got])))
+          auc = [g["pixel_auc"] for g in got]
+          cells.append("-" if not got else "{:.3f} ({:.3f}-{:.3f}) / {:.3f}".format(
+              np.mean(auc), min(auc), max(auc), np.mean([g["iou"] for g in got])))
         lines.append(f"| {ROWS[row]['label']} | {steps} | {len(runs)} | "
                      + " | ".join(cells) + " |")
   return "\n".join(lines).rstrip() + "\n"
