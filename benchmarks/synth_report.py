@@ -427,17 +427,18 @@ def budget_figure(data, path) -> None:
   for row, (steps, auc, loss) in curves.items():
     ax_auc.plot(steps, auc, marker="o", color=colours[row], label=ROWS[row]["label"])
     ax_loss.plot(steps, loss, marker="o", color=colours[row], label=ROWS[row]["label"])
-  longer = [] if budgets(data)[1][0] == data["steps"] else budgets(data)[1][1]
+  (short, _), (n, longer) = budgets(data)
+  if n == data["steps"]:  # the table's own runs: their mean is drawn already
+    longer = []
   for rec in longer:
     steps = [c["step"] for c in rec["curve"]]
     for ax, key in ((ax_auc, "dev_AUC"), (ax_loss, "dev_log_loss")):
       ax.plot(steps, [c[key] for c in rec["curve"]], ls="--", marker=".", lw=1,
               color=colours[rec["row"]])
-  short = budgets(data)[0][0]
   if short and short != data["steps"]:  # the shorter other budget, read off the same curves
     for ax in (ax_auc, ax_loss):
       ax.axvline(short, ls=":", color="grey", label=f"{short} steps")
-  dashed = f" (dashed: each run to {budgets(data)[1][0]})" if longer else ""
+  dashed = f" (dashed: each run to {n})" if longer else ""
   ax_auc.set(xlabel="step", ylabel="dev AUC (per video)",
              title=f"dev AUC, mean over seeds{dashed}")
   ax_loss.set(xlabel="step", ylabel="dev log loss of the score (per frame)",
