@@ -2,10 +2,10 @@
 bootstrap intervals, their masks' localisation of partial attacks, and the README's tables.
 
   python benchmarks/synth_results.py train  [--rows=pyramid,binary,...] [--protocols=intra,...]
-      [--seeds=0,1,2,3,4] [--steps=2400] [--recipe=constant_lr] [--jobs=2]
+      [--seeds=0,1,2,3,4] [--steps=6000] [--recipe=constant_lr] [--jobs=2]
       [--workdir=runs/synth_results]
   python benchmarks/synth_results.py report [same selection]     # JSON + the README's tables
-  python benchmarks/synth_results.py train --seeds=0 --steps=6000  # the budget study
+  python benchmarks/synth_results.py train --steps=2400   # the demo's budget, set beside them
 
 Every row is the demo's model (`configs/demo.py`: the runlocal ResNet, 64x64 input, 8x8 map) with
 one Table II supervision, trained from scratch under one recipe (`fas.demo_recipe`'s batch 16 and
@@ -20,10 +20,11 @@ divided by 10 at epoch 52, an evaluation every 600 steps).
 `train` is resumable: a finished run leaves a record in benchmarks/results/synth_runs/<recipe>/
 (its curve, best step, test figures, localisation and per-video test scores; commit them) and is
 skipped on any clone that has the record; an interrupted run resumes from its last checkpoint in
-the workdir. Records are keyed by their recipe and budget (`--steps`): `train --steps=6000`
-continues the 2400-step runs in place (both recipes' schedules count epochs, never the total, so
-nothing in a run depends on how long it will be) and records them apart, and `report` sets those
-beside the 2400-step records (`--budget_steps`) to show where each dev curve stops improving.
+the workdir. Records are keyed by their recipe and budget (`--steps`): the table's budget,
+6000 steps, is past where the rows' dev curves stop improving (README "Budget"); `train`
+continues the runs of `train --steps=2400` (the demo's budget) in place (both recipes' schedules
+count epochs, never the total, so nothing in a run depends on how long it will be) and records
+them apart, and `report` sets the 2400-step records beside the table (`--budget_steps`).
 `--jobs=2` trains two runs at once, each pinned to its own core (1.3x the runs per hour of one run
 on both cores, on the 2-core development machine). `report` reads the records alone (no
 checkpoint, nothing retrained) and writes benchmarks/results/synth_results.json (every run of the
@@ -135,12 +136,12 @@ def main():
   p.add_argument("--rows", default=",".join(synth_report.ROWS))
   p.add_argument("--protocols", default="intra,cross_domain/lowlight")
   p.add_argument("--seeds", default="0,1,2,3,4")
-  p.add_argument("--steps", type=int, default=2400)
+  p.add_argument("--steps", type=int, default=6000)
   p.add_argument("--recipe", choices=tuple(synth_report.RECIPES), default=synth_report.RECIPE,
                  help="how each run trains besides its steps (synth_report.RECIPES)")
-  p.add_argument("--budget_steps", type=int, default=6000,
-                 help="report: runs continued to this many steps, set beside their --steps "
-                 "records (the budget study; 0: none)")
+  p.add_argument("--budget_steps", type=int, default=2400,
+                 help="report: the same runs' records at this budget, set beside the --steps "
+                 "table (the budget study; 0: none)")
   p.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
   p.add_argument("--workdir", default="runs/synth_results")
   p.add_argument("--data_dir", default=None, help="default: <workdir>/tfds")

@@ -22,8 +22,8 @@ feature map and every pyramid scale.
 
 SynthFAS, CPU scale (`python benchmarks/synth_results.py`, README "Table II in miniature": this
 config's runlocal model, Adam 1e-3 throughout with an evaluation every 400 steps (the demo's recipe
-until December 2026), 2400 steps, SynthFAS `bench`): test ACER per video at the dev-EER threshold,
-mean (min-max): intra 10.1 (6.1-11.4)% over 5 seeds; `,single_scale` intra 16.0 (12.5-20.8)% over 5
+until December 2026), 6000 steps, SynthFAS `bench`): test ACER per video at the dev-EER threshold,
+mean (min-max): intra 4.2 (3.1-5.5)% over 5 seeds; `,single_scale` intra 7.5 (5.3-9.7)% over 5
 seeds.
 """
 
