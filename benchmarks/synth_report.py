@@ -340,7 +340,7 @@ def docstring_paragraph(data, config_name: str) -> str | None:
     if name != config_name:
       continue
     for protocol in sorted({r["protocol"] for r in data["runs"]}, key=lambda p: p != "intra"):
-      runs = _runs(data, row, protocol)
+      runs = _runs(data["runs"], row, protocol)
       if runs:
         which = "".join(f"`,{o}` " for o in options)
         parts.append(f"{which}{protocol} {_pct([r['test']['ACER'] for r in runs])}% over "
@@ -384,8 +384,8 @@ def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> 
   return head + begin + "\n" + block + "\n" + end + rest.split(end)[1]
 
 
-def _runs(data, row, protocol):
-  return [r for r in data["runs"] if r["row"] == row and r["protocol"] == protocol]
+def _runs(runs, row, protocol):
+  return [r for r in runs if r["row"] == row and r["protocol"] == protocol]
 
 
 def _pct(values) -> str:
@@ -405,7 +405,7 @@ def mean_curves(data, protocol="intra") -> dict:
   """{row: (steps, mean dev AUC, mean dev log loss)} over the row's seeds."""
   out = {}
   for row in ROWS:
-    runs = _runs(data, row, protocol)
+    runs = _runs(data["runs"], row, protocol)
     if runs:
       steps = [c["step"] for c in runs[0]["curve"]]
       auc = np.mean([[c["dev_AUC"] for c in r["curve"]] for r in runs], axis=0)
@@ -488,7 +488,7 @@ def _table_ii(runs, protocols) -> list[str]:
            "|---|---|---:|---|---|---|---|"]
   for protocol in protocols:
     for row in ROWS:
-      got = [r for r in runs if (r["row"], r["protocol"]) == (row, protocol)]
+      got = _runs(runs, row, protocol)
       if got:
         lines.append(f"| {protocol} | {ROWS[row]['label']} | {len(got)} | " + " | ".join(
             _pct([r["test"][k] for r in got]) for k in ("ACER", "HTER", "AUC")) + " | "
@@ -509,7 +509,7 @@ def _error_lines(data, protocols) -> list[str]:
            + " |", "|---|---|" + "---:|" * (1 + len(species))]
   for protocol in protocols:
     for row in ROWS:
-      runs = _runs(data, row, protocol)
+      runs = _runs(data["runs"], row, protocol)
       if not runs:
         continue
       cells = [np.mean([r["test"]["BPCER"] for r in runs])]
